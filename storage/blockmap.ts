@@ -1,0 +1,241 @@
+import { assert } from './assert.js';
+import type { Buffer16k, BufferCache } from './buffers.js';
+import { crcOf } from './crc.js';
+import { FsError, hex32 } from './errors.js';
+import {
+  type AllocZone,
+  BIGBLOCK_BYTES,
+  BUFFER_BYTES,
+  DATA_ALIGN,
+  hammerOff,
+  NODE_BYTES,
+  offPart,
+  offZone,
+  viewOf,
+  Zone,
+  zoneName,
+} from './layout.js';
+
+/**
+ * The freemap and the zone allocators. Each 8 MiB big-block has a 16-byte
+ * freemap entry (zone, append_off, bytes_free, CRC), HAMMER's layer-2 entry.
+ * Space is appended inside a zone's current big-block and never reused; a
+ * big-block whose bytes all came back is freed, but only becomes allocatable
+ * after the flush cycle that freed it commits (HAMMER's delayed frees).
+ * Freemap entries are meta-data: every change goes through modify() (UNDO).
+ */
+export const FREEMAP_ENTRY_BYTES = 16;
+export const ZONE_FREE = 0;
+
+export interface FreemapEntry {
+  zone: number;
+  appendOff: number;
+  bytesFree: number;
+}
+
+export function encodeFreemapEntry(target: Uint8Array, at: number, entry: FreemapEntry): void {
+  const view = viewOf(target);
+  target.fill(0, at, at + FREEMAP_ENTRY_BYTES);
+  view.setUint8(at, entry.zone);
+  view.setUint32(at + 4, entry.appendOff, true);
+  view.setInt32(at + 8, entry.bytesFree, true);
+  view.setUint32(at + 12, crcOf(target, at, at + 12), true);
+}
+
+export function decodeFreemapEntry(source: Uint8Array, at: number, index: number): FreemapEntry {
+  const view = viewOf(source);
+  const expected = view.getUint32(at + 12, true);
+  const found = crcOf(source, at, at + 12);
+  if (expected !== found) {
+    throw new FsError(
+      'EIO',
+      `freemap entry of big-block ${index}: CRC expected 0x${hex32(expected)}, found 0x${hex32(found)}`,
+    );
+  }
+  const entry = {
+    zone: view.getUint8(at),
+    appendOff: view.getUint32(at + 4, true),
+    bytesFree: view.getInt32(at + 8, true),
+  };
+  if (entry.appendOff > BIGBLOCK_BYTES || entry.bytesFree < 0 || entry.bytesFree > BIGBLOCK_BYTES) {
+    throw new FsError(
+      'EIO',
+      `freemap entry of big-block ${index}: append_off ${entry.appendOff} / bytes_free ${entry.bytesFree} out of range`,
+    );
+  }
+  return entry;
+}
+
+/** Bytes a data allocation of `length` takes: small data 16-aligned, large data rounded to 16 KiB. */
+export function allocBytes(zone: AllocZone, length: number): number {
+  if (zone === Zone.BTREE) return NODE_BYTES;
+  if (zone === Zone.LARGE_DATA) return Math.ceil(length / BUFFER_BYTES) * BUFFER_BYTES;
+  return Math.ceil(length / DATA_ALIGN) * DATA_ALIGN;
+}
+
+export interface Allocation {
+  /** HAMMER offset (zone-tagged) of the space. */
+  offset: number;
+  /** Physical device offset. */
+  physical: number;
+  /** True when the space starts a buffer nobody else uses yet (no read, no UNDO needed). */
+  freshBuffer: boolean;
+}
+
+export class Blockmap {
+  private readonly entries: FreemapEntry[] = [];
+  /** Current append big-block per allocation zone, -1 when none. */
+  private readonly current = new Map<number, number>();
+  /** Big-blocks freed in the running cycle: not allocatable until it commits. */
+  private readonly pendingFree = new Set<number>();
+
+  constructor(
+    private readonly cache: BufferCache,
+    private readonly freemapBeg: number,
+    private readonly bufBeg: number,
+    readonly bigblocks: number,
+    zoneBase: ReadonlyMap<number, number>,
+  ) {
+    this.reload(zoneBase);
+  }
+
+  /**
+   * (Re)read every freemap entry from the buffers (after mount or an aborted
+   * cycle). `zoneBase` gives each zone's current big-block (its zone-tagged
+   * base offset, 0 for none), as the header's blockmap entries record it.
+   */
+  reload(zoneBase: ReadonlyMap<number, number>): void {
+    this.entries.length = 0;
+    for (let i = 0; i < this.bigblocks; i++) {
+      const { buffer, at } = this.locate(i);
+      this.entries.push(decodeFreemapEntry(buffer.bytes, at, i));
+    }
+    this.current.clear();
+    for (const [zone, base] of zoneBase) {
+      const index = base === 0 ? -1 : Math.floor(offPart(base) / BIGBLOCK_BYTES);
+      if (index >= 0) {
+        const entry = this.entries[index];
+        if (entry === undefined || entry.zone !== zone) {
+          throw new FsError(
+            'EIO',
+            `volume header: ${zoneName(zone)} append point names big-block ${index}, not of that zone`,
+          );
+        }
+      }
+      this.current.set(zone, index);
+    }
+    this.pendingFree.clear();
+  }
+
+  private locate(index: number): { buffer: Buffer16k; at: number } {
+    const physical = this.freemapBeg + index * FREEMAP_ENTRY_BYTES;
+    const base = physical - (physical % BUFFER_BYTES);
+    return { buffer: this.cache.get(base, 'meta'), at: physical - base };
+  }
+
+  entry(index: number): Readonly<FreemapEntry> {
+    const entry = this.entries[index];
+    assert(entry !== undefined, 'freemap index names a big-block');
+    return entry;
+  }
+
+  /** Change one freemap entry under UNDO. */
+  private update(index: number, change: Partial<FreemapEntry>): void {
+    const entry = { ...this.entry(index), ...change };
+    assert(entry.bytesFree >= 0 && entry.bytesFree <= BIGBLOCK_BYTES, 'bytes_free stays within a big-block');
+    const { buffer, at } = this.locate(index);
+    this.cache.modify(buffer, at, FREEMAP_ENTRY_BYTES);
+    encodeFreemapEntry(buffer.bytes, at, entry);
+    this.entries[index] = entry;
+  }
+
+  /** Allocate `length` bytes in `zone`; ENOSPC when no big-block is left. */
+  alloc(zone: AllocZone, length: number): Allocation {
+    const bytes = allocBytes(zone, length);
+    assert(bytes > 0 && bytes <= BIGBLOCK_BYTES, 'an allocation fits in a big-block');
+    let index = this.current.get(zone) ?? -1;
+    let start = index < 0 ? -1 : this.fitIn(index, bytes);
+    if (start < 0) {
+      index = this.takeFreeBigblock(zone);
+      start = 0;
+    }
+    const entry = this.entry(index);
+    this.update(index, { appendOff: start + bytes, bytesFree: entry.bytesFree - bytes });
+    const zoneOffset = index * BIGBLOCK_BYTES + start;
+    return {
+      offset: hammerOff(zone, zoneOffset),
+      physical: this.bufBeg + zoneOffset,
+      freshBuffer: start % BUFFER_BYTES === 0,
+    };
+  }
+
+  /** Where `bytes` fit in big-block `index` without crossing a 16 KiB buffer (small allocations), or -1. */
+  private fitIn(index: number, bytes: number): number {
+    let start = this.entry(index).appendOff;
+    if (bytes <= BUFFER_BYTES) {
+      const room = BUFFER_BYTES - (start % BUFFER_BYTES);
+      if (bytes > room) start += room;
+    } else if (start % BUFFER_BYTES !== 0) {
+      start += BUFFER_BYTES - (start % BUFFER_BYTES);
+    }
+    return start + bytes <= BIGBLOCK_BYTES ? start : -1;
+  }
+
+  private takeFreeBigblock(zone: AllocZone): number {
+    for (let i = 0; i < this.bigblocks; i++) {
+      if (this.entries[i]?.zone === ZONE_FREE && !this.pendingFree.has(i)) {
+        this.update(i, { zone, appendOff: 0, bytesFree: BIGBLOCK_BYTES });
+        this.current.set(zone, i);
+        return i;
+      }
+    }
+    throw new FsError('ENOSPC', `no free big-block left for the ${zoneName(zone)} zone`);
+  }
+
+  /** Give back an allocation; a big-block that becomes empty is freed (allocatable after commit). */
+  free(offset: number, length: number): void {
+    const zone = offZone(offset) as AllocZone;
+    const bytes = allocBytes(zone, length);
+    const index = Math.floor(offPart(offset) / BIGBLOCK_BYTES);
+    const entry = this.entry(index);
+    assert(entry.zone === zone, 'a freed offset lies in a big-block of its zone');
+    const bytesFree = entry.bytesFree + bytes;
+    if (bytesFree === BIGBLOCK_BYTES && this.current.get(zone) !== index) {
+      this.update(index, { zone: ZONE_FREE, appendOff: 0, bytesFree });
+      this.pendingFree.add(index);
+    } else {
+      this.update(index, { bytesFree });
+    }
+  }
+
+  /** The running cycle committed: its freed big-blocks may be reused. */
+  releasePendingFrees(): void {
+    this.pendingFree.clear();
+  }
+
+  /** Current big-block base and append point per zone, for the header's blockmap entries. */
+  zoneState(): Map<number, { base: number; next: number }> {
+    const out = new Map<number, { base: number; next: number }>();
+    for (const [zone, index] of this.current) {
+      if (index < 0) out.set(zone, { base: 0, next: 0 });
+      else {
+        const base = index * BIGBLOCK_BYTES;
+        out.set(zone, { base: hammerOff(zone, base), next: hammerOff(zone, base + this.entry(index).appendOff) });
+      }
+    }
+    return out;
+  }
+
+  freeBigblocks(): number {
+    return this.entries.filter((entry) => entry.zone === ZONE_FREE).length;
+  }
+
+  /** Physical device offset of a zone-tagged offset. */
+  physical(offset: number): number {
+    return this.bufBeg + offPart(offset);
+  }
+
+  allEntries(): readonly Readonly<FreemapEntry>[] {
+    return this.entries;
+  }
+}

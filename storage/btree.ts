@@ -1,0 +1,434 @@
+import { assert } from './assert.js';
+import {
+  type BTreeKey,
+  type BTreeNodeData,
+  compareKeys,
+  ELM_BYTES,
+  elmAt,
+  INTERNAL_MAX,
+  type InternalElm,
+  LEAF_MAX,
+  type LeafElm,
+  NODE_HEADER_BYTES,
+  NODE_TYPE_INTERNAL,
+  NODE_TYPE_LEAF,
+  writeElm,
+  writeNodeHeader,
+} from './format/btree-node.js';
+import { KEY_MAX, KEY_MIN } from './layout.js';
+import type { BTreeNode, NodeStore } from './node-store.js';
+
+/** The left bound of the whole tree and its right boundary (exclusive). */
+export const MIN_BOUND: BTreeKey = { localization: 0, objId: KEY_MIN, recType: 0, key: KEY_MIN, createTid: 1 };
+export const MAX_BOUND: BTreeKey = {
+  localization: 0xffffffff,
+  objId: KEY_MAX,
+  recType: 0xffff,
+  key: KEY_MAX,
+  createTid: 0,
+};
+
+export interface WalkEntry {
+  node: BTreeNode;
+  depth: number;
+  leftBound: BTreeKey;
+  rightBound: BTreeKey;
+}
+
+export interface BTreeStats {
+  nodes: number;
+  leaves: number;
+  internals: number;
+  depth: number;
+  records: number;
+}
+
+type Base = Omit<BTreeKey, 'createTid'>;
+
+function keyOf(elm: BTreeKey): BTreeKey {
+  return {
+    localization: elm.localization,
+    objId: elm.objId,
+    recType: elm.recType,
+    key: elm.key,
+    createTid: elm.createTid,
+  };
+}
+
+function visible(elm: LeafElm, asof: number): boolean {
+  return elm.createTid <= asof && (elm.deleteTid === 0 || asof < elm.deleteTid);
+}
+
+/**
+ * HAMMER's B-tree over a NodeStore. Leaves hold up to 63 records; internal
+ * nodes up to 62 children with left bounds (elms[i] is child i's inclusive
+ * left bound, elms[i + 1] its exclusive right bound). Inserts split full nodes
+ * top-down on the way to the leaf, as HAMMER does, so a split never has to
+ * climb back up. Every change declares its bytes to the store first
+ * (modifyNode: UNDO, dirty), then changes the arrays, then the bytes.
+ * Deletion sets delete_tid (history kept); destroy removes physically.
+ */
+export class BTree {
+  constructor(private readonly store: NodeStore) {}
+
+  /** Make the empty tree of a new volume: one root leaf. */
+  static create(store: NodeStore): BTree {
+    const root = store.allocNode(NODE_TYPE_LEAF, 0);
+    store.setRootOffset(root.offset);
+    return new BTree(store);
+  }
+
+  private root(): BTreeNode {
+    return this.store.readNode(this.store.rootOffset());
+  }
+
+  /** Index of the child of `node` whose range holds `key` (last left bound ≤ key). */
+  private childIndex(node: BTreeNodeData, key: BTreeKey): number {
+    const elms = node.elms as InternalElm[];
+    let lo = 0;
+    let hi = node.count - 1;
+    while (lo < hi) {
+      const mid = (lo + hi + 1) >> 1;
+      if (compareKeys(elms[mid] as InternalElm, key) <= 0) lo = mid;
+      else hi = mid - 1;
+    }
+    return lo;
+  }
+
+  /** First index in a leaf whose key is ≥ `key`. */
+  private leafPosition(node: BTreeNodeData, key: BTreeKey): number {
+    const elms = node.elms as LeafElm[];
+    let lo = 0;
+    let hi = node.count;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (compareKeys(elms[mid] as LeafElm, key) < 0) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo;
+  }
+
+  private full(node: BTreeNodeData): boolean {
+    return node.type === NODE_TYPE_LEAF ? node.count >= LEAF_MAX : node.count >= INTERNAL_MAX;
+  }
+
+  /** Insert a record. Its exact key (with create_tid) must not exist yet. */
+  insert(elm: LeafElm): void {
+    assert(
+      compareKeys(elm, MIN_BOUND) >= 0 && compareKeys(elm, MAX_BOUND) < 0,
+      'a record key lies inside the tree bounds',
+    );
+    assert(elm.createTid !== 0, 'a record has a create_tid');
+    let node = this.root();
+    if (this.full(node)) node = this.splitRoot(node);
+    while (node.type === NODE_TYPE_INTERNAL) {
+      let index = this.childIndex(node, elm);
+      let child = this.childAt(node, index);
+      if (this.full(child)) {
+        this.splitChild(node, index, child);
+        index = this.childIndex(node, elm);
+        child = this.childAt(node, index);
+      }
+      this.raiseMirror(node, index, elm.createTid);
+      node = child;
+    }
+    const at = this.leafPosition(node, elm);
+    const elms = node.elms as LeafElm[];
+    const existing = elms[at];
+    assert(existing === undefined || compareKeys(existing, elm) !== 0, 'no two records share a key and create_tid');
+    this.store.modifyNode(node, elmAt(at), (node.count + 1 - at) * ELM_BYTES);
+    elms.splice(at, 0, { ...elm });
+    node.count++;
+    if (elm.createTid > node.mirrorTid) node.mirrorTid = elm.createTid;
+    writeNodeHeader(node.bytes, node);
+    for (let i = at; i < node.count; i++) writeElm(node.bytes, node, i);
+  }
+
+  private childAt(node: BTreeNode, index: number): BTreeNode {
+    const elm = (node.elms as InternalElm[])[index];
+    assert(elm !== undefined && elm.subtreeOffset !== 0, 'an internal element below count names a child');
+    return this.store.readNode(elm.subtreeOffset);
+  }
+
+  /** Raise mirror_tid of `node` and of its element for child `index` to `tid`. */
+  private raiseMirror(node: BTreeNode, index: number, tid: number): void {
+    const elm = (node.elms as InternalElm[])[index];
+    assert(elm !== undefined, 'mirror element exists');
+    if (elm.mirrorTid >= tid && node.mirrorTid >= tid) return;
+    this.store.modifyNode(node, elmAt(index), ELM_BYTES);
+    elm.mirrorTid = Math.max(elm.mirrorTid, tid);
+    node.mirrorTid = Math.max(node.mirrorTid, tid);
+    writeElm(node.bytes, node, index);
+    writeNodeHeader(node.bytes, node);
+  }
+
+  /** A full root gets a new internal root above it, then splits under it. */
+  private splitRoot(root: BTreeNode): BTreeNode {
+    const top = this.store.allocNode(NODE_TYPE_INTERNAL, 0);
+    const elms: InternalElm[] = [
+      { ...MIN_BOUND, deleteTid: 0, btype: root.type, mirrorTid: root.mirrorTid, subtreeOffset: root.offset },
+      { ...MAX_BOUND, deleteTid: 0, btype: 0, mirrorTid: 0, subtreeOffset: 0 },
+    ];
+    top.elms = elms;
+    top.count = 1;
+    top.mirrorTid = root.mirrorTid;
+    writeNodeHeader(top.bytes, top);
+    writeElm(top.bytes, top, 0);
+    writeElm(top.bytes, top, 1);
+    this.setParent(root, top.offset);
+    this.store.setRootOffset(top.offset);
+    this.splitChild(top, 0, root);
+    return top;
+  }
+
+  private setParent(node: BTreeNode, parent: number): void {
+    if (node.parent === parent) return;
+    this.store.modifyNode(node, 0, NODE_HEADER_BYTES);
+    node.parent = parent;
+    writeNodeHeader(node.bytes, node);
+  }
+
+  /** Split full `child` (child `index` of `parent`, which has room) in two halves. */
+  private splitChild(parent: BTreeNode, index: number, child: BTreeNode): void {
+    assert(!this.full(parent), 'a split parent has room for one more child');
+    const right = this.store.allocNode(child.type, parent.offset);
+    const half = child.type === NODE_TYPE_LEAF ? Math.floor(child.count / 2) : Math.floor(child.count / 2);
+    const oldLength = child.elms.length;
+    let separator: BTreeKey;
+    this.store.modifyNode(child, elmAt(half), (oldLength - half) * ELM_BYTES);
+    if (child.type === NODE_TYPE_LEAF) {
+      const moved = (child.elms as LeafElm[]).splice(half);
+      right.elms = moved;
+      right.count = moved.length;
+      child.count = half;
+      separator = keyOf(moved[0] as LeafElm);
+    } else {
+      const elms = child.elms as InternalElm[];
+      const boundary = elms[half] as InternalElm;
+      separator = keyOf(boundary);
+      right.elms = elms.slice(half).map((e) => ({ ...e }));
+      right.count = child.count - half;
+      elms.length = half + 1;
+      elms[half] = { ...boundary, btype: 0, mirrorTid: 0, subtreeOffset: 0 };
+      child.count = half;
+    }
+    right.mirrorTid = child.mirrorTid;
+    writeNodeHeader(child.bytes, child);
+    for (let i = half; i < child.elms.length; i++) writeElm(child.bytes, child, i);
+    child.bytes.fill(0, elmAt(child.elms.length), elmAt(oldLength));
+    writeNodeHeader(right.bytes, right);
+    for (let i = 0; i < right.elms.length; i++) writeElm(right.bytes, right, i);
+    if (right.type === NODE_TYPE_INTERNAL) {
+      for (let i = 0; i < right.count; i++) this.setParent(this.childAt(right, i), right.offset);
+    }
+    this.insertChild(parent, index + 1, separator, right);
+  }
+
+  /** Insert `child` as child `at` of `parent`, with `bound` as its left bound. */
+  private insertChild(parent: BTreeNode, at: number, bound: BTreeKey, child: BTreeNode): void {
+    const elms = parent.elms as InternalElm[];
+    this.store.modifyNode(parent, elmAt(at), (elms.length + 1 - at) * ELM_BYTES);
+    elms.splice(at, 0, {
+      ...bound,
+      deleteTid: 0,
+      btype: child.type,
+      mirrorTid: child.mirrorTid,
+      subtreeOffset: child.offset,
+    });
+    parent.count++;
+    writeNodeHeader(parent.bytes, parent);
+    for (let i = at; i < elms.length; i++) writeElm(parent.bytes, parent, i);
+  }
+
+  /** The path from the root to the leaf whose range holds `key`: nodes and child indices. */
+  private descend(key: BTreeKey): { path: Array<{ node: BTreeNode; index: number }>; leaf: BTreeNode } {
+    const path: Array<{ node: BTreeNode; index: number }> = [];
+    let node = this.root();
+    while (node.type === NODE_TYPE_INTERNAL) {
+      const index = this.childIndex(node, key);
+      path.push({ node, index });
+      node = this.childAt(node, index);
+    }
+    return { path, leaf: node };
+  }
+
+  /** Find the exact element; a missing one is a caller bug. */
+  private locate(exact: BTreeKey): { path: Array<{ node: BTreeNode; index: number }>; leaf: BTreeNode; at: number } {
+    const { path, leaf } = this.descend(exact);
+    const at = this.leafPosition(leaf, exact);
+    const elm = (leaf.elms as LeafElm[])[at];
+    assert(elm !== undefined && compareKeys(elm, exact) === 0, 'the record to change exists in the tree');
+    return { path, leaf, at };
+  }
+
+  /** Set delete_tid (history keeps the record, visible before `deleteTid`). */
+  markDeleted(exact: BTreeKey, deleteTid: number, deleteTs: number): LeafElm {
+    const { path, leaf, at } = this.locate(exact);
+    const elm = (leaf.elms as LeafElm[])[at] as LeafElm;
+    assert(elm.deleteTid === 0, 'a record is deleted once');
+    assert(deleteTid > elm.createTid, 'delete_tid is after create_tid (never equal)');
+    this.store.modifyNode(leaf, elmAt(at), ELM_BYTES);
+    elm.deleteTid = deleteTid;
+    elm.deleteTs = deleteTs;
+    if (deleteTid > leaf.mirrorTid) leaf.mirrorTid = deleteTid;
+    writeElm(leaf.bytes, leaf, at);
+    writeNodeHeader(leaf.bytes, leaf);
+    for (const step of path) this.raiseMirror(step.node, step.index, deleteTid);
+    return { ...elm };
+  }
+
+  /**
+   * Remove a record physically (pruning, no-history). An emptied leaf is
+   * unlinked and freed unless it is its parent's only child: internal nodes
+   * never become empty, and the root may be an empty leaf.
+   */
+  destroy(exact: BTreeKey): LeafElm {
+    const { path, leaf, at } = this.locate(exact);
+    const elms = leaf.elms as LeafElm[];
+    const removed = elms[at] as LeafElm;
+    this.store.modifyNode(leaf, elmAt(at), (leaf.count - at) * ELM_BYTES);
+    elms.splice(at, 1);
+    leaf.count--;
+    writeNodeHeader(leaf.bytes, leaf);
+    for (let i = at; i < leaf.count; i++) writeElm(leaf.bytes, leaf, i);
+    leaf.bytes.fill(0, elmAt(leaf.count), elmAt(leaf.count + 1));
+    const parent = path[path.length - 1];
+    if (leaf.count === 0 && parent !== undefined && parent.node.count > 1) {
+      this.removeChild(parent.node, parent.index);
+      this.store.freeNode(leaf);
+    }
+    return removed;
+  }
+
+  /** Unlink child `index`; the node keeps its own left bound in elms[0]. */
+  private removeChild(node: BTreeNode, index: number): void {
+    const elms = node.elms as InternalElm[];
+    const oldLength = elms.length;
+    this.store.modifyNode(node, elmAt(index), (oldLength - index) * ELM_BYTES);
+    if (index === 0) {
+      const next = elms[1] as InternalElm;
+      const first = elms[0] as InternalElm;
+      elms[0] = { ...first, btype: next.btype, mirrorTid: next.mirrorTid, subtreeOffset: next.subtreeOffset };
+      elms.splice(1, 1);
+    } else {
+      elms.splice(index, 1);
+    }
+    node.count--;
+    writeNodeHeader(node.bytes, node);
+    for (let i = index; i < elms.length; i++) writeElm(node.bytes, node, i);
+    node.bytes.fill(0, elmAt(elms.length), elmAt(oldLength));
+  }
+
+  /** The version of `base` visible as of `asof` (TID_MAX for now). */
+  lookup(base: Base, asof: number): LeafElm | undefined {
+    const lo = { ...base, createTid: 1 };
+    const hi = { ...base, createTid: Math.max(1, Math.min(asof, KEY_MAX)) };
+    let found: LeafElm | undefined;
+    for (const elm of this.scan(lo, hi)) if (visible(elm, asof)) found = elm;
+    return found;
+  }
+
+  /**
+   * Records with lo ≤ key ≤ hi in key order; only those visible as of `asof`
+   * when given, every version otherwise. Do not change the tree while
+   * iterating (collect first).
+   */
+  *scan(lo: BTreeKey, hi: BTreeKey, asof?: number): Generator<LeafElm> {
+    yield* this.scanNode(this.root(), lo, hi, asof);
+  }
+
+  private *scanNode(node: BTreeNode, lo: BTreeKey, hi: BTreeKey, asof: number | undefined): Generator<LeafElm> {
+    if (node.type === NODE_TYPE_LEAF) {
+      const elms = node.elms as LeafElm[];
+      for (let i = this.leafPosition(node, lo); i < node.count; i++) {
+        const elm = elms[i] as LeafElm;
+        if (compareKeys(elm, hi) > 0) return;
+        if (asof === undefined || visible(elm, asof)) yield { ...elm };
+      }
+      return;
+    }
+    const elms = node.elms as InternalElm[];
+    for (let i = this.childIndex(node, lo); i < node.count; i++) {
+      if (compareKeys(elms[i] as InternalElm, hi) > 0) return;
+      yield* this.scanNode(this.childAt(node, i), lo, hi, asof);
+    }
+  }
+
+  /** Every node depth-first with its bounds (for show and fsck). */
+  *walk(): Generator<WalkEntry> {
+    const stack: WalkEntry[] = [{ node: this.root(), depth: 0, leftBound: MIN_BOUND, rightBound: MAX_BOUND }];
+    while (stack.length > 0) {
+      const entry = stack.pop() as WalkEntry;
+      yield entry;
+      const { node } = entry;
+      if (node.type !== NODE_TYPE_INTERNAL) continue;
+      const elms = node.elms as InternalElm[];
+      for (let i = node.count - 1; i >= 0; i--) {
+        stack.push({
+          node: this.childAt(node, i),
+          depth: entry.depth + 1,
+          leftBound: elms[i] as InternalElm,
+          rightBound: elms[i + 1] as InternalElm,
+        });
+      }
+    }
+  }
+
+  /** Structural problems (empty when healthy): order, bounds, links, counts, depth, TIDs. */
+  check(): string[] {
+    const problems: string[] = [];
+    let leafDepth = -1;
+    const hex = (n: number) => `0x${n.toString(16)}`;
+    for (const { node, depth, leftBound, rightBound } of this.walk()) {
+      const where = `node ${hex(node.offset)}`;
+      const expectedParent = depth === 0 ? 0 : undefined;
+      if (expectedParent !== undefined && node.parent !== expectedParent) problems.push(`${where}: root has a parent`);
+      const elms = node.elms as Array<LeafElm | InternalElm>;
+      if (node.type === NODE_TYPE_LEAF) {
+        if (leafDepth < 0) leafDepth = depth;
+        else if (leafDepth !== depth) problems.push(`${where}: leaf at depth ${depth}, others at ${leafDepth}`);
+        if (elms.length !== node.count) problems.push(`${where}: ${elms.length} elements, count ${node.count}`);
+      } else {
+        if (node.count < 1) problems.push(`${where}: empty internal node`);
+        if (elms.length !== node.count + 1) problems.push(`${where}: ${elms.length} bounds, count ${node.count}`);
+        if (compareKeys(elms[0] as BTreeKey, leftBound) !== 0)
+          problems.push(`${where}: left bound differs from parent's`);
+        if (compareKeys(elms[node.count] as BTreeKey, rightBound) !== 0)
+          problems.push(`${where}: right bound differs from parent's`);
+        for (let i = 0; i < node.count; i++) {
+          const child = this.childAt(node, i);
+          if (child.parent !== node.offset)
+            problems.push(`${where}: child ${i} (${hex(child.offset)}) has parent ${hex(child.parent)}`);
+          if ((elms[i] as InternalElm).btype !== child.type)
+            problems.push(`${where}: child ${i} type differs from its btype`);
+        }
+      }
+      for (let i = 0; i < elms.length; i++) {
+        const elm = elms[i] as LeafElm | InternalElm;
+        if (i > 0 && compareKeys(elms[i - 1] as BTreeKey, elm) >= 0)
+          problems.push(`${where}: elements ${i - 1} and ${i} out of order`);
+        if (node.type === NODE_TYPE_LEAF) {
+          if (compareKeys(elm, leftBound) < 0 || compareKeys(elm, rightBound) >= 0) {
+            problems.push(`${where}: element ${i} outside the node's bounds`);
+          }
+          if (elm.deleteTid !== 0 && elm.deleteTid <= elm.createTid)
+            problems.push(`${where}: element ${i} delete_tid ≤ create_tid`);
+        }
+      }
+    }
+    return problems;
+  }
+
+  stats(): BTreeStats {
+    const stats: BTreeStats = { nodes: 0, leaves: 0, internals: 0, depth: 0, records: 0 };
+    for (const { node, depth } of this.walk()) {
+      stats.nodes++;
+      stats.depth = Math.max(stats.depth, depth + 1);
+      if (node.type === NODE_TYPE_LEAF) {
+        stats.leaves++;
+        stats.records += node.count;
+      } else stats.internals++;
+    }
+    return stats;
+  }
+}

@@ -1,0 +1,130 @@
+import { assert } from './assert.js';
+import type { Blockmap } from './blockmap.js';
+import type { Buffer16k, BufferCache } from './buffers.js';
+import { FsError } from './errors.js';
+import {
+  type BTreeNodeData,
+  decodeNode,
+  NODE_HEADER_BYTES,
+  NODE_SIGNATURE_DESTROYED,
+  sealNode,
+  writeNodeHeader,
+} from './format/btree-node.js';
+import { BUFFER_BYTES, hammerOff, NODE_BYTES, offPart, offZone, viewOf, Zone } from './layout.js';
+import type { BTreeNode, NodeStore } from './node-store.js';
+
+/**
+ * The B-tree's view of the volume: decoded nodes cached by offset, each one's
+ * 4 KiB image living inside its 16 KiB meta-data buffer. A node read from the
+ * device has its signature and CRC checked (EIO naming the node otherwise);
+ * CRCs of changed nodes are sealed at write-out.
+ */
+export class NodeCache implements NodeStore {
+  private readonly nodes = new Map<number, BTreeNode>();
+  private readonly dirty = new Set<BTreeNode>();
+
+  constructor(
+    private readonly cache: BufferCache,
+    private readonly blockmap: Blockmap | undefined,
+    private readonly bufBeg: number,
+    private readonly bufEnd: number,
+    private readonly root: { get(): number; set(offset: number): void },
+  ) {}
+
+  private place(offset: number): { buffer: Buffer16k; within: number } | undefined {
+    const physical = this.bufBeg + offPart(offset);
+    const base = physical - (physical % BUFFER_BYTES);
+    const buffer = this.cache.get(base, 'meta');
+    return { buffer, within: physical - base };
+  }
+
+  readNode(offset: number): BTreeNode {
+    const cached = this.nodes.get(offset);
+    if (cached !== undefined) return cached;
+    const physical = this.bufBeg + offPart(offset);
+    if (offZone(offset) !== Zone.BTREE || offPart(offset) % NODE_BYTES !== 0 || physical + NODE_BYTES > this.bufEnd) {
+      throw new FsError('EIO', `B-tree link to 0x${offset.toString(16)} is not a node offset in the B-tree zone`);
+    }
+    const place = this.place(offset);
+    assert(place !== undefined, 'node offset has a buffer');
+    const bytes = place.buffer.bytes.subarray(place.within, place.within + NODE_BYTES);
+    // A dirty buffer's node images may carry unsealed CRCs (after an aborted cycle); only device images are checked.
+    const data = place.buffer.dirty ? decodeUnchecked(bytes, offset) : decodeNode(bytes, offset);
+    const node: BTreeNode = { ...data, offset, bytes };
+    this.nodes.set(offset, node);
+    return node;
+  }
+
+  allocNode(type: BTreeNodeData['type'], parent: number): BTreeNode {
+    assert(this.blockmap !== undefined, 'nodes are allocated only on a read-write mount');
+    const alloc = this.blockmap.alloc(Zone.BTREE, NODE_BYTES);
+    const base = alloc.physical - (alloc.physical % BUFFER_BYTES);
+    const buffer = alloc.freshBuffer ? this.cache.getFresh(base, 'meta') : this.cache.get(base, 'meta');
+    const within = alloc.physical - base;
+    this.cache.markFresh(buffer, within, NODE_BYTES);
+    const bytes = buffer.bytes.subarray(within, within + NODE_BYTES);
+    bytes.fill(0);
+    const node: BTreeNode = { offset: alloc.offset, bytes, type, parent, count: 0, mirrorTid: 0, elms: [] };
+    writeNodeHeader(bytes, node);
+    this.nodes.set(node.offset, node);
+    this.dirty.add(node);
+    return node;
+  }
+
+  modifyNode(node: BTreeNode, byteOffset: number, length: number): void {
+    const place = this.place(node.offset);
+    assert(place !== undefined, 'node offset has a buffer');
+    assert(place.buffer.bytes.buffer === node.bytes.buffer, 'a cached node lives in its cached buffer');
+    this.cache.modify(place.buffer, place.within, NODE_HEADER_BYTES); // the header holds the CRC
+    if (byteOffset + length > NODE_HEADER_BYTES) {
+      const start = Math.max(byteOffset, NODE_HEADER_BYTES);
+      this.cache.modify(place.buffer, place.within + start, byteOffset + length - start);
+    }
+    this.dirty.add(node);
+  }
+
+  freeNode(node: BTreeNode): void {
+    assert(this.blockmap !== undefined, 'nodes are freed only on a read-write mount');
+    this.modifyNode(node, 0, NODE_HEADER_BYTES);
+    viewOf(node.bytes).setUint32(4, NODE_SIGNATURE_DESTROYED, true);
+    this.dirty.delete(node);
+    this.nodes.delete(node.offset);
+    this.blockmap.free(node.offset, NODE_BYTES);
+  }
+
+  rootOffset(): number {
+    return this.root.get();
+  }
+
+  setRootOffset(offset: number): void {
+    this.root.set(offset);
+  }
+
+  /** Compute the CRC of every changed node before its buffer is written. */
+  sealDirty(): void {
+    for (const node of this.dirty) sealNode(node.bytes);
+    this.dirty.clear();
+  }
+
+  /** A buffer left the cache: its nodes go with it. */
+  evictBuffer(buffer: Buffer16k): void {
+    for (let at = 0; at < BUFFER_BYTES; at += NODE_BYTES) {
+      const physical = buffer.offset + at;
+      if (physical < this.bufBeg) continue;
+      const node = this.nodes.get(hammerOff(Zone.BTREE, physical - this.bufBeg));
+      if (node !== undefined && !this.dirty.has(node)) this.nodes.delete(node.offset);
+    }
+  }
+
+  /** Forget every decoded node (an aborted cycle restored the bytes underneath). */
+  clear(): void {
+    this.nodes.clear();
+    this.dirty.clear();
+  }
+}
+
+function decodeUnchecked(bytes: Uint8Array, offset: number): BTreeNodeData {
+  const copy = bytes.slice();
+  sealNode(copy);
+  return decodeNode(copy, offset);
+}

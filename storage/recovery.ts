@@ -1,0 +1,166 @@
+import { assert } from './assert.js';
+import type { BufferCache } from './buffers.js';
+import type { BlockDevice } from './device.js';
+import { FsError } from './errors.js';
+import { FifoType, RedoFlag, type RedoRecord } from './format/fifo.js';
+import { HEADER_AREA_BYTES } from './format/header.js';
+import { BUFFER_BYTES, offPart, offZone, Zone } from './layout.js';
+import type { ScannedRecord, UndoFifo } from './undo-fifo.js';
+
+/** A REDO WRITE or TRUNC that no TERM matched: the layer above re-executes it (stage 2). */
+export interface PendingRedo {
+  fifoOffset: number;
+  record: RedoRecord;
+}
+
+export interface RecoveryReport {
+  /** FIFO offset where the active span started (the header's first_offset). */
+  first: number;
+  /** The true end found by seq numbers. */
+  end: number;
+  /** Records in the active span (PADs excluded). */
+  records: number;
+  /** UNDO records applied, newest first. */
+  undone: number;
+  /** Bytes of pre-image written back. */
+  undoneBytes: number;
+  /** Where stage 2 starts (a SYNC record may reach before `first`). */
+  stage2From: number;
+  /** REDO WRITE/TRUNC records without a TERM, oldest first. */
+  redo: PendingRedo[];
+  /** Things noticed but survivable (a broken extended REDO chain). */
+  notes: string[];
+}
+
+/**
+ * Recovery stage 1, run by every mount before the B-tree is touched: find the
+ * true end of the FIFO by seq numbers from first_offset, then roll every UNDO
+ * in the span back, newest first, so the oldest pre-image wins. The restored
+ * buffers are written and fsynced (kept in memory on a read-only mount). The
+ * header is not rewritten: first_offset stays, so a crash during recovery, or
+ * before the next commit, simply repeats this. Stage 2's REDO list is computed
+ * here and exposed; re-executing it is the business of the layer above.
+ */
+export function recoverStage1(
+  device: BlockDevice,
+  fifo: UndoFifo,
+  cache: BufferCache,
+  options: { readOnly: boolean; skipScan: boolean; redoStart: number | undefined },
+): RecoveryReport {
+  const start = fifo.state;
+  const report: RecoveryReport = {
+    first: start.first,
+    end: start.first,
+    records: 0,
+    undone: 0,
+    undoneBytes: 0,
+    stage2From: start.first,
+    redo: [],
+    notes: [],
+  };
+  if (options.skipScan) return report;
+  const scan = fifo.scan(start.first, start.firstSeq);
+  report.end = scan.end;
+  report.records = scan.records.length;
+  for (let i = scan.records.length - 1; i >= 0; i--) {
+    const entry = scan.records[i];
+    assert(entry !== undefined, 'scanned record exists');
+    if (entry.record.type !== FifoType.UNDO) continue;
+    applyUndo(device, cache, entry);
+    report.undone++;
+    report.undoneBytes += entry.record.payload.length;
+  }
+  if (report.undone > 0 && !options.readOnly) {
+    cache.writeDirty('meta');
+    device.fsync();
+  }
+  fifo.resetTo({ ...start, next: scan.end, nextSeq: scan.endSeq });
+  collectRedo(fifo, scan.records, report, options.redoStart);
+  return report;
+}
+
+/** Copy one UNDO pre-image back to its target, through the buffer cache. */
+function applyUndo(device: BlockDevice, cache: BufferCache, entry: ScannedRecord): void {
+  if (entry.record.type !== FifoType.UNDO) return;
+  const { target, payload } = entry.record;
+  const physical = offZone(target) === Zone.RAW_VOLUME || offZone(target) === 0 ? offPart(target) : -1;
+  if (physical < HEADER_AREA_BYTES || physical + payload.length > device.size) {
+    throw new FsError(
+      'EIO',
+      `UNDO record at FIFO offset ${entry.offset}: target 0x${target.toString(16)} is outside the volume's meta-data`,
+    );
+  }
+  let done = 0;
+  while (done < payload.length) {
+    const at = physical + done;
+    const base = at - (at % BUFFER_BYTES);
+    const n = Math.min(BUFFER_BYTES - (at - base), payload.length - done);
+    const buffer = cache.get(base, 'meta');
+    buffer.bytes.set(payload.subarray(done, done + n), at - base);
+    cache.markDirtyNoUndo(buffer);
+    done += n;
+  }
+}
+
+/**
+ * Stage 2's list. The newest SYNC in the span, or else the header's redo_start,
+ * says where the extended span starts (it may precede first_offset). TERMs
+ * found outside the nominal span cancel their WRITE/TRUNC; TERMs inside it do
+ * not count, since the meta-data they vouched for was just undone.
+ */
+function collectRedo(
+  fifo: UndoFifo,
+  span: ScannedRecord[],
+  report: RecoveryReport,
+  redoStart: number | undefined,
+): void {
+  let from = redoStart;
+  for (let i = span.length - 1; i >= 0; i--) {
+    const entry = span[i];
+    if (entry?.record.type === FifoType.REDO && (entry.record.flags & RedoFlag.SYNC) !== 0) {
+      from = entry.record.offset;
+      break;
+    }
+  }
+  const outside = from === undefined || from === report.first ? [] : extendedPart(fifo, from, report);
+  const terms = new Set<string>();
+  for (const { record } of outside) {
+    if (record.type !== FifoType.REDO) continue;
+    if (record.flags & RedoFlag.TERM_WRITE) terms.add(redoKey(record, 'W'));
+    if (record.flags & RedoFlag.TERM_TRUNC) terms.add(redoKey(record, 'T'));
+  }
+  for (const { offset, record } of [...outside, ...span]) {
+    if (record.type !== FifoType.REDO) continue;
+    const write = (record.flags & RedoFlag.WRITE) !== 0 && !terms.has(redoKey(record, 'W'));
+    const trunc = (record.flags & RedoFlag.TRUNC) !== 0 && !terms.has(redoKey(record, 'T'));
+    if (write || trunc) report.redo.push({ fifoOffset: offset, record });
+  }
+}
+
+/** The records from `from` up to first_offset, if they form an unbroken chain into the span. */
+function extendedPart(fifo: UndoFifo, from: number, report: RecoveryReport): ScannedRecord[] {
+  if (from < 0 || from >= fifo.size) {
+    report.notes.push(`REDO SYNC points outside the FIFO (${from}); stage 2 uses the nominal span`);
+    return [];
+  }
+  const probe = fifo.scan(from, undefined);
+  const distance = (offset: number) => (offset - from + fifo.size) % fifo.size;
+  const limit = distance(report.first);
+  const reach = probe.records.findIndex((entry) => distance(entry.offset) >= limit);
+  // The chain must be unbroken up to first_offset; the seq may jump there (a mount commit).
+  const joined = reach >= 0 || distance(probe.end) >= limit;
+  if (!joined) {
+    report.notes.push(
+      `REDO chain from offset ${from} does not reach first_offset ${report.first}; stage 2 uses the nominal span`,
+    );
+    return [];
+  }
+  report.stage2From = from;
+  return reach >= 0 ? probe.records.slice(0, reach) : probe.records;
+}
+
+function redoKey(record: RedoRecord, kind: 'W' | 'T'): string {
+  return kind === 'T'
+    ? `T:${record.localization}:${record.objId}`
+    : `W:${record.localization}:${record.objId}:${record.offset}`;
+}

@@ -1,0 +1,289 @@
+import { assert } from './assert.js';
+import type { BlockDevice } from './device.js';
+import { FsError } from './errors.js';
+import {
+  align8,
+  DUMMY_SEQ_XOR,
+  decodeFifoRecord,
+  encodeFifoRecord,
+  type FifoRecord,
+  FifoType,
+  HEAD_BYTES,
+  REDO_BODY_BYTES,
+  type RedoRecord,
+  TAIL_BYTES,
+  UNDO_BODY_BYTES,
+} from './format/fifo.js';
+import { BIGBLOCK_BYTES, BUFFER_BYTES, offPart, SECTOR_BYTES } from './layout.js';
+
+/** Room HAMMER keeps free in the FIFO beyond any append (it panics below it; we say ENOSPC). */
+export const FIFO_RESERVE_BYTES = 48 * 1024;
+const DUMMIES_PER_BUFFER = BUFFER_BYTES / SECTOR_BYTES;
+
+export interface FifoSpan {
+  /** FIFO offset where the active (revocable) span starts. */
+  first: number;
+  /** Seq number of the record at `first`. */
+  firstSeq: number;
+  /** Append point and the seq the next record gets. */
+  next: number;
+  nextSeq: number;
+}
+
+export interface ScannedRecord {
+  offset: number;
+  record: FifoRecord;
+}
+
+/**
+ * The UNDO/REDO FIFO: a ring over the UNDO big-blocks. Appends go into 16 KiB
+ * FIFO buffers held in memory until `writeOut` (the flusher writes them, then
+ * fsyncs, before any meta-data buffer). Every record is followed by a
+ * provisional PAD up to the sector boundary, so the FIFO always parses.
+ */
+export class UndoFifo {
+  readonly size: number;
+  private span: FifoSpan;
+  private readonly dirty = new Map<number, Uint8Array>();
+  private current: { index: number; bytes: Uint8Array } | undefined;
+  private protectedFrom: number | undefined;
+
+  constructor(
+    private readonly device: BlockDevice,
+    private readonly bufBeg: number,
+    private readonly undoArray: readonly number[],
+    span: FifoSpan,
+  ) {
+    this.size = undoArray.length * BIGBLOCK_BYTES;
+    assert(this.size > 0, 'the FIFO has at least one big-block');
+    assert(span.first < this.size && span.next < this.size, 'zone-3 offsets stay below alloc_offset');
+    this.span = { ...span };
+  }
+
+  get state(): Readonly<FifoSpan> {
+    return this.span;
+  }
+
+  /**
+   * Bytes from the oldest record still needed to `next`: the live span, or
+   * from the protected REDO start when fsynced REDO before first_offset must
+   * survive until stage 2 could need it.
+   */
+  usedBytes(): number {
+    const live = (this.span.next - this.span.first + this.size) % this.size;
+    if (this.protectedFrom === undefined) return live;
+    return Math.max(live, (this.span.next - this.protectedFrom + this.size) % this.size);
+  }
+
+  /** Keep the FIFO from wrapping over REDO records from `offset` on (undefined: none). */
+  protect(offset: number | undefined): void {
+    assert(offset === undefined || (offset >= 0 && offset < this.size), 'a protected REDO start is a FIFO offset');
+    this.protectedFrom = offset;
+  }
+
+  freeBytes(): number {
+    return this.size - this.usedBytes();
+  }
+
+  /** Physical device offset of a FIFO offset. */
+  physical(fifoOffset: number): number {
+    const block = this.undoArray[Math.floor(fifoOffset / BIGBLOCK_BYTES)];
+    assert(block !== undefined, 'FIFO offset maps to an UNDO big-block');
+    return this.bufBeg + offPart(block) + (fifoOffset % BIGBLOCK_BYTES);
+  }
+
+  /** Move the start of the active span (a committed cycle is no longer revocable). */
+  setFirst(first: number, firstSeq: number): void {
+    this.span.first = first;
+    this.span.firstSeq = firstSeq;
+  }
+
+  /** Log the pre-image of `bytes` at physical offset `target`, split to fit sectors. Returns the first record's offset. */
+  appendUndo(target: number, bytes: Uint8Array): number {
+    let start = -1;
+    let done = 0;
+    while (done < bytes.length) {
+      const room = this.roomFor(HEAD_BYTES + UNDO_BODY_BYTES + TAIL_BYTES + 8);
+      const chunk = Math.min(bytes.length - done, room - (HEAD_BYTES + UNDO_BODY_BYTES + TAIL_BYTES));
+      const at = this.put({
+        type: FifoType.UNDO,
+        seq: this.span.nextSeq,
+        target: target + done,
+        payload: bytes.subarray(done, done + chunk),
+      });
+      if (start < 0) start = at;
+      done += chunk;
+    }
+    return start;
+  }
+
+  /** Append a REDO record; a WRITE payload longer than a sector allows is split, offsets following. */
+  appendRedo(redo: Omit<RedoRecord, 'type' | 'seq'>): number {
+    let start = -1;
+    let done = 0;
+    do {
+      const room = this.roomFor(HEAD_BYTES + REDO_BODY_BYTES + TAIL_BYTES + 8);
+      const chunk = Math.min(redo.payload.length - done, room - (HEAD_BYTES + REDO_BODY_BYTES + TAIL_BYTES));
+      const at = this.put({
+        ...redo,
+        type: FifoType.REDO,
+        seq: this.span.nextSeq,
+        offset: redo.payload.length > 0 ? redo.offset + done : redo.offset,
+        payload: redo.payload.subarray(done, done + chunk),
+      });
+      if (start < 0) start = at;
+      done += chunk;
+    } while (done < redo.payload.length);
+    return start;
+  }
+
+  /**
+   * Make sure at least `minimum` bytes fit before the next sector boundary,
+   * padding to it if not, and that the FIFO has room; returns the room left.
+   */
+  private roomFor(minimum: number): number {
+    if (this.freeBytes() < SECTOR_BYTES + FIFO_RESERVE_BYTES) {
+      throw new FsError('ENOSPC', `UNDO/REDO FIFO full: ${this.usedBytes()} of ${this.size} bytes in use`);
+    }
+    let room = SECTOR_BYTES - (this.span.next % SECTOR_BYTES);
+    if (room < minimum) {
+      this.writeRecord({ type: FifoType.PAD, size: room });
+      this.advance(room);
+      room = SECTOR_BYTES;
+    }
+    return room;
+  }
+
+  private put(record: FifoRecord): number {
+    const at = this.span.next;
+    const size = this.writeRecord(record);
+    this.span.nextSeq = (this.span.nextSeq + 1) >>> 0;
+    this.advance(size);
+    const rest = SECTOR_BYTES - (this.span.next % SECTOR_BYTES);
+    if (rest !== SECTOR_BYTES) this.writeRecord({ type: FifoType.PAD, size: rest }); // provisional
+    return at;
+  }
+
+  private advance(bytes: number): void {
+    this.span.next += bytes;
+    if (this.span.next === this.size) this.span.next = 0;
+  }
+
+  private writeRecord(record: FifoRecord): number {
+    const buffer = this.bufferAt(this.span.next);
+    return encodeFifoRecord(buffer, this.span.next % BUFFER_BYTES, record);
+  }
+
+  /**
+   * The FIFO buffer holding `offset`. A buffer entered at its start is formatted
+   * with DUMMY records whose seqs cannot continue the live sequence; one entered
+   * mid-way (after a mount) is read from the device.
+   */
+  private bufferAt(offset: number): Uint8Array {
+    const index = Math.floor(offset / BUFFER_BYTES);
+    if (this.current?.index === index) {
+      this.dirty.set(index, this.current.bytes);
+      return this.current.bytes;
+    }
+    let bytes = this.dirty.get(index);
+    if (bytes === undefined) {
+      bytes = new Uint8Array(BUFFER_BYTES);
+      if (offset % BUFFER_BYTES === 0) {
+        for (let i = 0; i < DUMMIES_PER_BUFFER; i++) {
+          const seq = ((this.span.nextSeq ^ DUMMY_SEQ_XOR) + i) >>> 0;
+          encodeFifoRecord(bytes, i * SECTOR_BYTES, { type: FifoType.DUMMY, seq, size: SECTOR_BYTES });
+        }
+      } else {
+        this.device.read(this.physical(index * BUFFER_BYTES), bytes);
+      }
+      this.dirty.set(index, bytes);
+    }
+    this.current = { index, bytes };
+    return bytes;
+  }
+
+  hasDirty(): boolean {
+    return this.dirty.size > 0;
+  }
+
+  /** Write every dirty FIFO buffer (the caller fsyncs). The buffer being filled stays cached. */
+  writeOut(): number {
+    let written = 0;
+    for (const [index, bytes] of this.dirty) {
+      this.device.write(this.physical(index * BUFFER_BYTES), bytes);
+      written += bytes.length;
+    }
+    // The buffer being filled stays in `current`; the next append marks it dirty again.
+    this.dirty.clear();
+    return written;
+  }
+
+  /** Forget unwritten appends since the last writeOut (an aborted cycle), back to `span`. */
+  resetTo(span: FifoSpan): void {
+    this.dirty.clear();
+    this.current = undefined;
+    this.span = { ...span };
+  }
+
+  /**
+   * Scan forward from `from` expecting `seq` (or whatever the first record
+   * carries, when undefined), until the first record that is
+   * invalid or out of sequence: that is the true end of the FIFO. PADs carry
+   * no seq; DUMMY records keep the sequence. Reads unwritten buffers first, then the device.
+   */
+  scan(from: number, seq: number | undefined): { records: ScannedRecord[]; end: number; endSeq: number } {
+    const records: ScannedRecord[] = [];
+    let offset = from;
+    let expected = seq === undefined ? undefined : seq >>> 0;
+    let consumed = 0;
+    const sector = new Uint8Array(SECTOR_BYTES);
+    while (consumed < this.size) {
+      this.readSector(offset, sector);
+      let at = offset % SECTOR_BYTES;
+      let stop = false;
+      while (at < SECTOR_BYTES) {
+        const result = decodeFifoRecord(sector, at);
+        if (!result.ok) {
+          stop = true;
+          break;
+        }
+        const record = result.record;
+        if (record.type !== FifoType.PAD) {
+          expected ??= record.seq;
+          if (record.seq !== expected) {
+            stop = true;
+            break;
+          }
+          expected = (expected + 1) >>> 0;
+          records.push({ offset: offset - (offset % SECTOR_BYTES) + at, record });
+        }
+        at += result.size;
+      }
+      if (stop) {
+        offset = offset - (offset % SECTOR_BYTES) + at;
+        break;
+      }
+      const advanced = SECTOR_BYTES - (offset % SECTOR_BYTES);
+      consumed += advanced;
+      offset += advanced;
+      if (offset === this.size) offset = 0;
+    }
+    return { records, end: offset === this.size ? 0 : offset, endSeq: expected ?? 0 };
+  }
+
+  /** Read one sector of the FIFO, from an unwritten buffer if there is one. */
+  private readSector(offset: number, target: Uint8Array): void {
+    const base = offset - (offset % SECTOR_BYTES);
+    const index = Math.floor(base / BUFFER_BYTES);
+    const buffered = this.dirty.get(index) ?? (this.current?.index === index ? this.current.bytes : undefined);
+    if (buffered !== undefined) {
+      target.set(buffered.subarray(base % BUFFER_BYTES, (base % BUFFER_BYTES) + SECTOR_BYTES));
+      return;
+    }
+    this.device.read(this.physical(base), target);
+  }
+}
+
+export function undoRecordBytes(payload: number): number {
+  return HEAD_BYTES + UNDO_BODY_BYTES + align8(payload) + TAIL_BYTES;
+}

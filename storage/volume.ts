@@ -1,0 +1,582 @@
+import { assert } from './assert.js';
+import { Blockmap } from './blockmap.js';
+import { BTree } from './btree.js';
+import { BufferCache, type BufferKind } from './buffers.js';
+import type { Clock } from './clock.js';
+import { crcOf } from './crc.js';
+import type { BlockDevice } from './device.js';
+import { crcError, FsError } from './errors.js';
+import type { BTreeKey, LeafElm } from './format/btree-node.js';
+import { RedoFlag, type RedoRecord } from './format/fifo.js';
+import {
+  emptyBlockmapEntry,
+  encodeHeader,
+  HEADER_SLOTS,
+  readHeader,
+  slotFor,
+  type VolumeHeader,
+} from './format/header.js';
+import { encodeInode, encodePfs, INODE_ATIME_AT, INODE_BYTES, INODE_MTIME_AT, inodeDataCrc } from './format/records.js';
+import {
+  ALLOC_ZONES,
+  type AllocZone,
+  BIGBLOCK_BYTES,
+  BUFFER_BYTES,
+  hammerOff,
+  LOCALIZE_INODE,
+  LOCALIZE_MISC,
+  localization,
+  ObjType,
+  offPart,
+  offZone,
+  RecType,
+  ROOT_OBJ_ID,
+  SMALL_DATA_MAX,
+  TID_MAX,
+  viewOf,
+  writeU64,
+  Zone,
+} from './layout.js';
+import { initialHeader, validateLayout, writeInitialFreemap } from './mkfs.js';
+import { NodeCache } from './node-cache.js';
+import { type RecoveryReport, recoverStage1 } from './recovery.js';
+import { type FifoSpan, UndoFifo } from './undo-fifo.js';
+
+export interface MkfsOptions {
+  /** Volume size in bytes (the file is made this big, sparse). */
+  size: number;
+  /** UNDO/REDO FIFO size in bytes, a multiple of 8 MiB (1 to 128 big-blocks). */
+  undoBytes: number;
+  label?: string;
+  /** 32 hex digits identifying the filesystem. */
+  fsid?: string;
+  clock: Clock;
+}
+
+export interface MountOptions {
+  clock: Clock;
+  readOnly?: boolean;
+  /** Clean 16 KiB buffers kept cached between operations. */
+  cacheBuffers?: number;
+}
+
+/** What a caller gives to insert a record; the volume fills TIDs, times and data fields. */
+export interface RecordInput {
+  localization: number;
+  objId: number;
+  recType: number;
+  key: number;
+  objType: number;
+}
+
+export interface VolumeStats {
+  label: string;
+  fsid: string;
+  generation: number;
+  nextTid: number;
+  lastCommitTid: number;
+  inodes: number;
+  bigblocks: number;
+  freeBigblocks: number;
+  fifoBytes: number;
+  fifoUsedBytes: number;
+  btreeRoot: number;
+}
+
+/** Counters of this mount, for benchmarks and the event bus. */
+export interface VolumeCounters {
+  cycles: number;
+  finalizes: number;
+  fsyncs: number;
+  metaBytesWritten: number;
+  dataBytesWritten: number;
+  fifoBytesWritten: number;
+}
+
+/** The smallest FIFO record that carries a seq (an UNDO of one byte pads to 48). */
+const MIN_SEQ_RECORD_BYTES = 48;
+
+/** The header fields a cycle changes in memory; reverted when a cycle aborts. */
+interface WorkingState {
+  nextTid: number;
+  inodes: number;
+  btreeRoot: number;
+}
+
+/**
+ * A mounted volume: header, FIFO, buffer cache, blockmap, B-tree and the flush
+ * cycle. Meta-data changes only inside a cycle, which has one TID
+ * (beginCycle ... commit). commit() is the durability point: it returns after
+ * data, UNDO/REDO, meta-data and then the header are each written and fsynced,
+ * so a committed cycle survives any crash, and a crash before its header lands
+ * rolls the whole cycle back, never half of it.
+ */
+export class Volume {
+  readonly device: BlockDevice;
+  readonly readOnly: boolean;
+  readonly recovery: RecoveryReport;
+  readonly fifo: UndoFifo;
+  readonly counters: VolumeCounters = {
+    cycles: 0,
+    finalizes: 0,
+    fsyncs: 0,
+    metaBytesWritten: 0,
+    dataBytesWritten: 0,
+    fifoBytesWritten: 0,
+  };
+  private committed: VolumeHeader;
+  private working: WorkingState;
+  private readonly cache: BufferCache;
+  private readonly blockmap: Blockmap;
+  private readonly nodes: NodeCache;
+  private tree: BTree | undefined;
+  private readonly clock: Clock;
+  private cycle: { tid: number; start: WorkingState; redoStart: number | undefined } | undefined;
+  private closed = false;
+
+  private constructor(device: BlockDevice, header: VolumeHeader, options: MountOptions, fresh: boolean) {
+    this.device = device;
+    this.readOnly = options.readOnly ?? false;
+    this.clock = options.clock;
+    this.committed = header;
+    const undo = header.blockmap[Zone.UNDO] ?? emptyBlockmapEntry();
+    const first = offPart(undo.firstOffset);
+    this.fifo = new UndoFifo(device, header.bufBeg, header.undoArray, {
+      first,
+      firstSeq: header.undoFirstSeq,
+      next: first,
+      nextSeq: header.undoFirstSeq,
+    });
+    this.cache = new BufferCache(device, this.readOnly ? undefined : this.fifo, options.cacheBuffers);
+    this.recovery = recoverStage1(device, this.fifo, this.cache, {
+      readOnly: this.readOnly,
+      skipScan: fresh,
+      redoStart: header.redoStart === 0 ? undefined : offPart(header.redoStart),
+    });
+    const bigblocks = (header.bufEnd - header.bufBeg) / BIGBLOCK_BYTES;
+    this.blockmap = new Blockmap(this.cache, header.freemapBeg, header.bufBeg, bigblocks, zoneBases(header));
+    this.working = { nextTid: header.nextTid, inodes: header.inodes, btreeRoot: header.btreeRoot };
+    this.nodes = new NodeCache(this.cache, this.readOnly ? undefined : this.blockmap, header.bufBeg, header.bufEnd, {
+      get: () => this.working.btreeRoot,
+      set: (offset) => {
+        this.working.btreeRoot = offset;
+      },
+    });
+    this.cache.onEvict = (buffer) => this.nodes.evictBuffer(buffer);
+    this.tree = fresh ? undefined : new BTree(this.nodes);
+    if (!fresh && !this.readOnly) this.commitRecovery();
+  }
+
+  /**
+   * Every read-write mount ends recovery stage 1 with a header commit that
+   * moves first_offset to the true end and jumps the seq past every record
+   * the ring can hold. Stale FIFO sectors past the end (writes a crash lost
+   * around them) can then never continue the new sequence, so a later
+   * recovery cannot mistake them for live UNDO. The pending REDO stays
+   * reachable through redo_start. (Like HAMMER's, the seq is a u32: it wraps
+   * after 2^32 / (FIFO bytes / 48) mounts, thousands for the default FIFO.)
+   */
+  private commitRecovery(): void {
+    const span = this.fifo.state;
+    const jump = Math.floor(this.fifo.size / MIN_SEQ_RECORD_BYTES) + 1;
+    const seq = (span.nextSeq + jump) >>> 0;
+    this.fifo.resetTo({ first: span.next, firstSeq: seq, next: span.next, nextSeq: seq });
+    const stage2 = this.recovery.redo.length > 0 ? this.recovery.stage2From : undefined;
+    this.writeHeader(this.committed.lastCommitTid, stage2 ?? this.headerRedoStart());
+  }
+
+  private headerRedoStart(): number | undefined {
+    return this.committed.redoStart === 0 ? undefined : offPart(this.committed.redoStart);
+  }
+
+  /** Make a new volume on `device` (like newfs_hammer): the root directory inode and the PFS 0 record. */
+  static mkfs(device: BlockDevice, options: MkfsOptions): Volume {
+    const header = initialHeader(device.size, options);
+    writeInitialFreemap(device, header);
+    device.write(HEADER_SLOTS[0], encodeHeader(header));
+    device.fsync();
+    const volume = new Volume(device, header, { clock: options.clock }, true);
+    volume.makeRoot();
+    return volume;
+  }
+
+  /** Mount `device`: read the newest valid header slot, run recovery stage 1. */
+  static mount(device: BlockDevice, options: MountOptions): Volume {
+    const { header } = readHeader(device);
+    validateLayout(header, device.size);
+    return new Volume(device, header, options, false);
+  }
+
+  private makeRoot(): void {
+    const now = this.clock.now();
+    this.beginCycle();
+    this.tree = BTree.create(this.nodes);
+    const inode = encodeInode({
+      version: 1,
+      mode: 0o755,
+      uflags: 0,
+      rmajor: 0,
+      rminor: 0,
+      ctime: now,
+      parentObjId: 0,
+      uid: 0,
+      gid: 0,
+      objType: ObjType.DIRECTORY,
+      capFlags: 0,
+      nlinks: 1,
+      size: 0,
+      symlink: new Uint8Array(0),
+      mtime: now,
+      atime: now,
+    });
+    const base = { objId: ROOT_OBJ_ID, key: 0 };
+    this.insertRecord(
+      { ...base, localization: localization(0, LOCALIZE_INODE), recType: RecType.INODE, objType: ObjType.DIRECTORY },
+      inode,
+    );
+    const pfs = encodePfs({
+      syncBegTid: 0,
+      syncEndTid: 0,
+      sharedUuid: this.committed.fsid,
+      uniqueUuid: this.committed.fsid,
+      mirrorFlags: 0,
+      label: 'root',
+      pruneMin: 0,
+      pruneMax: 0,
+    });
+    this.insertRecord({ ...base, localization: localization(0, LOCALIZE_MISC), recType: RecType.PFS, objType: 0 }, pfs);
+    this.adjustInodeCount(1);
+    this.commit();
+  }
+
+  get btree(): BTree {
+    assert(this.tree !== undefined, 'the B-tree exists once mkfs made its root');
+    return this.tree;
+  }
+
+  /** The TID of the running cycle, undefined between cycles. */
+  get cycleTid(): number | undefined {
+    return this.cycle?.tid;
+  }
+
+  /**
+   * Start a flush cycle and take its TID. `redoSyncOffset` (the oldest FIFO
+   * offset an fsynced REDO not yet committed as data lives at) is logged as a
+   * REDO SYNC first, and the commit keeps it in the header, so recovery stage 2
+   * starts early enough whether or not the cycle commits.
+   */
+  beginCycle(options: { redoSyncOffset?: number } = {}): number {
+    this.checkWritable('beginCycle');
+    assert(this.cycle === undefined, 'one flush cycle at a time');
+    const tid = this.working.nextTid;
+    this.cycle = { tid, start: { ...this.working }, redoStart: options.redoSyncOffset };
+    this.working.nextTid = tid + 1;
+    if (options.redoSyncOffset !== undefined) {
+      this.fifo.appendRedo({
+        flags: RedoFlag.SYNC,
+        objId: 0,
+        localization: 0,
+        offset: options.redoSyncOffset,
+        mtime: 0,
+        payload: new Uint8Array(0),
+      });
+    }
+    return tid;
+  }
+
+  private requireCycle(op: string): number {
+    this.checkWritable(op);
+    assert(this.cycle !== undefined, `${op} runs inside a flush cycle`);
+    return this.cycle.tid;
+  }
+
+  private checkWritable(op: string): void {
+    if (this.closed) throw new FsError('EIO', `${op}: the volume is unmounted`);
+    if (this.readOnly) throw new FsError('EROFS', `${op}: the volume is mounted read-only`);
+  }
+
+  /** Insert a record created by the running cycle, writing its data to the zone its type and size call for. */
+  insertRecord(input: RecordInput, data?: Uint8Array): LeafElm {
+    const tid = this.requireCycle('insertRecord');
+    const elm: LeafElm = {
+      ...input,
+      createTid: tid,
+      deleteTid: 0,
+      createTs: Math.floor(this.clock.now() / 1e6),
+      deleteTs: 0,
+      dataOffset: 0,
+      dataLen: 0,
+      dataCrc: 0,
+    };
+    if (data !== undefined && data.length > 0) {
+      const zone = dataZone(input.recType, data.length);
+      elm.dataOffset = this.writeData(zone, data);
+      elm.dataLen = data.length;
+      elm.dataCrc = input.recType === RecType.INODE ? inodeDataCrc(data) : crcOf(data);
+    }
+    this.btree.insert(elm);
+    return elm;
+  }
+
+  /** Mark a record deleted as of the running cycle's TID (history keeps it). */
+  deleteRecord(key: BTreeKey): LeafElm {
+    const tid = this.requireCycle('deleteRecord');
+    return this.btree.markDeleted(key, tid, Math.floor(this.clock.now() / 1e6));
+  }
+
+  /** Remove a record physically and free its data (pruning, no-history files). */
+  destroyRecord(key: BTreeKey): LeafElm {
+    this.requireCycle('destroyRecord');
+    const elm = this.btree.destroy(key);
+    if (elm.dataLen > 0) this.blockmap.free(elm.dataOffset, elm.dataLen);
+    return elm;
+  }
+
+  /** The record visible at `asof` (now by default). */
+  lookup(base: Omit<BTreeKey, 'createTid'>, asof = TID_MAX): LeafElm | undefined {
+    return this.btree.lookup(base, asof);
+  }
+
+  /** Records in [lo, hi], as of `asof`, or every version when asof is undefined. Collected, safe to mutate after. */
+  scan(lo: BTreeKey, hi: BTreeKey, asof?: number): LeafElm[] {
+    return [...this.btree.scan(lo, hi, asof)];
+  }
+
+  private writeData(zone: AllocZone, data: Uint8Array): number {
+    const alloc = this.blockmap.alloc(zone, data.length);
+    const kind: BufferKind = zone === Zone.META ? 'meta' : 'data';
+    let done = 0;
+    while (done < data.length) {
+      const physical = alloc.physical + done;
+      const base = physical - (physical % BUFFER_BYTES);
+      const within = physical - base;
+      const fresh = within === 0 && (done > 0 || alloc.freshBuffer);
+      const buffer = fresh ? this.cache.getFresh(base, kind) : this.cache.get(base, kind);
+      const n = Math.min(BUFFER_BYTES - within, data.length - done);
+      buffer.bytes.set(data.subarray(done, done + n), within);
+      this.cache.markFresh(buffer, within, n);
+      done += n;
+    }
+    return alloc.offset;
+  }
+
+  /** Read a record's data and check its CRC; EIO names the record and the offset. */
+  readData(elm: LeafElm): Uint8Array {
+    if (elm.dataLen === 0) return new Uint8Array(0);
+    const zone = offZone(elm.dataOffset);
+    if (zone !== Zone.META && zone !== Zone.SMALL_DATA && zone !== Zone.LARGE_DATA) {
+      throw new FsError(
+        'EIO',
+        `record of object ${elm.objId}: data offset 0x${elm.dataOffset.toString(16)} is in no data zone`,
+      );
+    }
+    const physical = this.committed.bufBeg + offPart(elm.dataOffset);
+    if (physical + elm.dataLen > this.committed.bufEnd) {
+      throw new FsError(
+        'EIO',
+        `record of object ${elm.objId}: data at 0x${elm.dataOffset.toString(16)} is past the volume end`,
+      );
+    }
+    const kind: BufferKind = zone === Zone.META ? 'meta' : 'data';
+    const out = new Uint8Array(elm.dataLen);
+    let done = 0;
+    while (done < out.length) {
+      const at = physical + done;
+      const base = at - (at % BUFFER_BYTES);
+      const n = Math.min(BUFFER_BYTES - (at - base), out.length - done);
+      out.set(this.cache.get(base, kind).bytes.subarray(at - base, at - base + n), done);
+      done += n;
+    }
+    const found = elm.recType === RecType.INODE && out.length === INODE_BYTES ? inodeDataCrc(out) : crcOf(out);
+    if (found !== elm.dataCrc) throw crcError(`data of object ${elm.objId} record`, physical, elm.dataCrc, found);
+    return out;
+  }
+
+  /**
+   * Patch an inode record's times in place (they sit outside its CRC): mtime
+   * under UNDO, atime without (as HAMMER does), no new version either way.
+   */
+  patchInodeTimes(elm: LeafElm, times: { mtime?: number; atime?: number }): void {
+    this.requireCycle('patchInodeTimes');
+    assert(elm.recType === RecType.INODE && elm.dataLen === INODE_BYTES, 'time patches apply to inode records');
+    const physical = this.committed.bufBeg + offPart(elm.dataOffset);
+    const base = physical - (physical % BUFFER_BYTES);
+    const buffer = this.cache.get(base, 'meta');
+    const view = viewOf(buffer.bytes);
+    if (times.mtime !== undefined) {
+      this.cache.modify(buffer, physical - base + INODE_MTIME_AT, 8);
+      writeU64(view, physical - base + INODE_MTIME_AT, times.mtime);
+    }
+    if (times.atime !== undefined) {
+      writeU64(view, physical - base + INODE_ATIME_AT, times.atime);
+      this.cache.markDirtyNoUndo(buffer);
+    }
+  }
+
+  /** Keep the volume's live-inode count (vol0_stat_inodes). */
+  adjustInodeCount(delta: number): void {
+    this.requireCycle('adjustInodeCount');
+    this.working.inodes += delta;
+    assert(this.working.inodes >= 0, 'the inode count never goes negative');
+  }
+
+  /** Append a REDO record (fsync fast path); durable after syncRedo(). Returns its FIFO offset. */
+  appendRedo(redo: Omit<RedoRecord, 'type' | 'seq'>): number {
+    this.checkWritable('appendRedo');
+    return this.fifo.appendRedo(redo);
+  }
+
+  /** Write the FIFO buffers and fsync: REDO appended so far survives a crash. */
+  syncRedo(): void {
+    this.checkWritable('syncRedo');
+    this.counters.fifoBytesWritten += this.fifo.writeOut();
+    this.fsync();
+  }
+
+  private fsync(): void {
+    this.device.fsync();
+    this.counters.fsyncs++;
+  }
+
+  /** Dirty meta-data bytes waiting for the next finalize. */
+  dirtyMetaBytes(): number {
+    return this.cache.dirtyCount('meta') * BUFFER_BYTES;
+  }
+
+  /**
+   * HAMMER's finalize: data buffers, then UNDO/REDO buffers + fsync, then
+   * meta-data + fsync, then (final only) the header + fsync. A non-final
+   * finalize (mid-flush, when dirty meta-data passes its limit) writes no
+   * header: the cycle stays revocable until its commit.
+   */
+  finalize(final: boolean): void {
+    this.requireCycle('finalize');
+    this.counters.finalizes++;
+    this.counters.dataBytesWritten += this.cache.writeDirty('data');
+    if (this.fifo.hasDirty()) {
+      this.counters.fifoBytesWritten += this.fifo.writeOut();
+      this.fsync();
+    }
+    this.nodes.sealDirty();
+    const meta = this.cache.writeDirty('meta');
+    this.counters.metaBytesWritten += meta;
+    if (meta > 0 || !final) this.fsync();
+    if (final) {
+      assert(this.cycle !== undefined, 'a final finalize belongs to a cycle');
+      this.writeHeader(this.cycle.tid, this.cycle.redoStart);
+    }
+  }
+
+  /** Finish the running cycle durably; returns its TID. */
+  commit(): number {
+    const tid = this.requireCycle('commit');
+    this.finalize(true);
+    this.cycle = undefined;
+    this.counters.cycles++;
+    this.cache.endCycle();
+    this.blockmap.releasePendingFrees();
+    this.cache.trim();
+    return tid;
+  }
+
+  /**
+   * Give up the running cycle: its meta-data changes are rolled back in
+   * memory (newest pre-image first) and its allocations forgotten. UNDO it
+   * already logged stays in the FIFO, harmless: it restores the same state.
+   */
+  abort(): void {
+    this.requireCycle('abort');
+    assert(this.cycle !== undefined, 'abort runs inside a cycle');
+    this.cache.abortCycle();
+    this.nodes.clear();
+    this.working = { ...this.cycle.start };
+    this.blockmap.reload(zoneBases(this.committed));
+    this.cycle = undefined;
+  }
+
+  /**
+   * Commit point: write the header to the other slot (generation + 1) with the
+   * FIFO span starting at the append point, and fsync.
+   */
+  private writeHeader(lastCommitTid: number, redoStart: number | undefined): void {
+    const span: FifoSpan = this.fifo.state;
+    const blockmap = this.committed.blockmap.map((entry) => ({ ...entry }));
+    blockmap[Zone.UNDO] = {
+      physOffset: 0,
+      firstOffset: hammerOff(Zone.UNDO, span.next),
+      nextOffset: hammerOff(Zone.UNDO, span.next),
+      allocOffset: hammerOff(Zone.UNDO, this.fifo.size),
+    };
+    for (const [zone, state] of this.blockmap.zoneState()) {
+      blockmap[zone] = { physOffset: state.base, firstOffset: 0, nextOffset: state.next, allocOffset: 0 };
+    }
+    const header: VolumeHeader = {
+      ...this.committed,
+      generation: this.committed.generation + 1,
+      undoFirstSeq: span.nextSeq,
+      bigblocks: this.blockmap.bigblocks,
+      freeBigblocks: this.blockmap.freeBigblocks(),
+      inodes: this.working.inodes,
+      btreeRoot: this.working.btreeRoot,
+      nextTid: this.working.nextTid,
+      lastCommitTid,
+      redoStart: redoStart === undefined ? 0 : hammerOff(Zone.UNDO, redoStart),
+      blockmap,
+    };
+    const slot = HEADER_SLOTS[slotFor(header.generation)];
+    assert(slot !== undefined, 'a header slot exists for every generation');
+    this.device.write(slot, encodeHeader(header));
+    this.fsync();
+    this.committed = header;
+    this.fifo.setFirst(span.next, span.nextSeq);
+    this.fifo.protect(redoStart);
+  }
+
+  stats(): VolumeStats {
+    return {
+      label: this.committed.label,
+      fsid: this.committed.fsid,
+      generation: this.committed.generation,
+      nextTid: this.working.nextTid,
+      lastCommitTid: this.committed.lastCommitTid,
+      inodes: this.working.inodes,
+      bigblocks: this.blockmap.bigblocks,
+      freeBigblocks: this.blockmap.freeBigblocks(),
+      fifoBytes: this.fifo.size,
+      fifoUsedBytes: this.fifo.usedBytes(),
+      btreeRoot: this.working.btreeRoot,
+    };
+  }
+
+  /** The committed header (what a crash now would come back to). */
+  header(): Readonly<VolumeHeader> {
+    return this.committed;
+  }
+
+  /** Freemap entries, for fsck and show. */
+  freemap(): Blockmap {
+    return this.blockmap;
+  }
+
+  /** Unmount: no cycle may be running (the layer above flushes first). */
+  close(): void {
+    if (this.closed) return;
+    assert(this.cycle === undefined, 'no flush cycle is running at unmount');
+    this.closed = true;
+    this.device.close();
+  }
+}
+
+function zoneBases(header: VolumeHeader): Map<number, number> {
+  const bases = new Map<number, number>();
+  for (const zone of ALLOC_ZONES) bases.set(zone, header.blockmap[zone]?.physOffset ?? 0);
+  return bases;
+}
+
+/** Where a record's data goes: META for inode/directory/PFS data, small or large data for file data. */
+export function dataZone(recType: number, length: number): AllocZone {
+  if (recType === RecType.DATA || recType === RecType.DB) {
+    return length <= SMALL_DATA_MAX ? Zone.SMALL_DATA : Zone.LARGE_DATA;
+  }
+  return Zone.META;
+}
