@@ -55,6 +55,17 @@ function keyOf(elm: BTreeKey): BTreeKey {
   };
 }
 
+/**
+ * Move the encoded elements from index `from` on by `by` slots (+1 after an
+ * insert at `from`, -1 after a removal at `from - 1`), so only the element that
+ * changed needs encoding. The arrays are already updated; bytes follow them.
+ */
+function shiftElms(node: BTreeNode, from: number, by: 1 | -1): void {
+  const length = node.elms.length;
+  if (by === 1) node.bytes.copyWithin(elmAt(from + 1), elmAt(from), elmAt(length - 1));
+  else node.bytes.copyWithin(elmAt(from - 1), elmAt(from), elmAt(length + 1));
+}
+
 function visible(elm: LeafElm, asof: number): boolean {
   return elm.createTid <= asof && (elm.deleteTid === 0 || asof < elm.deleteTid);
 }
@@ -141,7 +152,8 @@ export class BTree {
     node.count++;
     if (elm.createTid > node.mirrorTid) node.mirrorTid = elm.createTid;
     writeNodeHeader(node.bytes, node);
-    for (let i = at; i < node.count; i++) writeElm(node.bytes, node, i);
+    shiftElms(node, at, 1);
+    writeElm(node.bytes, node, at);
   }
 
   private childAt(node: BTreeNode, index: number): BTreeNode {
@@ -237,7 +249,8 @@ export class BTree {
     });
     parent.count++;
     writeNodeHeader(parent.bytes, parent);
-    for (let i = at; i < elms.length; i++) writeElm(parent.bytes, parent, i);
+    shiftElms(parent, at, 1);
+    writeElm(parent.bytes, parent, at);
   }
 
   /** The path from the root to the leaf whose range holds `key`: nodes and child indices. */
@@ -290,7 +303,7 @@ export class BTree {
     elms.splice(at, 1);
     leaf.count--;
     writeNodeHeader(leaf.bytes, leaf);
-    for (let i = at; i < leaf.count; i++) writeElm(leaf.bytes, leaf, i);
+    shiftElms(leaf, at + 1, -1);
     leaf.bytes.fill(0, elmAt(leaf.count), elmAt(leaf.count + 1));
     const parent = path[path.length - 1];
     if (leaf.count === 0 && parent !== undefined && parent.node.count > 1) {
