@@ -39,6 +39,7 @@ import {
 } from './layout.js';
 import { initialHeader, validateLayout, writeInitialFreemap } from './mkfs.js';
 import { NodeCache } from './node-cache.js';
+import type { BTreeNode } from './node-store.js';
 import { type RecoveryReport, recoverStage1 } from './recovery.js';
 import { type FifoSpan, UndoFifo } from './undo-fifo.js';
 
@@ -551,6 +552,11 @@ export class Volume {
   /** The committed header (what a crash now would come back to). */
   header(): Readonly<VolumeHeader> {
     return this.committed;
+  }
+
+  /** A B-tree node by offset, CRC-checked when read from the device (for fsck and show). */
+  nodeAt(offset: number): BTreeNode {
+    return this.nodes.readNode(offset);
   }
 
   /** Freemap entries, for fsck and show. */

@@ -1,7 +1,9 @@
 import { describe, expect, it } from 'vitest';
+import { logicalClock } from '../storage/clock.js';
 import { CrashDevice } from '../storage/crash-device.js';
 import type { BlockDevice } from '../storage/device.js';
 import { decodeFifoRecord, FifoType } from '../storage/format/fifo.js';
+import { fsck } from '../storage/fsck.js';
 import type { Volume } from '../storage/volume.js';
 import {
   dataKey,
@@ -61,6 +63,7 @@ function verify(recording: Recording, image: BlockDevice, end: number, what: str
   expect(expected, `${what}: cycle ${tid} was never committed`).toBeDefined();
   expect(volume.btree.check(), `${what}: B-tree problems`).toEqual([]);
   expect(readModel(volume), `${what}: contents differ from cycle ${tid}`).toEqual(expected);
+  expect(fsck(image, { clock: logicalClock() }).problems, `${what}: fsck`).toEqual([]);
   return volume;
 }
 
