@@ -121,7 +121,10 @@ type Problem = (where: string, what: string) => void;
 function checkFifo(volume: Volume, report: FsckReport, problem: Problem): void {
   const header = volume.header();
   const undo = header.blockmap[Zone.UNDO];
-  if (undo === undefined) return problem('header', 'no UNDO blockmap entry');
+  if (undo === undefined) {
+    problem('header', 'no UNDO blockmap entry');
+    return;
+  }
   const size = offPart(undo.allocOffset);
   if (offPart(undo.firstOffset) >= size || offPart(undo.nextOffset) >= size) {
     problem(
