@@ -445,3 +445,47 @@ export class BTree {
     return stats;
   }
 }
+
+/** One step of a damage-tolerant walk: a node read (or the error reading it), with where it hangs. */
+export type WalkStep = {
+  offset: number;
+  /** The node that links to this one (0 for the root). */
+  linkedFrom: number;
+  depth: number;
+  leftBound: BTreeKey;
+  rightBound: BTreeKey;
+} & ({ node: BTreeNode; error?: undefined } | { node?: undefined; error: unknown });
+
+/**
+ * Depth-first over every node reachable from `root`, for fsck and show: a node
+ * that cannot be read (bad CRC, bad link) is reported as a step with `error`
+ * and its subtree skipped; the walk goes on with the rest.
+ */
+export function* walkTolerant(read: (offset: number) => BTreeNode, root: number): Generator<WalkStep> {
+  const stack: Array<Omit<WalkStep, 'node' | 'error'>> = [
+    { offset: root, linkedFrom: 0, depth: 0, leftBound: MIN_BOUND, rightBound: MAX_BOUND },
+  ];
+  while (stack.length > 0) {
+    const item = stack.pop() as Omit<WalkStep, 'node' | 'error'>;
+    let node: BTreeNode;
+    try {
+      node = read(item.offset);
+    } catch (error) {
+      yield { ...item, error };
+      continue;
+    }
+    yield { ...item, node };
+    if (node.type !== NODE_TYPE_INTERNAL) continue;
+    const elms = node.elms as InternalElm[];
+    for (let i = node.count - 1; i >= 0; i--) {
+      const elm = elms[i] as InternalElm;
+      stack.push({
+        offset: elm.subtreeOffset,
+        linkedFrom: node.offset,
+        depth: item.depth + 1,
+        leftBound: elm,
+        rightBound: elms[i + 1] as InternalElm,
+      });
+    }
+  }
+}

@@ -1,5 +1,5 @@
 import { allocBytes } from './blockmap.js';
-import { MAX_BOUND, MIN_BOUND } from './btree.js';
+import { walkTolerant } from './btree.js';
 import type { Clock } from './clock.js';
 import type { BlockDevice } from './device.js';
 import { FsError } from './errors.js';
@@ -150,60 +150,41 @@ function checkFifo(volume: Volume, report: FsckReport, problem: Problem): void {
   for (const note of recovery.notes) report.notes.push(note);
 }
 
-interface Pending {
-  offset: number;
-  parent: number;
-  depth: number;
-  lo: BTreeKey;
-  hi: BTreeKey;
-}
-
 function checkTree(volume: Volume, report: FsckReport, problem: Problem, referenced: Map<number, number>): void {
-  const root = volume.stats().btreeRoot;
-  const stack: Pending[] = [{ offset: root, parent: 0, depth: 0, lo: MIN_BOUND, hi: MAX_BOUND }];
   const live = new Set<string>();
   let leafDepth = -1;
-  while (stack.length > 0) {
-    const item = stack.pop() as Pending;
-    const where = `node ${hex(item.offset)}`;
-    let node: ReturnType<Volume['nodeAt']>;
-    try {
-      node = volume.nodeAt(item.offset);
-    } catch (error) {
-      problem(where, describe(error));
+  for (const step of walkTolerant((offset) => volume.nodeAt(offset), volume.stats().btreeRoot)) {
+    const where = `node ${hex(step.offset)}`;
+    if (step.node === undefined) {
+      problem(where, describe(step.error));
       continue;
     }
+    const node = step.node;
     report.stats.nodes++;
-    report.stats.depth = Math.max(report.stats.depth, item.depth + 1);
-    reference(referenced, item.offset, NODE_BYTES);
-    if (node.parent !== item.parent) problem(where, `parent ${hex(node.parent)}, linked from ${hex(item.parent)}`);
+    report.stats.depth = Math.max(report.stats.depth, step.depth + 1);
+    reference(referenced, step.offset, NODE_BYTES);
+    if (node.parent !== step.linkedFrom)
+      problem(where, `parent ${hex(node.parent)}, linked from ${hex(step.linkedFrom)}`);
     const elms = node.elms as Array<LeafElm | InternalElm>;
     for (let i = 1; i < elms.length; i++) {
-      if (compareKeys(elms[i - 1] as BTreeKey, elms[i] as BTreeKey) >= 0)
+      if (compareKeys(elms[i - 1] as BTreeKey, elms[i] as BTreeKey) >= 0) {
         problem(where, `elements ${i - 1} and ${i} out of order`);
+      }
     }
     if (node.type === NODE_TYPE_INTERNAL) {
       if (node.count < 1) problem(where, 'empty internal node');
-      if (compareKeys(elms[0] as BTreeKey, item.lo) !== 0) problem(where, 'left bound differs from the parent element');
-      if (compareKeys(elms[node.count] as BTreeKey, item.hi) !== 0)
+      if (compareKeys(elms[0] as BTreeKey, step.leftBound) !== 0)
+        problem(where, 'left bound differs from the parent element');
+      if (compareKeys(elms[node.count] as BTreeKey, step.rightBound) !== 0) {
         problem(where, 'right bound differs from the parent element');
-      for (let i = node.count - 1; i >= 0; i--) {
-        const elm = elms[i] as InternalElm;
-        stack.push({
-          offset: elm.subtreeOffset,
-          parent: node.offset,
-          depth: item.depth + 1,
-          lo: elm,
-          hi: elms[i + 1] as BTreeKey,
-        });
       }
       continue;
     }
     if (node.type !== NODE_TYPE_LEAF) continue;
     report.stats.leaves++;
-    if (leafDepth < 0) leafDepth = item.depth;
-    else if (leafDepth !== item.depth) problem(where, `leaf at depth ${item.depth}, others at ${leafDepth}`);
-    for (const elm of elms as LeafElm[]) checkRecord(volume, report, problem, referenced, live, where, elm, item);
+    if (leafDepth < 0) leafDepth = step.depth;
+    else if (leafDepth !== step.depth) problem(where, `leaf at depth ${step.depth}, others at ${leafDepth}`);
+    for (const elm of elms as LeafElm[]) checkRecord(volume, report, problem, referenced, live, where, elm, step);
   }
 }
 
@@ -215,12 +196,13 @@ function checkRecord(
   live: Set<string>,
   where: string,
   elm: LeafElm,
-  item: Pending,
+  bounds: { leftBound: BTreeKey; rightBound: BTreeKey },
 ): void {
   const name = `record ${hex(elm.localization)}:${hex(elm.objId)}:${elm.recType.toString(16)}:${elm.key}@${hex(elm.createTid)}`;
   report.stats.records++;
-  if (compareKeys(elm, item.lo) < 0 || compareKeys(elm, item.hi) >= 0)
+  if (compareKeys(elm, bounds.leftBound) < 0 || compareKeys(elm, bounds.rightBound) >= 0) {
     problem(where, `${name} outside the node's bounds`);
+  }
   if (elm.deleteTid !== 0 && elm.deleteTid <= elm.createTid) problem(name, 'delete_tid is not after create_tid');
   if (elm.deleteTid === 0) {
     report.stats.liveRecords++;

@@ -165,6 +165,8 @@ export class Volume {
     });
     this.cache.onEvict = (buffer) => this.nodes.evictBuffer(buffer);
     this.tree = fresh ? undefined : new BTree(this.nodes);
+    // A volume whose root node cannot be read is refused here, with the EIO naming it.
+    if (!fresh) this.nodes.readNode(header.btreeRoot);
     if (!fresh && !this.readOnly) this.commitRecovery();
   }
 
