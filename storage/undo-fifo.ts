@@ -237,8 +237,9 @@ export class UndoFifo {
     let expected = seq === undefined ? undefined : seq >>> 0;
     let consumed = 0;
     const sector = new Uint8Array(SECTOR_BYTES);
+    const readahead = { index: -1, bytes: new Uint8Array(BUFFER_BYTES) };
     while (consumed < this.size) {
-      this.readSector(offset, sector);
+      this.readSector(offset, sector, readahead);
       let at = offset % SECTOR_BYTES;
       let stop = false;
       while (at < SECTOR_BYTES) {
@@ -271,19 +272,24 @@ export class UndoFifo {
     return { records, end: offset === this.size ? 0 : offset, endSeq: expected ?? 0 };
   }
 
-  /** Read one sector of the FIFO, from an unwritten buffer if there is one. */
-  private readSector(offset: number, target: Uint8Array): void {
+  /**
+   * Read one sector of the FIFO, from an unwritten buffer if there is one,
+   * else from the device a whole 16 KiB buffer at a time (kept for the next
+   * sectors of the same scan).
+   */
+  private readSector(offset: number, target: Uint8Array, readahead: { index: number; bytes: Uint8Array }): void {
     const base = offset - (offset % SECTOR_BYTES);
     const index = Math.floor(base / BUFFER_BYTES);
+    const within = base % BUFFER_BYTES;
     const buffered = this.dirty.get(index) ?? (this.current?.index === index ? this.current.bytes : undefined);
     if (buffered !== undefined) {
-      target.set(buffered.subarray(base % BUFFER_BYTES, (base % BUFFER_BYTES) + SECTOR_BYTES));
+      target.set(buffered.subarray(within, within + SECTOR_BYTES));
       return;
     }
-    this.device.read(this.physical(base), target);
+    if (readahead.index !== index) {
+      this.device.read(this.physical(index * BUFFER_BYTES), readahead.bytes);
+      readahead.index = index;
+    }
+    target.set(readahead.bytes.subarray(within, within + SECTOR_BYTES));
   }
-}
-
-export function undoRecordBytes(payload: number): number {
-  return HEAD_BYTES + UNDO_BODY_BYTES + align8(payload) + TAIL_BYTES;
 }
