@@ -186,15 +186,9 @@ export function decodeNode(bytes: Uint8Array, where: number): BTreeNodeData {
     const elms: LeafElm[] = [];
     for (let i = 0; i < count; i++) {
       const at = elmAt(i);
-      const base = readBase(view, at);
+      const { btype: _record, ...base } = readBase(view, at);
       elms.push({
-        localization: base.localization,
-        objId: base.objId,
-        recType: base.recType,
-        key: base.key,
-        createTid: base.createTid,
-        deleteTid: base.deleteTid,
-        objType: base.objType,
+        ...base,
         createTs: view.getUint32(at + 40, true),
         deleteTs: view.getUint32(at + 44, true),
         dataOffset: readHammerOff(view, at + 48),
@@ -204,21 +198,12 @@ export function decodeNode(bytes: Uint8Array, where: number): BTreeNodeData {
     }
     node.elms = elms;
   } else {
+    // An internal node holds count children plus the right boundary in elms[count].
     const elms: InternalElm[] = [];
     for (let i = 0; i <= count; i++) {
       const at = elmAt(i);
-      const base = readBase(view, at);
-      elms.push({
-        localization: base.localization,
-        objId: base.objId,
-        recType: base.recType,
-        key: base.key,
-        createTid: base.createTid,
-        deleteTid: base.deleteTid,
-        btype: base.btype,
-        mirrorTid: readU64(view, at + 40),
-        subtreeOffset: readHammerOff(view, at + 48),
-      });
+      const { objType: _none, ...base } = readBase(view, at);
+      elms.push({ ...base, mirrorTid: readU64(view, at + 40), subtreeOffset: readHammerOff(view, at + 48) });
     }
     node.elms = elms;
   }
