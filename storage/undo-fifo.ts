@@ -2,7 +2,6 @@ import { assert } from './assert.js';
 import type { BlockDevice } from './device.js';
 import { FsError } from './errors.js';
 import {
-  align8,
   DUMMY_SEQ_XOR,
   decodeFifoRecord,
   encodeFifoRecord,
