@@ -1,11 +1,10 @@
 import { assert } from './assert.js';
 import { Blockmap } from './blockmap.js';
 import { BTree } from './btree.js';
-import { BufferCache, type BufferKind } from './buffers.js';
+import { BufferCache } from './buffers.js';
 import type { Clock } from './clock.js';
-import { crcOf } from './crc.js';
 import type { BlockDevice } from './device.js';
-import { crcError, FsError } from './errors.js';
+import { FsError } from './errors.js';
 import type { BTreeKey, LeafElm } from './format/btree-node.js';
 import { RedoFlag, type RedoRecord } from './format/fifo.js';
 import {
@@ -16,10 +15,9 @@ import {
   slotFor,
   type VolumeHeader,
 } from './format/header.js';
-import { encodeInode, encodePfs, INODE_ATIME_AT, INODE_BYTES, INODE_MTIME_AT, inodeDataCrc } from './format/records.js';
+import { encodeInode, encodePfs } from './format/records.js';
 import {
   ALLOC_ZONES,
-  type AllocZone,
   BIGBLOCK_BYTES,
   BUFFER_BYTES,
   hammerOff,
@@ -28,18 +26,15 @@ import {
   localization,
   ObjType,
   offPart,
-  offZone,
   RecType,
   ROOT_OBJ_ID,
-  SMALL_DATA_MAX,
   TID_MAX,
-  viewOf,
-  writeU64,
   Zone,
 } from './layout.js';
 import { initialHeader, validateLayout, writeInitialFreemap } from './mkfs.js';
 import { NodeCache } from './node-cache.js';
 import type { BTreeNode } from './node-store.js';
+import { RecordData, recordDataCrc } from './record-data.js';
 import { type RecoveryReport, recoverStage1 } from './recovery.js';
 import { type FifoSpan, UndoFifo } from './undo-fifo.js';
 
@@ -130,6 +125,7 @@ export class Volume {
   private readonly cache: BufferCache;
   private readonly blockmap: Blockmap;
   private readonly nodes: NodeCache;
+  private readonly data: RecordData;
   private tree: BTree | undefined;
   private readonly clock: Clock;
   private cycle: { tid: number; start: WorkingState; redoStart: number | undefined } | undefined;
@@ -163,6 +159,7 @@ export class Volume {
         this.working.btreeRoot = offset;
       },
     });
+    this.data = new RecordData(this.cache, this.blockmap, header.bufBeg, header.bufEnd);
     this.cache.onEvict = (buffer) => this.nodes.evictBuffer(buffer);
     this.tree = fresh ? undefined : new BTree(this.nodes);
     // A volume whose root node cannot be read is refused here, with the EIO naming it.
@@ -312,10 +309,9 @@ export class Volume {
       dataCrc: 0,
     };
     if (data !== undefined && data.length > 0) {
-      const zone = dataZone(input.recType, data.length);
-      elm.dataOffset = this.writeData(zone, data);
+      elm.dataOffset = this.data.write(input.recType, data);
       elm.dataLen = data.length;
-      elm.dataCrc = input.recType === RecType.INODE ? inodeDataCrc(data) : crcOf(data);
+      elm.dataCrc = recordDataCrc(input.recType, data);
     }
     this.btree.insert(elm);
     return elm;
@@ -345,75 +341,18 @@ export class Volume {
     return [...this.btree.scan(lo, hi, asof)];
   }
 
-  private writeData(zone: AllocZone, data: Uint8Array): number {
-    const alloc = this.blockmap.alloc(zone, data.length);
-    const kind: BufferKind = zone === Zone.META ? 'meta' : 'data';
-    let done = 0;
-    while (done < data.length) {
-      const physical = alloc.physical + done;
-      const base = physical - (physical % BUFFER_BYTES);
-      const within = physical - base;
-      const fresh = within === 0 && (done > 0 || alloc.freshBuffer);
-      const buffer = fresh ? this.cache.getFresh(base, kind) : this.cache.get(base, kind);
-      const n = Math.min(BUFFER_BYTES - within, data.length - done);
-      buffer.bytes.set(data.subarray(done, done + n), within);
-      this.cache.markFresh(buffer, within, n);
-      done += n;
-    }
-    return alloc.offset;
-  }
-
   /** Read a record's data and check its CRC; EIO names the record and the offset. */
   readData(elm: LeafElm): Uint8Array {
-    if (elm.dataLen === 0) return new Uint8Array(0);
-    const zone = offZone(elm.dataOffset);
-    if (zone !== Zone.META && zone !== Zone.SMALL_DATA && zone !== Zone.LARGE_DATA) {
-      throw new FsError(
-        'EIO',
-        `record of object ${elm.objId}: data offset 0x${elm.dataOffset.toString(16)} is in no data zone`,
-      );
-    }
-    const physical = this.committed.bufBeg + offPart(elm.dataOffset);
-    if (physical + elm.dataLen > this.committed.bufEnd) {
-      throw new FsError(
-        'EIO',
-        `record of object ${elm.objId}: data at 0x${elm.dataOffset.toString(16)} is past the volume end`,
-      );
-    }
-    const kind: BufferKind = zone === Zone.META ? 'meta' : 'data';
-    const out = new Uint8Array(elm.dataLen);
-    let done = 0;
-    while (done < out.length) {
-      const at = physical + done;
-      const base = at - (at % BUFFER_BYTES);
-      const n = Math.min(BUFFER_BYTES - (at - base), out.length - done);
-      out.set(this.cache.get(base, kind).bytes.subarray(at - base, at - base + n), done);
-      done += n;
-    }
-    const found = elm.recType === RecType.INODE && out.length === INODE_BYTES ? inodeDataCrc(out) : crcOf(out);
-    if (found !== elm.dataCrc) throw crcError(`data of object ${elm.objId} record`, physical, elm.dataCrc, found);
-    return out;
+    return this.data.read(elm);
   }
 
   /**
-   * Patch an inode record's times in place (they sit outside its CRC): mtime
-   * under UNDO, atime without (as HAMMER does), no new version either way.
+   * Patch an inode record's times in place (outside its CRC): mtime under
+   * UNDO, atime without, no new version either way.
    */
   patchInodeTimes(elm: LeafElm, times: { mtime?: number; atime?: number }): void {
     this.requireCycle('patchInodeTimes');
-    assert(elm.recType === RecType.INODE && elm.dataLen === INODE_BYTES, 'time patches apply to inode records');
-    const physical = this.committed.bufBeg + offPart(elm.dataOffset);
-    const base = physical - (physical % BUFFER_BYTES);
-    const buffer = this.cache.get(base, 'meta');
-    const view = viewOf(buffer.bytes);
-    if (times.mtime !== undefined) {
-      this.cache.modify(buffer, physical - base + INODE_MTIME_AT, 8);
-      writeU64(view, physical - base + INODE_MTIME_AT, times.mtime);
-    }
-    if (times.atime !== undefined) {
-      writeU64(view, physical - base + INODE_ATIME_AT, times.atime);
-      this.cache.markDirtyNoUndo(buffer);
-    }
+    this.data.patchInodeTimes(elm, times);
   }
 
   /** Keep the volume's live-inode count (vol0_stat_inodes). */
@@ -579,12 +518,4 @@ function zoneBases(header: VolumeHeader): Map<number, number> {
   const bases = new Map<number, number>();
   for (const zone of ALLOC_ZONES) bases.set(zone, header.blockmap[zone]?.physOffset ?? 0);
   return bases;
-}
-
-/** Where a record's data goes: META for inode/directory/PFS data, small or large data for file data. */
-export function dataZone(recType: number, length: number): AllocZone {
-  if (recType === RecType.DATA || recType === RecType.DB) {
-    return length <= SMALL_DATA_MAX ? Zone.SMALL_DATA : Zone.LARGE_DATA;
-  }
-  return Zone.META;
 }
