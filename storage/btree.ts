@@ -1,4 +1,5 @@
 import { assert } from './assert.js';
+import { type BTreeStats, checkStructure, treeStats, type WalkEntry, walkTolerant } from './btree-walk.js';
 import {
   type BTreeKey,
   type BTreeNodeData,
@@ -9,39 +10,20 @@ import {
   type InternalElm,
   LEAF_MAX,
   type LeafElm,
+  MAX_BOUND,
+  MIN_BOUND,
   NODE_HEADER_BYTES,
   NODE_TYPE_INTERNAL,
   NODE_TYPE_LEAF,
   writeElm,
   writeNodeHeader,
 } from './format/btree-node.js';
-import { KEY_MAX, KEY_MIN } from './layout.js';
+import { KEY_MAX } from './layout.js';
 import type { BTreeNode, NodeStore } from './node-store.js';
 
-/** The left bound of the whole tree and its right boundary (exclusive). */
-export const MIN_BOUND: BTreeKey = { localization: 0, objId: KEY_MIN, recType: 0, key: KEY_MIN, createTid: 1 };
-export const MAX_BOUND: BTreeKey = {
-  localization: 0xffffffff,
-  objId: KEY_MAX,
-  recType: 0xffff,
-  key: KEY_MAX,
-  createTid: 0,
-};
-
-export interface WalkEntry {
-  node: BTreeNode;
-  depth: number;
-  leftBound: BTreeKey;
-  rightBound: BTreeKey;
-}
-
-export interface BTreeStats {
-  nodes: number;
-  leaves: number;
-  internals: number;
-  depth: number;
-  records: number;
-}
+export type { BTreeStats, WalkEntry, WalkStep } from './btree-walk.js';
+export { walkTolerant } from './btree-walk.js';
+export { MAX_BOUND, MIN_BOUND } from './format/btree-node.js';
 
 type Base = Omit<BTreeKey, 'createTid'>;
 
@@ -367,125 +349,20 @@ export class BTree {
     }
   }
 
-  /** Every node depth-first with its bounds (for show and fsck). */
+  /** Every node depth-first with its bounds (for show and fsck); throws on an unreadable node. */
   *walk(): Generator<WalkEntry> {
-    const stack: WalkEntry[] = [{ node: this.root(), depth: 0, leftBound: MIN_BOUND, rightBound: MAX_BOUND }];
-    while (stack.length > 0) {
-      const entry = stack.pop() as WalkEntry;
-      yield entry;
-      const { node } = entry;
-      if (node.type !== NODE_TYPE_INTERNAL) continue;
-      const elms = node.elms as InternalElm[];
-      for (let i = node.count - 1; i >= 0; i--) {
-        stack.push({
-          node: this.childAt(node, i),
-          depth: entry.depth + 1,
-          leftBound: elms[i] as InternalElm,
-          rightBound: elms[i + 1] as InternalElm,
-        });
-      }
+    for (const step of walkTolerant((offset) => this.store.readNode(offset), this.store.rootOffset())) {
+      if (step.node === undefined) throw step.error;
+      yield step;
     }
   }
 
   /** Structural problems (empty when healthy): order, bounds, links, counts, depth, TIDs. */
   check(): string[] {
-    const problems: string[] = [];
-    let leafDepth = -1;
-    const hex = (n: number) => `0x${n.toString(16)}`;
-    for (const { node, depth, leftBound, rightBound } of this.walk()) {
-      const where = `node ${hex(node.offset)}`;
-      const expectedParent = depth === 0 ? 0 : undefined;
-      if (expectedParent !== undefined && node.parent !== expectedParent) problems.push(`${where}: root has a parent`);
-      const elms = node.elms as Array<LeafElm | InternalElm>;
-      if (node.type === NODE_TYPE_LEAF) {
-        if (leafDepth < 0) leafDepth = depth;
-        else if (leafDepth !== depth) problems.push(`${where}: leaf at depth ${depth}, others at ${leafDepth}`);
-        if (elms.length !== node.count) problems.push(`${where}: ${elms.length} elements, count ${node.count}`);
-      } else {
-        if (node.count < 1) problems.push(`${where}: empty internal node`);
-        if (elms.length !== node.count + 1) problems.push(`${where}: ${elms.length} bounds, count ${node.count}`);
-        if (compareKeys(elms[0] as BTreeKey, leftBound) !== 0)
-          problems.push(`${where}: left bound differs from parent's`);
-        if (compareKeys(elms[node.count] as BTreeKey, rightBound) !== 0)
-          problems.push(`${where}: right bound differs from parent's`);
-        for (let i = 0; i < node.count; i++) {
-          const child = this.childAt(node, i);
-          if (child.parent !== node.offset)
-            problems.push(`${where}: child ${i} (${hex(child.offset)}) has parent ${hex(child.parent)}`);
-          if ((elms[i] as InternalElm).btype !== child.type)
-            problems.push(`${where}: child ${i} type differs from its btype`);
-        }
-      }
-      for (let i = 0; i < elms.length; i++) {
-        const elm = elms[i] as LeafElm | InternalElm;
-        if (i > 0 && compareKeys(elms[i - 1] as BTreeKey, elm) >= 0)
-          problems.push(`${where}: elements ${i - 1} and ${i} out of order`);
-        if (node.type === NODE_TYPE_LEAF) {
-          if (compareKeys(elm, leftBound) < 0 || compareKeys(elm, rightBound) >= 0) {
-            problems.push(`${where}: element ${i} outside the node's bounds`);
-          }
-          if (elm.deleteTid !== 0 && elm.deleteTid <= elm.createTid)
-            problems.push(`${where}: element ${i} delete_tid ≤ create_tid`);
-        }
-      }
-    }
-    return problems;
+    return checkStructure(this.walk());
   }
 
   stats(): BTreeStats {
-    const stats: BTreeStats = { nodes: 0, leaves: 0, internals: 0, depth: 0, records: 0 };
-    for (const { node, depth } of this.walk()) {
-      stats.nodes++;
-      stats.depth = Math.max(stats.depth, depth + 1);
-      if (node.type === NODE_TYPE_LEAF) {
-        stats.leaves++;
-        stats.records += node.count;
-      } else stats.internals++;
-    }
-    return stats;
-  }
-}
-
-/** One step of a damage-tolerant walk: a node read (or the error reading it), with where it hangs. */
-export type WalkStep = {
-  offset: number;
-  /** The node that links to this one (0 for the root). */
-  linkedFrom: number;
-  depth: number;
-  leftBound: BTreeKey;
-  rightBound: BTreeKey;
-} & ({ node: BTreeNode; error?: undefined } | { node?: undefined; error: unknown });
-
-/**
- * Depth-first over every node reachable from `root`, for fsck and show: a node
- * that cannot be read (bad CRC, bad link) is reported as a step with `error`
- * and its subtree skipped; the walk goes on with the rest.
- */
-export function* walkTolerant(read: (offset: number) => BTreeNode, root: number): Generator<WalkStep> {
-  const stack: Array<Omit<WalkStep, 'node' | 'error'>> = [
-    { offset: root, linkedFrom: 0, depth: 0, leftBound: MIN_BOUND, rightBound: MAX_BOUND },
-  ];
-  while (stack.length > 0) {
-    const item = stack.pop() as Omit<WalkStep, 'node' | 'error'>;
-    let node: BTreeNode;
-    try {
-      node = read(item.offset);
-    } catch (error) {
-      yield { ...item, error };
-      continue;
-    }
-    yield { ...item, node };
-    if (node.type !== NODE_TYPE_INTERNAL) continue;
-    const elms = node.elms as InternalElm[];
-    for (let i = node.count - 1; i >= 0; i--) {
-      const elm = elms[i] as InternalElm;
-      stack.push({
-        offset: elm.subtreeOffset,
-        linkedFrom: node.offset,
-        depth: item.depth + 1,
-        leftBound: elm,
-        rightBound: elms[i + 1] as InternalElm,
-      });
-    }
+    return treeStats(this.walk());
   }
 }

@@ -1,16 +1,9 @@
 import { allocBytes } from './blockmap.js';
-import { walkTolerant } from './btree.js';
+import { nodeProblems, walkTolerant } from './btree-walk.js';
 import type { Clock } from './clock.js';
 import type { BlockDevice } from './device.js';
 import { FsError } from './errors.js';
-import {
-  type BTreeKey,
-  compareKeys,
-  type InternalElm,
-  type LeafElm,
-  NODE_TYPE_INTERNAL,
-  NODE_TYPE_LEAF,
-} from './format/btree-node.js';
+import { type LeafElm, NODE_TYPE_LEAF } from './format/btree-node.js';
 import { readHeader } from './format/header.js';
 import {
   ALLOC_ZONES,
@@ -163,28 +156,12 @@ function checkTree(volume: Volume, report: FsckReport, problem: Problem, referen
     report.stats.nodes++;
     report.stats.depth = Math.max(report.stats.depth, step.depth + 1);
     reference(referenced, step.offset, NODE_BYTES);
-    if (node.parent !== step.linkedFrom)
-      problem(where, `parent ${hex(node.parent)}, linked from ${hex(step.linkedFrom)}`);
-    const elms = node.elms as Array<LeafElm | InternalElm>;
-    for (let i = 1; i < elms.length; i++) {
-      if (compareKeys(elms[i - 1] as BTreeKey, elms[i] as BTreeKey) >= 0) {
-        problem(where, `elements ${i - 1} and ${i} out of order`);
-      }
-    }
-    if (node.type === NODE_TYPE_INTERNAL) {
-      if (node.count < 1) problem(where, 'empty internal node');
-      if (compareKeys(elms[0] as BTreeKey, step.leftBound) !== 0)
-        problem(where, 'left bound differs from the parent element');
-      if (compareKeys(elms[node.count] as BTreeKey, step.rightBound) !== 0) {
-        problem(where, 'right bound differs from the parent element');
-      }
-      continue;
-    }
+    for (const found of nodeProblems({ ...step, node })) problem(found.where, found.what);
     if (node.type !== NODE_TYPE_LEAF) continue;
     report.stats.leaves++;
     if (leafDepth < 0) leafDepth = step.depth;
     else if (leafDepth !== step.depth) problem(where, `leaf at depth ${step.depth}, others at ${leafDepth}`);
-    for (const elm of elms as LeafElm[]) checkRecord(volume, report, problem, referenced, live, where, elm, step);
+    for (const elm of node.elms as LeafElm[]) checkRecord(volume, report, problem, referenced, live, elm);
   }
 }
 
@@ -194,16 +171,10 @@ function checkRecord(
   problem: Problem,
   referenced: Map<number, number>,
   live: Set<string>,
-  where: string,
   elm: LeafElm,
-  bounds: { leftBound: BTreeKey; rightBound: BTreeKey },
 ): void {
   const name = `record ${hex(elm.localization)}:${hex(elm.objId)}:${elm.recType.toString(16)}:${elm.key}@${hex(elm.createTid)}`;
   report.stats.records++;
-  if (compareKeys(elm, bounds.leftBound) < 0 || compareKeys(elm, bounds.rightBound) >= 0) {
-    problem(where, `${name} outside the node's bounds`);
-  }
-  if (elm.deleteTid !== 0 && elm.deleteTid <= elm.createTid) problem(name, 'delete_tid is not after create_tid');
   if (elm.deleteTid === 0) {
     report.stats.liveRecords++;
     if (elm.recType === RecType.INODE) report.stats.liveInodes++;

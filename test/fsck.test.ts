@@ -103,3 +103,24 @@ describe('fsck', () => {
     expect(report.problems[0]?.what).toMatch(/not a hammerstate volume/);
   });
 });
+
+describe('B-tree structural check', () => {
+  it('reports a wrong parent link, elements out of order and a bad delete_tid', () => {
+    const volume = mount(busyImage());
+    expect(volume.btree.check()).toEqual([]);
+    const [root, child] = [...volume.btree.walk()];
+    if (root === undefined || child === undefined) throw new Error('expected a tree of two levels at least');
+    child.node.parent = root.node.offset + 4096;
+    const leaf = [...volume.btree.walk()].find((entry) => entry.node.type === 0x4c && entry.node.count > 2)?.node;
+    if (leaf === undefined) throw new Error('expected a leaf with records');
+    const elms = leaf.elms as Array<{ key: number; deleteTid: number; createTid: number }>;
+    [elms[0], elms[1]] = [elms[1] as (typeof elms)[0], elms[0] as (typeof elms)[0]];
+    (elms[2] as (typeof elms)[0]).deleteTid = (elms[2] as (typeof elms)[0]).createTid;
+    const problems = volume.btree.check();
+    expect(problems).toContain(
+      `node 0x${child.node.offset.toString(16)}: parent 0x${child.node.parent.toString(16)}, linked from 0x${root.node.offset.toString(16)}`,
+    );
+    expect(problems.some((p) => p.endsWith('elements 0 and 1 out of order'))).toBe(true);
+    expect(problems.some((p) => p.endsWith('element 2 delete_tid is not after create_tid'))).toBe(true);
+  });
+});

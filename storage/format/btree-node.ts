@@ -1,7 +1,18 @@
 import { assert } from '../assert.js';
 import { crcOf } from '../crc.js';
 import { crcError, FsError, hex32 } from '../errors.js';
-import { NODE_BYTES, readHammerOff, readI64, readU64, viewOf, writeHammerOff, writeI64, writeU64 } from '../layout.js';
+import {
+  KEY_MAX,
+  KEY_MIN,
+  NODE_BYTES,
+  readHammerOff,
+  readI64,
+  readU64,
+  viewOf,
+  writeHammerOff,
+  writeI64,
+  writeU64,
+} from '../layout.js';
 
 /**
  * B-tree nodes (4 KiB): a 64-byte header, then 63 elements of 64 bytes.
@@ -61,6 +72,16 @@ export interface BTreeNodeData {
   /** Leaf: `count` records. Internal: `count + 1` bounds (children plus the right boundary). */
   elms: LeafElm[] | InternalElm[];
 }
+
+/** The left bound of the whole tree and its right boundary (exclusive). */
+export const MIN_BOUND: BTreeKey = { localization: 0, objId: KEY_MIN, recType: 0, key: KEY_MIN, createTid: 1 };
+export const MAX_BOUND: BTreeKey = {
+  localization: 0xffffffff,
+  objId: KEY_MAX,
+  recType: 0xffff,
+  key: KEY_MAX,
+  createTid: 0,
+};
 
 /** Compare two keys in B-tree order; create_tid 0 sorts as +infinity. */
 export function compareKeys(a: BTreeKey, b: BTreeKey): number {
