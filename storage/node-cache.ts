@@ -31,7 +31,8 @@ export class NodeCache implements NodeStore {
     private readonly root: { get(): number; set(offset: number): void },
   ) {}
 
-  private place(offset: number): { buffer: Buffer16k; within: number } | undefined {
+  /** The buffer holding the node at `offset`, and where in it the node starts. */
+  private place(offset: number): { buffer: Buffer16k; within: number } {
     const physical = this.bufBeg + offPart(offset);
     const base = physical - (physical % BUFFER_BYTES);
     const buffer = this.cache.get(base, 'meta');
@@ -46,7 +47,6 @@ export class NodeCache implements NodeStore {
       throw new FsError('EIO', `B-tree link to 0x${offset.toString(16)} is not a node offset in the B-tree zone`);
     }
     const place = this.place(offset);
-    assert(place !== undefined, 'node offset has a buffer');
     const bytes = place.buffer.bytes.subarray(place.within, place.within + NODE_BYTES);
     // A dirty buffer's node images may carry unsealed CRCs (after an aborted cycle); only device images are checked.
     const data = place.buffer.dirty ? decodeUnchecked(bytes, offset) : decodeNode(bytes, offset);
@@ -73,7 +73,6 @@ export class NodeCache implements NodeStore {
 
   modifyNode(node: BTreeNode, byteOffset: number, length: number): void {
     const place = this.place(node.offset);
-    assert(place !== undefined, 'node offset has a buffer');
     assert(place.buffer.bytes.buffer === node.bytes.buffer, 'a cached node lives in its cached buffer');
     this.cache.modify(place.buffer, place.within, NODE_HEADER_BYTES); // the header holds the CRC
     if (byteOffset + length > NODE_HEADER_BYTES) {
