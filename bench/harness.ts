@@ -82,10 +82,21 @@ export interface Measured {
   samples: number[];
 }
 
+/**
+ * Give the event loop a turn between measurements. The bodies are synchronous
+ * (the storage I/O is), so without this a SIGINT would wait for the whole run.
+ */
+function turn(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
+}
+
 /** Run `body` `reps` times and return the median of what it measured. */
 export async function repeat(reps: number, body: (rep: number) => number | Promise<number>): Promise<Measured> {
   const samples: number[] = [];
-  for (let rep = 0; rep < reps; rep++) samples.push(await body(rep));
+  for (let rep = 0; rep < reps; rep++) {
+    await turn();
+    samples.push(await body(rep));
+  }
   return { median: median(samples), samples };
 }
 
@@ -100,7 +111,10 @@ export async function interleave<Name extends string>(
   const names = Object.keys(bodies) as Name[];
   const samples = new Map<Name, number[]>(names.map((name) => [name, []]));
   for (let rep = 0; rep < reps; rep++) {
-    for (const name of names) samples.get(name)?.push(await bodies[name](rep));
+    for (const name of names) {
+      await turn();
+      samples.get(name)?.push(await bodies[name](rep));
+    }
   }
   const out = {} as Record<Name, Measured>;
   for (const name of names) {
