@@ -5,13 +5,18 @@ import { registerFsck } from './commands/fsck.js';
 import { registerMkfs } from './commands/mkfs.js';
 import { registerShow } from './commands/show.js';
 import { registerShowUndo } from './commands/show-undo.js';
-import { EXIT_OK, EXIT_USAGE, reportError } from './output.js';
+import { classify, EXIT_OK, EXIT_USAGE, type Failure, guardStdout, note, printJson } from './output.js';
 
 /**
  * The hammerstate command. Returns the exit code instead of exiting, so it can
  * be called from tests: 0 ok, 1 problems found, 2 usage or environment.
+ * Commands report their code through process.exitCode; main reads it and puts
+ * the caller's value back, so an in-process call leaves no trace. With --json,
+ * a failure still ends stdout with one JSON object: {"error": {code, message}, "exitCode"}.
  */
 export async function main(argv: string[]): Promise<number> {
+  guardStdout();
+  const json = argv.slice(2).includes('--json');
   const program = new Command();
   program
     .name('hammerstate')
@@ -22,6 +27,7 @@ export async function main(argv: string[]): Promise<number> {
       writeOut: (text) => process.stdout.write(text),
       writeErr: (text) => process.stderr.write(text),
     });
+  // One register function per command (cli/commands/*.ts); new commands are added here.
   registerMkfs(program);
   registerShow(program);
   registerShowUndo(program);
@@ -32,14 +38,26 @@ export async function main(argv: string[]): Promise<number> {
     program.outputHelp({ error: true });
     return EXIT_USAGE;
   }
+  const callerExitCode = process.exitCode;
   process.exitCode = EXIT_OK;
   try {
     await program.parseAsync(argv);
     return typeof process.exitCode === 'number' ? process.exitCode : EXIT_OK;
   } catch (error) {
     if (error instanceof CommanderError) {
-      return error.exitCode === 0 ? EXIT_OK : EXIT_USAGE;
+      // commander has already printed its message (or the help) to the right stream.
+      if (error.exitCode === 0) return EXIT_OK;
+      return fail(json, { code: 'EINVAL', message: error.message.replace(/^error: /, ''), exitCode: EXIT_USAGE });
     }
-    return reportError(error);
+    const failure = classify(error);
+    note(`hammerstate: ${failure.stack ?? failure.message}`);
+    return fail(json, failure);
+  } finally {
+    process.exitCode = callerExitCode;
   }
+}
+
+function fail(json: boolean, failure: Failure): number {
+  if (json) printJson({ error: { code: failure.code, message: failure.message }, exitCode: failure.exitCode });
+  return failure.exitCode;
 }

@@ -10,12 +10,30 @@ export const EXIT_OK = 0;
 export const EXIT_PROBLEMS = 1;
 export const EXIT_USAGE = 2;
 
+/** Set when stdout's reader went away (`hammerstate show vol | head`): further output is dropped. */
+let stdoutClosed = false;
+let stdoutGuarded = false;
+
+/**
+ * A closed pipe on stdout is the reader's choice, not an error: swallow EPIPE
+ * (instead of node's unhandled 'error' event and its stack trace) and let the
+ * command finish quietly. Installed once per process.
+ */
+export function guardStdout(): void {
+  if (stdoutGuarded) return;
+  stdoutGuarded = true;
+  process.stdout.on('error', (error: NodeJS.ErrnoException) => {
+    if (error.code === 'EPIPE') stdoutClosed = true;
+    else note(`hammerstate: ${error.code ?? 'EIO'}: standard output: ${error.message}`);
+  });
+}
+
 export function printJson(value: unknown): void {
-  process.stdout.write(`${JSON.stringify(value)}\n`);
+  if (!stdoutClosed) process.stdout.write(`${JSON.stringify(value)}\n`);
 }
 
 export function say(line: string): void {
-  process.stdout.write(`${line}\n`);
+  if (!stdoutClosed) process.stdout.write(`${line}\n`);
 }
 
 export function note(line: string): void {
@@ -32,31 +50,36 @@ export class UsageError extends Error {
   }
 }
 
+/** What went wrong, as the CLI reports it: a node:fs-style code, a message, and the exit code. */
+export interface Failure {
+  code: string;
+  message: string;
+  exitCode: number;
+}
+
 /**
- * Report an error the way the CLI promises: a code and a message, never a
- * stack for bad input, and the exit code: 2 for usage and environment (bad
- * options, a missing file), 1 for a volume with problems (EIO, not a volume).
+ * Classify an error the way the CLI promises: 2 for usage and environment
+ * (bad options, a missing or existing file, a file we may not open), 1 for a
+ * volume with problems (EIO, not a volume, ENOSPC, an invariant that failed).
+ * Only an error we did not foresee keeps its stack: that is a bug to report.
  */
-export function reportError(error: unknown): number {
-  if (error instanceof UsageError) {
-    note(`hammerstate: ${error.message}`);
-    return EXIT_USAGE;
-  }
+export function classify(error: unknown): Failure & { stack?: string } {
+  if (error instanceof UsageError) return { code: error.code, message: error.message, exitCode: EXIT_USAGE };
   if (error instanceof FsError) {
-    note(`hammerstate: ${error.message}`);
-    return error.code === 'ENOENT' || error.code === 'EEXIST' ? EXIT_USAGE : EXIT_PROBLEMS;
+    const usage = error.code === 'ENOENT' || error.code === 'EEXIST';
+    return { code: error.code, message: error.message, exitCode: usage ? EXIT_USAGE : EXIT_PROBLEMS };
   }
-  if (error instanceof InvariantError) {
-    note(`hammerstate: EIO: ${error.message}`);
-    return EXIT_PROBLEMS;
-  }
+  if (error instanceof InvariantError)
+    return { code: 'EIO', message: `EIO: ${error.message}`, exitCode: EXIT_PROBLEMS };
   const err = error as NodeJS.ErrnoException;
-  if (typeof err?.code === 'string') {
-    note(`hammerstate: ${err.code}: ${err.message}`);
-    return EXIT_USAGE;
+  if (typeof err?.code === 'string' && typeof err.message === 'string') {
+    // node's own errors already start with their code ("EACCES: permission denied, open '…'").
+    const message = err.message.startsWith(`${err.code}:`) ? err.message : `${err.code}: ${err.message}`;
+    return { code: err.code, message, exitCode: EXIT_USAGE };
   }
-  note(`hammerstate: internal error: ${err instanceof Error ? (err.stack ?? err.message) : String(error)}`);
-  return EXIT_PROBLEMS;
+  const message = err instanceof Error ? err.message : String(error);
+  const stack = err instanceof Error ? err.stack : undefined;
+  return { code: 'EINTERNAL', message: `internal error: ${message}`, exitCode: EXIT_PROBLEMS, stack };
 }
 
 const UNITS: Record<string, number> = { '': 1, K: 1024, M: 1024 ** 2, G: 1024 ** 3, T: 1024 ** 4 };
@@ -70,8 +93,13 @@ export function parseSize(text: string, what: string): number {
   return bytes;
 }
 
+/**
+ * A 64-bit field in hex, as HAMMER prints it: a negative obj_id or key (the
+ * tree's left bound) shows as its two's-complement u64.
+ */
 export function hex(value: number, digits = 16): string {
-  return `0x${value.toString(16).padStart(digits, '0')}`;
+  const text = value < 0 ? BigInt.asUintN(64, BigInt(value)).toString(16) : value.toString(16);
+  return `0x${text.padStart(digits, '0')}`;
 }
 
 export function mib(bytes: number): string {

@@ -1,9 +1,11 @@
 import { allocBytes } from './blockmap.js';
 import { nodeProblems, walkTolerant } from './btree-walk.js';
 import type { Clock } from './clock.js';
+import { crcOf } from './crc.js';
 import type { BlockDevice } from './device.js';
-import { FsError } from './errors.js';
+import { crcError, FsError } from './errors.js';
 import { type LeafElm, NODE_TYPE_LEAF } from './format/btree-node.js';
+import { decodeFifoRecord, FifoType } from './format/fifo.js';
 import { readHeader } from './format/header.js';
 import {
   ALLOC_ZONES,
@@ -13,9 +15,13 @@ import {
   offPart,
   offZone,
   RecType,
+  recTypeName,
+  SECTOR_BYTES,
+  viewOf,
   Zone,
   zoneName,
 } from './layout.js';
+import { dataZone } from './record-data.js';
 import { Volume } from './volume.js';
 
 export interface FsckProblem {
@@ -27,7 +33,7 @@ export interface FsckProblem {
 export interface FsckReport {
   errors: number;
   problems: FsckProblem[];
-  /** Survivable observations: a damaged older header slot, an unclean shutdown rolled back. */
+  /** Survivable observations: a damaged header slot not in use, an unclean shutdown to roll back, a hole in the FIFO. */
   notes: string[];
   stats: {
     nodes: number;
@@ -39,18 +45,31 @@ export interface FsckReport {
     headerInodes: number;
     bigblocks: number;
     freeBigblocks: number;
+    /** FIFO size in bytes (zone-3 alloc_offset). */
+    fifoBytes: number;
+    /** The active span recovery found: first_offset and the true end by seq numbers. */
+    fifoFirst: number;
+    fifoEnd: number;
+    /** Records (PADs excluded) in the active span, and the UNDOs among them a mount rolls back. */
     fifoSpanRecords: number;
+    fifoSpanUndo: number;
   };
 }
 
 const hex = (n: number) => `0x${n.toString(16)}`;
 
+/** Sectors past the end of the span searched for records that continue its sequence. */
+const LOOKAHEAD_SECTORS = 32;
+/** A sector holds at most this many records with a seq (the smallest is 48 bytes). */
+const SEQ_RECORDS_PER_SECTOR = Math.floor(SECTOR_BYTES / 48);
+
 /**
  * Check a volume without changing it: mounts read-only (recovery stays in
- * memory), then checks the header slots, the FIFO, the B-tree (order, bounds,
- * links, node CRCs), every record's data CRC, the freemap against what the
- * tree references, and the inode count. Never throws for a damaged volume:
- * everything wrong is a problem in the report.
+ * memory), then checks the header slots, the FIFO span, the B-tree (order,
+ * bounds, links, node CRCs), every record's data CRC and zone, the freemap
+ * against what the tree references, and the inode count. Never throws for a
+ * damaged volume: everything wrong is a problem in the report. The caller
+ * owns `device`: fsck neither writes to it nor closes it.
  */
 export function fsck(device: BlockDevice, options: { clock: Clock }): FsckReport {
   const report: FsckReport = {
@@ -67,7 +86,11 @@ export function fsck(device: BlockDevice, options: { clock: Clock }): FsckReport
       headerInodes: 0,
       bigblocks: 0,
       freeBigblocks: 0,
+      fifoBytes: 0,
+      fifoFirst: 0,
+      fifoEnd: 0,
       fifoSpanRecords: 0,
+      fifoSpanUndo: 0,
     },
   };
   const problem = (where: string, what: string) => {
@@ -77,15 +100,20 @@ export function fsck(device: BlockDevice, options: { clock: Clock }): FsckReport
   let volume: Volume;
   try {
     const choice = readHeader(device);
-    if (choice.otherSlotProblem !== undefined) report.notes.push(`older header slot: ${choice.otherSlotProblem}`);
-    volume = Volume.mount(device, { clock: options.clock, readOnly: true });
+    // The damaged slot may be the older one (harmless) or a newer commit (its cycle is rolled back): a note either way.
+    if (choice.otherSlotProblem !== undefined) {
+      report.notes.push(
+        `header slot ${choice.slot} in use (generation ${choice.header.generation}); the other: ${choice.otherSlotProblem}`,
+      );
+    }
+    volume = Volume.mount(readOnlyView(device), { clock: options.clock, readOnly: true });
   } catch (error) {
     problem('volume', describe(error));
     return report;
   }
   try {
     checkFifo(volume, report, problem);
-    const referenced = new Map<number, number>();
+    const referenced = new Map<number, Reference>();
     checkTree(volume, report, problem, referenced);
     checkFreemap(volume, referenced, problem);
     const header = volume.header();
@@ -103,6 +131,22 @@ export function fsck(device: BlockDevice, options: { clock: Clock }): FsckReport
   return report;
 }
 
+/**
+ * The device as fsck sees it: reads pass through, a write is a bug (a
+ * read-only mount must not write), and closing is left to the owner.
+ */
+function readOnlyView(device: BlockDevice): BlockDevice {
+  return {
+    size: device.size,
+    read: (offset, target) => device.read(offset, target),
+    write: (offset) => {
+      throw new FsError('EROFS', `fsck is read-only: refused a write at offset ${offset}`);
+    },
+    fsync: () => {},
+    close: () => {},
+  };
+}
+
 function describe(error: unknown): string {
   if (error instanceof FsError) return error.message;
   if (error instanceof Error) return `${error.name}: ${error.message}`;
@@ -111,6 +155,11 @@ function describe(error: unknown): string {
 
 type Problem = (where: string, what: string) => void;
 
+/**
+ * The committed header's FIFO indices, and the span recovery found by seq
+ * numbers from first_offset (every record in it passed its signature, size
+ * and CRC checks, or the span would have ended there).
+ */
 function checkFifo(volume: Volume, report: FsckReport, problem: Problem): void {
   const header = volume.header();
   const undo = header.blockmap[Zone.UNDO];
@@ -119,6 +168,7 @@ function checkFifo(volume: Volume, report: FsckReport, problem: Problem): void {
     return;
   }
   const size = offPart(undo.allocOffset);
+  report.stats.fifoBytes = size;
   if (offPart(undo.firstOffset) >= size || offPart(undo.nextOffset) >= size) {
     problem(
       'fifo',
@@ -132,18 +182,62 @@ function checkFifo(volume: Volume, report: FsckReport, problem: Problem): void {
     );
   }
   const recovery = volume.recovery;
+  report.stats.fifoFirst = recovery.first;
+  report.stats.fifoEnd = recovery.end;
   report.stats.fifoSpanRecords = recovery.records;
+  report.stats.fifoSpanUndo = recovery.undone;
   if (recovery.records > 0) {
     report.notes.push(
       `FIFO holds ${recovery.records} records of an unfinished cycle at ${recovery.first}..${recovery.end}; ` +
         `the next mount rolls back ${recovery.undone} UNDO records`,
     );
   }
+  const beyond = recordsBeyondEnd(volume);
+  if (beyond !== undefined) report.notes.push(beyond);
   if (recovery.redo.length > 0) report.notes.push(`${recovery.redo.length} REDO records await stage 2`);
   for (const note of recovery.notes) report.notes.push(note);
 }
 
-function checkTree(volume: Volume, report: FsckReport, problem: Problem, referenced: Map<number, number>): void {
+/**
+ * The span ends at the first record that is damaged or out of sequence. When
+ * it is damaged and records continuing the sequence follow it, the end is a
+ * hole, not the append point: a FIFO write a crash tore before its fsync
+ * (harmless, no meta-data followed it), or damage inside the span, whose
+ * later UNDOs recovery can no longer apply. fsck cannot tell which: a note.
+ */
+function recordsBeyondEnd(volume: Volume): string | undefined {
+  const { next: end, nextSeq } = volume.fifo.state;
+  const sector = new Uint8Array(SECTOR_BYTES);
+  const readSector = (offset: number) => volume.device.read(volume.fifo.physical(offset), sector);
+  readSector(end - (end % SECTOR_BYTES));
+  const atEnd = decodeFifoRecord(sector, end % SECTOR_BYTES);
+  if (atEnd.ok) return undefined; // a valid record out of sequence: the ordinary end
+  let offset = end - (end % SECTOR_BYTES);
+  for (let i = 1; i <= LOOKAHEAD_SECTORS; i++) {
+    offset = (offset + SECTOR_BYTES) % volume.fifo.size;
+    if (offset === volume.recovery.first - (volume.recovery.first % SECTOR_BYTES)) return undefined;
+    readSector(offset);
+    const found = decodeFifoRecord(sector, 0);
+    if (!found.ok || found.record.type === FifoType.PAD) continue;
+    const ahead = (found.record.seq - nextSeq) >>> 0;
+    if (ahead > 0 && ahead <= (i + 1) * SEQ_RECORDS_PER_SECTOR) {
+      return (
+        `FIFO span ends at offset ${end} on a damaged record (${atEnd.problem}), but a record continuing ` +
+        `its sequence (seq ${found.record.seq}) follows at ${offset}: a FIFO write torn by a crash, ` +
+        'or damage inside the span whose later UNDO records cannot be applied'
+      );
+    }
+  }
+  return undefined;
+}
+
+/** Bytes the tree references in one big-block of one zone, and the highest end among them. */
+interface Reference {
+  bytes: number;
+  end: number;
+}
+
+function checkTree(volume: Volume, report: FsckReport, problem: Problem, referenced: Map<number, Reference>): void {
   const live = new Set<string>();
   let leafDepth = -1;
   for (const step of walkTolerant((offset) => volume.nodeAt(offset), volume.stats().btreeRoot)) {
@@ -155,7 +249,11 @@ function checkTree(volume: Volume, report: FsckReport, problem: Problem, referen
     const node = step.node;
     report.stats.nodes++;
     report.stats.depth = Math.max(report.stats.depth, step.depth + 1);
-    reference(referenced, step.offset, NODE_BYTES);
+    reference(referenced, step.offset, NODE_BYTES, where, problem);
+    // The image itself, whatever path decoded it (nodes in buffers recovery touched are not CRC-checked on read).
+    const stored = viewOf(node.bytes).getUint32(0, true);
+    const computed = crcOf(node.bytes, 4, NODE_BYTES);
+    if (stored !== computed) problem(where, crcError('B-tree node', step.offset, stored, computed).message);
     for (const found of nodeProblems({ ...step, node })) problem(found.where, found.what);
     if (node.type !== NODE_TYPE_LEAF) continue;
     report.stats.leaves++;
@@ -169,7 +267,7 @@ function checkRecord(
   volume: Volume,
   report: FsckReport,
   problem: Problem,
-  referenced: Map<number, number>,
+  referenced: Map<number, Reference>,
   live: Set<string>,
   elm: LeafElm,
 ): void {
@@ -188,7 +286,14 @@ function checkRecord(
     problem(name, `data offset ${hex(elm.dataOffset)} is in ${zoneName(zone)}`);
     return;
   }
-  reference(referenced, elm.dataOffset, allocBytes(zone as AllocZone, elm.dataLen));
+  const expected = dataZone(elm.recType, elm.dataLen);
+  if (zone !== expected) {
+    problem(
+      name,
+      `data of a ${recTypeName(elm.recType)} record of ${elm.dataLen} bytes is in ${zoneName(zone)}, not ${zoneName(expected)}`,
+    );
+  }
+  reference(referenced, elm.dataOffset, allocBytes(zone as AllocZone, elm.dataLen), name, problem);
   try {
     volume.readData(elm);
   } catch (error) {
@@ -197,13 +302,22 @@ function checkRecord(
 }
 
 /** Count `bytes` as referenced in the big-block holding `offset` (tagged with its zone). */
-function reference(referenced: Map<number, number>, offset: number, bytes: number): void {
+function reference(
+  referenced: Map<number, Reference>,
+  offset: number,
+  bytes: number,
+  where: string,
+  problem: Problem,
+): void {
   const index = Math.floor(offPart(offset) / BIGBLOCK_BYTES);
+  const end = (offPart(offset) % BIGBLOCK_BYTES) + bytes;
+  if (end > BIGBLOCK_BYTES) problem(where, `${bytes} bytes at ${hex(offset)} cross the end of big-block ${index}`);
   const key = index * 16 + offZone(offset);
-  referenced.set(key, (referenced.get(key) ?? 0) + bytes);
+  const seen = referenced.get(key) ?? { bytes: 0, end: 0 };
+  referenced.set(key, { bytes: seen.bytes + bytes, end: Math.max(seen.end, end) });
 }
 
-function checkFreemap(volume: Volume, referenced: Map<number, number>, problem: Problem): void {
+function checkFreemap(volume: Volume, referenced: Map<number, Reference>, problem: Problem): void {
   const blockmap = volume.freemap();
   const entries = blockmap.allEntries();
   const undoBlocks = volume.header().undoArray.length;
@@ -231,10 +345,12 @@ function checkFreemap(volume: Volume, referenced: Map<number, number>, problem: 
       problem(where, `unknown zone ${entry.zone}`);
       return;
     }
-    const used = referenced.get(index * 16 + entry.zone) ?? 0;
-    if (BIGBLOCK_BYTES - entry.bytesFree !== used) {
-      problem(where, `freemap has ${BIGBLOCK_BYTES - entry.bytesFree} bytes in use, the tree references ${used}`);
+    const used = referenced.get(index * 16 + entry.zone) ?? { bytes: 0, end: 0 };
+    if (BIGBLOCK_BYTES - entry.bytesFree !== used.bytes) {
+      problem(where, `freemap has ${BIGBLOCK_BYTES - entry.bytesFree} bytes in use, the tree references ${used.bytes}`);
     }
-    if (used > entry.appendOff) problem(where, `tree references ${used} bytes beyond append_off ${entry.appendOff}`);
+    if (used.end > entry.appendOff) {
+      problem(where, `the tree references bytes up to ${used.end}, beyond append_off ${entry.appendOff}`);
+    }
   });
 }

@@ -3,17 +3,21 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { logicalClock } from '../storage/clock.js';
-import { FileDevice, type MemDevice } from '../storage/device.js';
+import { CrashDevice } from '../storage/crash-device.js';
+import { FileDevice, MemDevice } from '../storage/device.js';
 import { isFsError } from '../storage/errors.js';
+import type { LeafElm } from '../storage/format/btree-node.js';
 import { HEADER_SLOTS } from '../storage/format/header.js';
-import { LOCALIZE_MISC, localization, offPart, RecType } from '../storage/layout.js';
+import { fsck } from '../storage/fsck.js';
+import { BUFFER_BYTES, LOCALIZE_MISC, localization, NODE_BYTES, offPart, RecType } from '../storage/layout.js';
 import { Volume } from '../storage/volume.js';
 import { cli } from './support/cli.js';
-import { freshImage, mount, readModel } from './support/storage-workload.js';
+import { freshImage, mount, randomCycle, readModel, seededRandom } from './support/storage-workload.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'hammerstate-bad-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 const clock = logicalClock();
+const LOC = localization(0, LOCALIZE_MISC);
 
 function mountError(device: MemDevice | FileDevice): unknown {
   try {
@@ -31,11 +35,52 @@ function flip(image: MemDevice, offset: number): void {
   image.write(offset, byte);
 }
 
+function flipInFile(path: string, offset: number): void {
+  const bytes = readFileSync(path);
+  bytes[offset] = (bytes[offset] ?? 0) ^ 0x04;
+  writeFileSync(path, bytes);
+}
+
 function makeVolumeFile(name: string): string {
   const path = join(dir, name);
   expect(cli(['mkfs', path, '--size', '64M', '--undo-size', '8M'], dir).status).toBe(0);
   return path;
 }
+
+/** A memory image as a volume file, for the CLI. */
+function saveImage(image: MemDevice, name: string): string {
+  const path = join(dir, name);
+  const bytes = new Uint8Array(image.size);
+  image.read(0, bytes);
+  writeFileSync(path, bytes);
+  return path;
+}
+
+/**
+ * A cycle that reached the device without its commit: 400 records, the FIFO
+ * written and fsynced, then the meta-data (finalize(false)), no header.
+ */
+function crashedMidCycle(): { image: MemDevice; first: number; fifoPhysical: (offset: number) => number } {
+  const image = freshImage();
+  const volume = mount(image);
+  const first = volume.fifo.state.first;
+  volume.beginCycle();
+  for (let i = 0; i < 400; i++) {
+    volume.insertRecord(
+      { localization: LOC, objId: 7, recType: RecType.DATA, key: i + 1, objType: 2 },
+      new Uint8Array(10),
+    );
+  }
+  volume.finalize(false);
+  return { image, first, fifoPhysical: (offset) => volume.fifo.physical(offset) };
+}
+
+type FsckJson = {
+  errors: number;
+  problems: Array<{ where: string; what: string }>;
+  notes: string[];
+  stats: Record<string, number>;
+};
 
 describe('bad input', () => {
   it('a file that is not a volume: EINVAL, through the API and the CLI', () => {
@@ -46,8 +91,17 @@ describe('bad input', () => {
     expect(String(error)).toContain('not a hammerstate volume');
     const run = cli(['show', path], dir);
     expect(run.status).toBe(1);
-    expect(run.stderr).toContain('EINVAL: not a hammerstate volume');
+    expect(run.stderr).toContain('hammerstate: EINVAL: not a hammerstate volume');
     expect(run.stderr).not.toContain('    at ');
+    const json = cli(['show', path, '--json'], dir);
+    expect(json.status).toBe(1);
+    expect(json.json()).toMatchObject({ error: { code: 'EINVAL' }, exitCode: 1 });
+    const check = cli(['fsck', path, '--json'], dir);
+    expect(check.status).toBe(1);
+    expect(check.json<FsckJson>()).toMatchObject({
+      errors: 1,
+      problems: [{ where: 'volume', what: expect.stringContaining('EINVAL: not a hammerstate volume') }],
+    });
   });
 
   it('a truncated volume: EIO saying how big it is and should be', () => {
@@ -58,45 +112,48 @@ describe('bad input', () => {
     expect(String(error)).toMatch(/truncated volume: the device holds 20971520 bytes/);
     const run = cli(['fsck', path, '--json'], dir);
     expect(run.status).toBe(1);
-    expect(run.json<{ errors: number }>().errors).toBe(1);
+    expect(run.json<FsckJson>()).toMatchObject({
+      errors: 1,
+      problems: [{ where: 'volume', what: expect.stringMatching(/^EIO: truncated volume/) }],
+    });
+    const show = cli(['show', path], dir);
+    expect(show.status).toBe(1);
+    expect(show.stderr).toMatch(/^hammerstate: EIO: truncated volume/m);
   });
 
   it('a flipped bit in a B-tree node: EIO naming the node and both CRCs', () => {
     const path = makeVolumeFile('node.img');
     const volume = Volume.mount(FileDevice.open(path), { clock });
-    const loc = localization(0, LOCALIZE_MISC);
     volume.beginCycle();
     for (let i = 0; i < 500; i++)
-      volume.insertRecord({ localization: loc, objId: 5, recType: RecType.DATA, key: i + 1, objType: 2 });
+      volume.insertRecord({ localization: LOC, objId: 5, recType: RecType.DATA, key: i + 1, objType: 2 });
     volume.commit();
     const leaf = [...volume.btree.walk()].find((entry) => entry.depth === 1)?.node;
     const rootOffset = volume.stats().btreeRoot;
     const bufBeg = volume.header().bufBeg;
     volume.close();
     if (leaf === undefined) throw new Error('expected a two-level tree');
-    const bytes = readFileSync(path);
-    const at = bufBeg + offPart(leaf.offset) + 300;
-    bytes[at] = (bytes[at] ?? 0) ^ 1;
-    writeFileSync(path, bytes);
+    flipInFile(path, bufBeg + offPart(leaf.offset) + 300);
     const name = `0x${leaf.offset.toString(16)}`;
     const show = cli(['show', path], dir);
     expect(show.status).toBe(1);
     expect(show.stdout).toMatch(
       new RegExp(`^\\s*B NODE 0x0*${leaf.offset.toString(16)} EIO: B-tree node at offset ${name}: CRC expected`, 'm'),
     );
-    const fsck = cli(['fsck', path, '--json'], dir);
-    expect(fsck.status).toBe(1);
-    expect(fsck.json<{ problems: Array<{ where: string; what: string }> }>().problems[0]).toEqual({
+    const fsckRun = cli(['fsck', path, '--json'], dir);
+    expect(fsckRun.status).toBe(1);
+    expect(fsckRun.json<FsckJson>().problems[0]).toEqual({
       where: `node ${name}`,
       what: expect.stringMatching(/CRC expected 0x[0-9a-f]{8}, found 0x[0-9a-f]{8}/),
     });
     // The root itself damaged: the mount is refused with the EIO naming it.
-    const root = bufBeg + offPart(rootOffset) + 100;
-    bytes[root] = (bytes[root] ?? 0) ^ 1;
-    writeFileSync(path, bytes);
+    flipInFile(path, bufBeg + offPart(rootOffset) + 100);
     const error = mountError(FileDevice.open(path));
     expect(isFsError(error, 'EIO')).toBe(true);
     expect(String(error)).toContain(`B-tree node at offset 0x${rootOffset.toString(16)}: CRC expected`);
+    const refused = cli(['fsck', path], dir);
+    expect(refused.status).toBe(1);
+    expect(refused.stdout).toContain(`volume: EIO: B-tree node at offset 0x${rootOffset.toString(16)}: CRC expected`);
   });
 
   it('a flipped bit in a FIFO record ends the span at that record, as a lost write would', () => {
@@ -104,10 +161,9 @@ describe('bad input', () => {
     const volume = mount(image);
     const first = volume.fifo.state.first;
     volume.beginCycle();
-    const loc = localization(0, LOCALIZE_MISC);
     for (let i = 0; i < 200; i++) {
       volume.insertRecord(
-        { localization: loc, objId: 7, recType: RecType.DATA, key: i + 1, objType: 2 },
+        { localization: LOC, objId: 7, recType: RecType.DATA, key: i + 1, objType: 2 },
         new Uint8Array(10),
       );
     }
@@ -116,14 +172,108 @@ describe('bad input', () => {
     const damaged = first + 4096 + 40;
     expect(intact.end).toBeGreaterThan(damaged);
     flip(image, volume.fifo.physical(first) + 4096 + 40);
-    const after = mount(image);
+    // fsck: nothing wrong with the tree (no meta-data was written), a note on the hole in the FIFO.
+    const report = fsck(image, { clock });
+    expect(report.problems).toEqual([]);
     const sector = damaged - (damaged % 512);
-    expect(after.recovery.end).toBeGreaterThanOrEqual(sector);
-    expect(after.recovery.end).toBeLessThanOrEqual(damaged);
+    expect(report.stats.fifoFirst).toBe(first);
+    expect(report.stats.fifoEnd).toBe(sector);
+    expect(report.notes.join('\n')).toMatch(
+      new RegExp(
+        `FIFO span ends at offset ${sector} on a damaged record \\(CRC expected .*\\), but a record continuing`,
+      ),
+    );
+    const after = mount(image);
+    expect(after.recovery.end).toBe(sector);
     expect(after.recovery.records).toBeLessThan(intact.records);
     expect(readModel(after).has('7:1')).toBe(false);
     expect(after.btree.check()).toEqual([]);
     after.close();
+  });
+
+  it('a flipped bit at the start of the span after the meta-data was written: nothing is rolled back, fsck says what is left', () => {
+    const { image, first, fifoPhysical } = crashedMidCycle();
+    const intact = fsck(image.clone(), { clock });
+    expect(intact.problems).toEqual([]);
+    expect(intact.stats.fifoSpanUndo).toBeGreaterThan(0);
+    flip(image, fifoPhysical(first) + 40);
+    // HAMMER's rule: the span ends at the damaged record, so none of the cycle's UNDO is applied and the
+    // cycle's meta-data stays half in place. The mount does not throw; fsck reports the leftovers.
+    const report = fsck(image, { clock });
+    expect(report.stats).toMatchObject({ fifoFirst: first, fifoEnd: first, fifoSpanRecords: 0 });
+    expect(report.notes.join('\n')).toContain(`FIFO span ends at offset ${first} on a damaged record`);
+    expect(report.errors).toBeGreaterThan(0);
+    expect(report.problems).toContainEqual({
+      where: expect.stringMatching(/^node 0x/),
+      what: expect.stringMatching(/^parent 0x[0-9a-f]+, linked from 0x0$/),
+    });
+    expect(report.problems).toContainEqual({
+      where: expect.stringMatching(/^big-block \d+$/),
+      what: expect.stringMatching(/bytes in use, the tree references/),
+    });
+    const path = saveImage(image, 'fifo-hole.img');
+    const run = cli(['fsck', path, '--json'], dir);
+    expect(run.status).toBe(1);
+    expect(run.json<FsckJson>().errors).toBe(report.errors);
+    const undo = cli(['show-undo', path, '--json'], dir);
+    expect(undo.status).toBe(0);
+    expect(undo.json()).toMatchObject({ first, next: first, records: [], recovery: { records: 0, undone: 0 } });
+    const show = cli(['show', path], dir);
+    expect(show.status).toBe(1);
+    expect(show.stdout).toMatch(/^B NODE 0x[0-9a-f]+ L .*\nB {3}parent 0x[0-9a-f]+, linked from 0x0$/m);
+    // A read-write mount does not throw either: it commits what it found (HAMMER does the same).
+    expect(() => mount(image).close()).not.toThrow();
+  });
+
+  it('torn, dropped and reordered writes: fsck before any mount (recovery in memory) finds nothing wrong', () => {
+    const device = new CrashDevice(freshImage());
+    const volume = mount(device);
+    const model = readModel(volume);
+    const next = seededRandom(11);
+    for (let c = 0; c < 6; c++) randomCycle(volume, model, next, 30);
+    volume.close();
+    const sample = seededRandom(12);
+    let unclean = 0;
+    for (const point of device.writePoints()) {
+      for (const image of [device.crashImage(point), device.sampleCrashImage(point, sample)]) {
+        const report = fsck(image, { clock });
+        expect(report.problems, `crash at op ${point}`).toEqual([]);
+        if (report.stats.fifoSpanUndo > 0) unclean++;
+      }
+    }
+    expect(unclean).toBeGreaterThan(0); // some images did need their rollback
+  });
+
+  it('a read-only mount of an unclean volume CRC-checks nodes in the buffers recovery rolled back', () => {
+    const image = freshImage();
+    let volume = mount(image);
+    volume.beginCycle();
+    for (let i = 0; i < 300; i++)
+      volume.insertRecord({ localization: LOC, objId: 5, recType: RecType.DATA, key: i + 1, objType: 2 });
+    volume.commit();
+    const entries = [...volume.btree.walk()];
+    const bufBeg = volume.header().bufBeg;
+    const leaf = entries.find((e) => e.depth === 1)?.node;
+    if (leaf === undefined) throw new Error('expected two levels');
+    const bufferOf = (offset: number) => offPart(offset) - (offPart(offset) % BUFFER_BYTES);
+    const neighbour = entries
+      .map((e) => e.node.offset)
+      .find((offset) => offset !== leaf.offset && bufferOf(offset) === bufferOf(leaf.offset));
+    if (neighbour === undefined) throw new Error('expected a neighbour node in the same buffer');
+    volume.beginCycle();
+    volume.deleteRecord((leaf.elms as LeafElm[])[0] as LeafElm); // an UNDO for the leaf's buffer
+    volume.finalize(false); // FIFO and meta-data on the device, no commit
+    flip(image, bufBeg + offPart(neighbour) + NODE_BYTES / 2); // damage the untouched neighbour
+    const damage = `B-tree node at offset 0x${neighbour.toString(16)}: CRC expected`;
+    expect(fsck(image, { clock }).problems.some((p) => p.what.includes(damage))).toBe(true);
+    let error: unknown;
+    try {
+      volume = mount(image, true);
+      volume.nodeAt(neighbour);
+    } catch (e) {
+      error = e;
+    }
+    expect(isFsError(error, 'EIO')).toBe(true);
   });
 
   it('a flipped bit in one header slot: the other slot is used; in both: EIO', () => {
@@ -143,20 +293,63 @@ describe('bad input', () => {
     expect(String(error)).toMatch(/both volume header slots are damaged: .*CRC expected/);
   });
 
-  it('a full volume: ENOSPC at insert, and everything committed before is there after remount', () => {
-    const image = freshImage();
+  it('header slots through the CLI: a damaged newest slot rolls its cycle back, both damaged is exit 1', () => {
+    const path = makeVolumeFile('slots.img');
+    const volume = Volume.mount(FileDevice.open(path), { clock });
+    volume.beginCycle();
+    volume.insertRecord(
+      { localization: LOC, objId: 3, recType: RecType.DATA, key: 16, objType: 2 },
+      new Uint8Array(16),
+    );
+    volume.commit();
+    const generation = volume.header().generation;
+    volume.close();
+    const newest = HEADER_SLOTS[generation % 2] as number;
+    const older = HEADER_SLOTS[1 - (generation % 2)] as number;
+    expect(cli(['fsck', path], dir).status).toBe(0);
+    flipInFile(path, newest + 300);
+    const run = cli(['fsck', path, '--json'], dir);
+    expect(run.status).toBe(0);
+    const report = run.json<FsckJson>();
+    expect(report.errors).toBe(0);
+    expect(report.notes.join('\n')).toMatch(
+      new RegExp(
+        `header slot ${1 - (generation % 2)} in use \\(generation ${generation - 1}\\); the other: volume header slot at offset ${newest}: CRC expected`,
+      ),
+    );
+    // The older header's FIFO span still holds the cycle: it is rolled back, the record is not there.
+    expect(report.stats.fifoSpanUndo).toBeGreaterThan(0);
+    const show = cli(['show', path, '--json'], dir);
+    expect(show.status).toBe(0);
+    const elms = show.json<{ nodes: Array<{ elms: Array<{ objId: string }> }> }>().nodes.flatMap((n) => n.elms);
+    expect(elms.some((e) => e.objId === '0x0000000000000003')).toBe(false);
+    flipInFile(path, older + 300);
+    const broken = cli(['fsck', path, '--json'], dir);
+    expect(broken.status).toBe(1);
+    expect(broken.json<FsckJson>().problems).toEqual([
+      { where: 'volume', what: expect.stringMatching(/^EIO: both volume header slots are damaged: .*CRC expected/) },
+    ]);
+    const shown = cli(['show', path], dir);
+    expect(shown.status).toBe(1);
+    expect(shown.stderr).toMatch(/^hammerstate: EIO: both volume header slots are damaged/m);
+    expect(shown.stderr).not.toContain('    at ');
+  });
+
+  it('a full volume: ENOSPC at insert, and everything committed before is there after remount, fsck clean', () => {
+    const image = new MemDevice(48 * 1024 * 1024);
+    Volume.mkfs(image, { size: image.size, undoBytes: 8 * 1024 * 1024, clock, label: 'full' }).close();
     const volume = mount(image);
-    const loc = localization(0, LOCALIZE_MISC);
-    const data = new Uint8Array(8192).fill(3);
+    const payload = (n: number) => new Uint8Array(8192).fill(n % 251);
     let committed = 0;
     let error: unknown;
     for (let cycle = 0; error === undefined && cycle < 1000; cycle++) {
       volume.beginCycle();
       try {
         for (let i = 0; i < 100; i++) {
+          const n = committed + i + 1;
           volume.insertRecord(
-            { localization: loc, objId: 9, recType: RecType.DATA, key: (committed + i + 1) * 8192, objType: 2 },
-            data,
+            { localization: LOC, objId: 9, recType: RecType.DATA, key: n * 8192, objType: 2 },
+            payload(n),
           );
         }
         volume.commit();
@@ -169,9 +362,42 @@ describe('bad input', () => {
     expect(isFsError(error, 'ENOSPC')).toBe(true);
     expect(committed).toBeGreaterThan(0);
     volume.close();
+    const report = fsck(image, { clock });
+    expect(report.problems).toEqual([]);
+    expect(report.stats.freeBigblocks).toBe(0);
     const again = mount(image);
     const model = readModel(again);
-    expect([...model.keys()].filter((k) => k.startsWith('9:'))).toHaveLength(committed);
+    const keys = [...model.keys()].filter((k) => k.startsWith('9:'));
+    expect(keys).toHaveLength(committed);
+    for (let n = 1; n <= committed; n++) {
+      expect(model.get(`9:${n * 8192}`), `record ${n}`).toBe(Buffer.from(payload(n)).toString('hex'));
+    }
     again.close();
+    expect(fsck(image, { clock }).problems).toEqual([]);
+  });
+
+  it('a directory is not a volume, read-only or read-write: EINVAL', () => {
+    for (const readOnly of [true, false]) {
+      let error: unknown;
+      try {
+        FileDevice.open(dir, { readOnly }).close();
+      } catch (e) {
+        error = e;
+      }
+      expect(isFsError(error, 'EINVAL'), `readOnly ${readOnly}`).toBe(true);
+      expect(String(error)).toContain('a directory is not a volume');
+    }
+  });
+
+  it('a volume whose only commit is damaged says mkfs did not finish', () => {
+    const device = new MemDevice(48 * 1024 * 1024);
+    Volume.mkfs(device, { size: device.size, undoBytes: 8 * 1024 * 1024, clock }).close();
+    const byte = new Uint8Array(1);
+    device.read(HEADER_SLOTS[1] + 300, byte);
+    byte[0] = (byte[0] ?? 0) ^ 1;
+    device.write(HEADER_SLOTS[1] + 300, byte);
+    const error = mountError(device);
+    expect(isFsError(error, 'EIO')).toBe(true);
+    expect(String(error)).toContain('has no B-tree root: mkfs did not finish');
   });
 });

@@ -3,7 +3,14 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Command } from 'commander';
 import { FileDevice } from '../../storage/device.js';
-import { decodeInode, dirHashBase, encodeDirEntry, encodeInode } from '../../storage/format/records.js';
+import {
+  DIRHASH_COLLISION_SPAN,
+  decodeDirEntry,
+  decodeInode,
+  dirHashBase,
+  encodeDirEntry,
+  encodeInode,
+} from '../../storage/format/records.js';
 import { fsck } from '../../storage/fsck.js';
 import {
   formatTid,
@@ -114,13 +121,39 @@ function createFile(volume: Volume, file: DemoFile): void {
       localization: INODE_LOC,
       objId: ROOT_OBJ_ID,
       recType: RecType.DIRENTRY,
-      key: dirHashBase(file.name),
+      key: freeDirKey(volume, file.name),
       objType: ObjType.REGFILE,
     },
     entry,
   );
   writeData(volume, file);
   volume.adjustInodeCount(1);
+}
+
+/** The root's live directory entries in the collision range of `name`'s hash. */
+function entriesNear(volume: Volume, name: string) {
+  const base = dirHashBase(name);
+  const at = (key: number, createTid: number) => ({
+    localization: INODE_LOC,
+    objId: ROOT_OBJ_ID,
+    recType: RecType.DIRENTRY,
+    key,
+    createTid,
+  });
+  return volume.scan(at(base, 1), at(base + DIRHASH_COLLISION_SPAN - 1, 0), TID_MAX);
+}
+
+/** The directory-entry key of `name` in the root: its hash, plus i for the i-th name colliding on it (as HAMMER). */
+function freeDirKey(volume: Volume, name: string): number {
+  const base = dirHashBase(name);
+  const used = new Set(entriesNear(volume, name).map((elm) => elm.key));
+  for (let i = 0; i < DIRHASH_COLLISION_SPAN; i++) if (!used.has(base + i)) return base + i;
+  throw new Error(`no free directory key for ${name}`);
+}
+
+/** The root's live directory entry named `name`, if any. */
+function findDirEntry(volume: Volume, name: string) {
+  return entriesNear(volume, name).find((elm) => decodeDirEntry(volume.readData(elm), name).name === name);
 }
 
 /** Replace a file's data and inode: the old versions are deleted as of this cycle, so history keeps them. */
@@ -181,12 +214,7 @@ function runDemo(dir: string): boolean {
   const removed = files.find((f) => f.name === 'storage_crc.ts') ?? (files[1] as DemoFile);
   volume.beginCycle();
   for (const elm of fileRecords(volume, removed.objId, TID_MAX)) volume.deleteRecord(elm);
-  const entry = volume.lookup({
-    localization: INODE_LOC,
-    objId: ROOT_OBJ_ID,
-    recType: RecType.DIRENTRY,
-    key: dirHashBase(removed.name),
-  });
+  const entry = findDirEntry(volume, removed.name);
   if (entry !== undefined) volume.deleteRecord(entry);
   volume.adjustInodeCount(-1);
   tids.push({ tid: volume.commit(), what: `deleted ${removed.name}` });
@@ -225,7 +253,9 @@ function runDemo(dir: string): boolean {
   historyOk &&= readFileAsOf(volume, edited.objId, TID_MAX)?.equals(edited.content) === true;
   volume.close();
 
-  const report = fsck(FileDevice.open(path, { readOnly: true }), { clock: wallClock });
+  const device = FileDevice.open(path, { readOnly: true });
+  const report = fsck(device, { clock: wallClock });
+  device.close();
   say(
     `fsck: ${report.errors === 0 ? 'clean' : `${report.errors} errors`} (${report.stats.nodes} nodes, ${report.stats.records} records, ${report.stats.liveInodes} live inodes)`,
   );

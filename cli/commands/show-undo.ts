@@ -2,10 +2,12 @@ import type { Command } from 'commander';
 import { decodeFifoRecord, type FifoRecord, FifoType, fifoTypeName, redoFlagNames } from '../../storage/format/fifo.js';
 import { SECTOR_BYTES } from '../../storage/layout.js';
 import type { ScannedRecord } from '../../storage/undo-fifo.js';
+import type { Volume } from '../../storage/volume.js';
 import { EXIT_OK, hex, printJson, say } from '../output.js';
 import { openReadOnly } from './open.js';
 
-function recordJson({ offset, record }: { offset: number; record: FifoRecord }) {
+/** One FIFO record: `offset` is always its FIFO offset; a REDO's file offset is `fileOffset`. */
+function recordJson({ offset, record }: ScannedRecord) {
   const base = { offset, type: fifoTypeName(record.type) };
   switch (record.type) {
     case FifoType.UNDO:
@@ -17,9 +19,8 @@ function recordJson({ offset, record }: { offset: number; record: FifoRecord }) 
         flags: redoFlagNames(record.flags),
         objId: hex(record.objId),
         localization: hex(record.localization, 8),
-        offset: record.offset,
+        fileOffset: record.offset,
         bytes: record.payload.length,
-        at: offset,
       };
     case FifoType.DUMMY:
       return { ...base, seq: record.seq, size: record.size };
@@ -28,8 +29,26 @@ function recordJson({ offset, record }: { offset: number; record: FifoRecord }) 
   }
 }
 
+/** One line per record, like `hammer show-undo`. */
+function recordLine(offset: number, record: FifoRecord): string {
+  const at = `${hex(offset, 8)} ${fifoTypeName(record.type).padEnd(5)}`;
+  switch (record.type) {
+    case FifoType.UNDO:
+      return `${at} seq ${record.seq} target ${hex(record.target)} bytes ${record.payload.length}`;
+    case FifoType.REDO:
+      return (
+        `${at} seq ${record.seq} ${redoFlagNames(record.flags)} obj ${hex(record.objId)} ` +
+        `loc ${hex(record.localization, 8)} offset ${record.offset} bytes ${record.payload.length}`
+      );
+    case FifoType.DUMMY:
+      return `${at} seq ${record.seq} size ${record.size}`;
+    case FifoType.PAD:
+      return `${at} size ${record.size}`;
+  }
+}
+
 /** Every valid record in the ring, sector by sector, whatever its seq (`--all`). */
-function scanRing(volume: ReturnType<typeof openReadOnly>): ScannedRecord[] {
+function scanRing(volume: Volume): ScannedRecord[] {
   const out: ScannedRecord[] = [];
   const sector = new Uint8Array(SECTOR_BYTES);
   for (let offset = 0; offset < volume.fifo.size; offset += SECTOR_BYTES) {
@@ -47,7 +66,11 @@ function scanRing(volume: ReturnType<typeof openReadOnly>): ScannedRecord[] {
   return out;
 }
 
-/** `hammer show-undo`: the FIFO span and its records (with --all, every valid record in the ring). */
+/**
+ * `hammer show-undo`: the FIFO's active span (first_offset to the true end
+ * found by seq numbers, as recovery finds it) and its records; with --all,
+ * every valid UNDO/REDO record in the ring. Read-only.
+ */
 export function registerShowUndo(program: Command): void {
   program
     .command('show-undo')
@@ -67,6 +90,7 @@ export function registerShowUndo(program: Command): void {
           first: span.first,
           next: span.next,
           firstSeq: span.firstSeq,
+          nextSeq: span.nextSeq,
           usedBytes: volume.fifo.usedBytes(),
           redoStart: header.redoStart,
           recovery: {
@@ -78,11 +102,15 @@ export function registerShowUndo(program: Command): void {
         };
         if (options.json) printJson(result);
         else {
-          say(`FIFO ${volume.fifo.size} bytes, span ${span.first}..${span.next}, first seq ${span.firstSeq}`);
+          say(
+            `FIFO ${volume.fifo.size} bytes, span ${span.first}..${span.next} (seq ${span.firstSeq}..${span.nextSeq}), ${volume.fifo.usedBytes()} bytes in use`,
+          );
           if (volume.recovery.records > 0) {
             say(`unclean: ${volume.recovery.records} records in the span, ${volume.recovery.undone} UNDO to roll back`);
           }
-          for (const r of result.records) say(`  ${JSON.stringify(r)}`);
+          if (volume.recovery.redo.length > 0) say(`${volume.recovery.redo.length} REDO records await stage 2`);
+          if (options.all) say(`${records.length} valid UNDO/REDO records in the ring:`);
+          for (const { offset, record } of records) say(`  ${recordLine(offset, record)}`);
         }
       } finally {
         volume.close();

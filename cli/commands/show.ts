@@ -1,8 +1,10 @@
 import type { Command } from 'commander';
 import { walkTolerant } from '../../storage/btree.js';
+import { nodeProblems } from '../../storage/btree-walk.js';
+import { crcOf } from '../../storage/crc.js';
 import { FsError } from '../../storage/errors.js';
 import { type InternalElm, type LeafElm, NODE_TYPE_LEAF } from '../../storage/format/btree-node.js';
-import { formatTid, recTypeName } from '../../storage/layout.js';
+import { formatTid, NODE_BYTES, recTypeName, viewOf } from '../../storage/layout.js';
 import { EXIT_OK, EXIT_PROBLEMS, hex, printJson, say } from '../output.js';
 import { openReadOnly } from './open.js';
 
@@ -33,7 +35,12 @@ function internalJson(elm: InternalElm) {
   };
 }
 
-/** `hammer show`: every node of the B-tree with its elements; unreadable nodes flagged `B`. */
+/**
+ * `hammer show`: every node of the B-tree with its elements. A node that
+ * cannot be read, whose image fails its CRC, or that disagrees with its
+ * parent (links, bounds, order, TIDs) is flagged `B` with the reason; the exit
+ * code is then 1. The CRC is recomputed from the image, whatever path read it.
+ */
 export function registerShow(program: Command): void {
   program
     .command('show')
@@ -62,6 +69,10 @@ export function registerShow(program: Command): void {
           }
           const node = step.node;
           const leaf = node.type === NODE_TYPE_LEAF;
+          const crcOk = viewOf(node.bytes).getUint32(0, true) === crcOf(node.bytes, 4, NODE_BYTES);
+          const problems = nodeProblems({ ...step, node }).map((p) => p.what);
+          if (!crcOk) problems.unshift('CRC does not match the image');
+          if (problems.length > 0) errors++;
           const elms = leaf ? (node.elms as LeafElm[]).map(leafJson) : (node.elms as InternalElm[]).map(internalJson);
           nodes.push({
             offset: hex(node.offset),
@@ -70,13 +81,16 @@ export function registerShow(program: Command): void {
             count: node.count,
             parent: hex(node.parent),
             mirrorTid: formatTid(node.mirrorTid),
-            crc: 'ok',
+            crc: crcOk ? 'ok' : 'bad',
+            problems,
             elms,
           });
           if (options.json) continue;
+          const flag = problems.length > 0 ? 'B ' : '';
           say(
-            `${indent}NODE ${hex(node.offset)} ${leaf ? 'L' : 'I'} count ${node.count} parent ${hex(node.parent)} mirror ${formatTid(node.mirrorTid)} crc ok`,
+            `${indent}${flag}NODE ${hex(node.offset)} ${leaf ? 'L' : 'I'} count ${node.count} parent ${hex(node.parent)} mirror ${formatTid(node.mirrorTid)} crc ${crcOk ? 'ok' : 'BAD'}`,
           );
+          for (const what of problems) say(`${indent}B   ${what}`);
           elms.forEach((elm, i) => {
             const tail =
               'subtree' in elm
@@ -88,6 +102,7 @@ export function registerShow(program: Command): void {
           });
         }
         if (options.json) printJson({ volume: path, root: hex(stats.btreeRoot), errors, nodes });
+        else if (errors > 0) say(`${errors} nodes flagged B`);
       } finally {
         volume.close();
       }
