@@ -59,7 +59,12 @@ export class FileDevice implements BlockDevice {
       if (code === 'EISDIR') throw new FsError('EINVAL', 'a directory is not a volume', { path });
       throw error;
     }
-    return new FileDevice(path, fd, fstatSync(fd).size);
+    const stat = fstatSync(fd);
+    if (stat.isDirectory()) {
+      closeSync(fd);
+      throw new FsError('EINVAL', 'a directory is not a volume', { path });
+    }
+    return new FileDevice(path, fd, stat.size);
   }
 
   read(offset: number, target: Uint8Array): void {

@@ -48,8 +48,8 @@ export class NodeCache implements NodeStore {
     }
     const place = this.place(offset);
     const bytes = place.buffer.bytes.subarray(place.within, place.within + NODE_BYTES);
-    // A dirty buffer's node images may carry unsealed CRCs (after an aborted cycle); only device images are checked.
-    const data = place.buffer.dirty ? decodeUnchecked(bytes, offset) : decodeNode(bytes, offset);
+    // Checked even in a dirty buffer: recovery and an aborted cycle restore whole granules, header (CRC) included.
+    const data = decodeNode(bytes, offset);
     const node: BTreeNode = { ...data, offset, bytes };
     this.nodes.set(offset, node);
     return node;
@@ -120,10 +120,4 @@ export class NodeCache implements NodeStore {
     this.nodes.clear();
     this.dirty.clear();
   }
-}
-
-function decodeUnchecked(bytes: Uint8Array, offset: number): BTreeNodeData {
-  const copy = bytes.slice();
-  sealNode(copy);
-  return decodeNode(copy, offset);
 }

@@ -204,6 +204,9 @@ export class Volume {
   static mount(device: BlockDevice, options: MountOptions): Volume {
     const { header } = readHeader(device);
     validateLayout(header, device.size);
+    if (header.btreeRoot === 0) {
+      throw new FsError('EIO', `volume header generation ${header.generation} has no B-tree root: mkfs did not finish`);
+    }
     return new Volume(device, header, options, false);
   }
 
