@@ -39,7 +39,13 @@ export type InodeEvent<TData> =
    * join; -1: the group filled up during the scan; > 0: records joined).
    * `targetListEmpty` says whether any record still targets this inode.
    */
-  | { type: 'FLUSH'; group: number; goCount: number; signal: boolean; targetListEmpty: boolean }
+  | { type: 'FLUSH'; group: number; goCount: number; signal: boolean; targetListEmpty: boolean; data?: TData }
+  /** The coordinator sets bookkeeping flags (REFLUSH, CONN_DOWN, RECLAIM, RDIRTY, ...). */
+  | { type: 'MARK'; flags: number }
+  /** The coordinator clears bookkeeping flags that are not in the modify mask. */
+  | { type: 'CLEAR'; flags: number }
+  /** The inode's record tree became empty: XDIRTY goes from both copies. */
+  | { type: 'RECORDS_EMPTY' }
   /** Upward resolution found a parent without connectivity: wait for it. */
   | { type: 'CONN_DOWN'; signal: boolean }
   /** The backend could not finish (truncation): re-run in the same group. */
@@ -55,6 +61,10 @@ export type InodeEvent<TData> =
       listsEmpty: boolean;
       targetListEmpty: boolean;
       nlinksDiverged: boolean;
+      /** Flags the backend established (ONDISK, DELONDISK, DELETED). */
+      setFlags?: number;
+      /** The record tree is empty now (XDIRTY clears). */
+      recordsEmpty?: boolean;
     }
   /** Unload the clean, idle inode (its actor stops). */
   | { type: 'UNLOAD' };
@@ -127,13 +137,24 @@ export function inodeMachine<TData>() {
           syncFlags |= InodeFlag.TRUNCATED;
         }
         syncFlags |= flags & MODMASK & ~InodeFlag.TRUNCATED;
-        flags &= ~MODMASK | InodeFlag.DELETING;
-        return { flags, syncFlags, truncOff, syncTruncOff, syncData: context.data, group: event.group };
+        // As the seed's code does (its comment calls DELETING sticky, its code clears it): the whole modify mask moves.
+        flags &= ~MODMASK;
+        return { flags, syncFlags, truncOff, syncTruncOff, syncData: event.data ?? context.data, group: event.group };
       }),
       waitForReflush: assign(({ context, event }) => {
         const signal = (event.type === 'FLUSH' || event.type === 'CONN_DOWN') && event.signal;
         return { flags: context.flags | InodeFlag.REFLUSH | (signal ? InodeFlag.RESIGNAL : 0) };
       }),
+      markFlags: assign(({ context, event }) => (event.type === 'MARK' ? { flags: context.flags | event.flags } : {})),
+      clearFlags: assign(({ context, event }) => {
+        if (event.type !== 'CLEAR') return {};
+        invariant((event.flags & MODMASK) === 0, 'CLEAR never drops modify-mask flags');
+        return { flags: context.flags & ~event.flags };
+      }),
+      recordsEmpty: assign(({ context }) => ({
+        flags: context.flags & ~InodeFlag.XDIRTY,
+        syncFlags: context.syncFlags & ~InodeFlag.XDIRTY,
+      })),
       connDown: assign(({ context }) => ({ flags: context.flags | InodeFlag.CONN_DOWN })),
       setWouldBlock: assign(({ context }) => ({ flags: context.flags | InodeFlag.WOULDBLOCK })),
       setFlushWaiter: assign(({ context }) => ({ flags: context.flags | InodeFlag.FLUSHW })),
@@ -146,9 +167,10 @@ export function inodeMachine<TData>() {
       mergeBack: assign(({ context, event }) => {
         if (event.type !== 'FLUSH_DONE') return {};
         invariant((event.unsynced & ~context.syncFlags) === 0, 'the backend leaves only flags it was given');
-        let flags = context.flags;
+        let flags = context.flags | (event.setFlags ?? 0);
         if (event.unsynced & MODMASK) flags |= InodeFlag.REFLUSH;
         flags |= event.unsynced & ~InodeFlag.TRUNCATED;
+        if (event.recordsEmpty) flags &= ~InodeFlag.XDIRTY;
         const syncFlags = event.unsynced & InodeFlag.TRUNCATED;
         if (event.nlinksDiverged) flags |= InodeFlag.DDIRTY;
         // No vnode will flush us later, but the periodic flush will: REFLUSH only as asked, and never when clean.
@@ -191,6 +213,9 @@ export function inodeMachine<TData>() {
     }),
     on: {
       MODIFY: { actions: 'markModified' },
+      MARK: { actions: 'markFlags' },
+      CLEAR: { actions: 'clearFlags' },
+      RECORDS_EMPTY: { actions: 'recordsEmpty' },
       WAIT: { actions: 'setFlushWaiter' },
     },
     states: {

@@ -14,7 +14,11 @@ export type FsErrorCode =
   | 'EROFS'
   | 'EIO'
   | 'EBADF'
-  | 'EBUSY';
+  | 'EBUSY'
+  | 'ELOOP'
+  | 'EPERM'
+  | 'EXDEV'
+  | 'EACCES';
 
 export class FsError extends Error {
   readonly code: FsErrorCode;

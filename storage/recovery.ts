@@ -123,18 +123,30 @@ function collectRedo(
     }
   }
   const outside = from === undefined || from === report.first ? [] : extendedPart(fifo, from, report);
-  const terms = new Set<string>();
-  for (const { record } of outside) {
-    if (record.type !== FifoType.REDO) continue;
-    if (record.flags & RedoFlag.TERM_WRITE) terms.add(redoKey(record, 'W'));
-    if (record.flags & RedoFlag.TERM_TRUNC) terms.add(redoKey(record, 'T'));
-  }
-  for (const { offset, record } of [...outside, ...span]) {
-    if (record.type !== FifoType.REDO) continue;
-    const write = (record.flags & RedoFlag.WRITE) !== 0 && !terms.has(redoKey(record, 'W'));
-    const trunc = (record.flags & RedoFlag.TRUNC) !== 0 && !terms.has(redoKey(record, 'T'));
-    if (write || trunc) report.redo.push({ fifoOffset: offset, record });
-  }
+  // In FIFO order: a WRITE or TRUNC is pending until a later TERM outside the
+  // nominal span covers it (TERM_WRITE: its file range; TERM_TRUNC: the object).
+  const pending: PendingRedo[] = [];
+  const consider = (entry: ScannedRecord, termsCount: boolean) => {
+    const record = entry.record;
+    if (record.type !== FifoType.REDO) return;
+    if (termsCount && record.flags & (RedoFlag.TERM_WRITE | RedoFlag.TERM_TRUNC)) {
+      for (let i = pending.length - 1; i >= 0; i--) {
+        const p = pending[i]?.record;
+        if (p === undefined || p.objId !== record.objId || p.localization !== record.localization) continue;
+        const writeCovered =
+          record.flags & RedoFlag.TERM_WRITE &&
+          p.flags & RedoFlag.WRITE &&
+          p.offset >= record.offset &&
+          p.offset + p.payload.length <= record.offset + (record.termBytes ?? 0);
+        const truncCovered = record.flags & RedoFlag.TERM_TRUNC && p.flags & RedoFlag.TRUNC;
+        if (writeCovered || truncCovered) pending.splice(i, 1);
+      }
+    }
+    if (record.flags & (RedoFlag.WRITE | RedoFlag.TRUNC)) pending.push({ fifoOffset: entry.offset, record });
+  };
+  for (const entry of outside) consider(entry, true);
+  for (const entry of span) consider(entry, false);
+  report.redo.push(...pending);
 }
 
 /** The records from `from` up to first_offset, if they form an unbroken chain into the span. */
@@ -157,10 +169,4 @@ function extendedPart(fifo: UndoFifo, from: number, report: RecoveryReport): Sca
   }
   report.stage2From = from;
   return reach >= 0 ? probe.records.slice(0, reach) : probe.records;
-}
-
-function redoKey(record: RedoRecord, kind: 'W' | 'T'): string {
-  return kind === 'T'
-    ? `T:${record.localization}:${record.objId}`
-    : `W:${record.localization}:${record.objId}:${record.offset}`;
 }

@@ -358,6 +358,24 @@ export class Volume {
     this.data.patchInodeTimes(elm, times);
   }
 
+  /**
+   * Reserve `count` consecutive ids from the TID sequence (hammer_alloc_objid
+   * takes object ids from it too, so an id is never reused: the header's
+   * next_tid is past every id that reached the disk). Frontend, between cycles.
+   */
+  allocTids(count: number): number {
+    this.checkWritable('allocTids');
+    assert(Number.isSafeInteger(count) && count > 0, 'allocTids takes a positive count');
+    const first = this.working.nextTid;
+    this.working.nextTid += count;
+    return first;
+  }
+
+  /** Bytes in free big-blocks: what new records and data can still take. */
+  freeBytes(): number {
+    return this.blockmap.freeBigblocks() * BIGBLOCK_BYTES;
+  }
+
   /** Keep the volume's live-inode count (vol0_stat_inodes). */
   adjustInodeCount(delta: number): void {
     this.requireCycle('adjustInodeCount');
@@ -434,7 +452,8 @@ export class Volume {
     assert(this.cycle !== undefined, 'abort runs inside a cycle');
     this.cache.abortCycle();
     this.nodes.clear();
-    this.working = { ...this.cycle.start };
+    // TIDs and object ids handed out stay used: the sequence never goes back.
+    this.working = { ...this.cycle.start, nextTid: Math.max(this.cycle.start.nextTid, this.working.nextTid) };
     this.blockmap.reload(zoneBases(this.committed));
     this.cycle = undefined;
   }

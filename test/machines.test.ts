@@ -115,11 +115,11 @@ describe('inode machine (IDLE / SETUP / FLUSH)', () => {
     expect(state().context.syncFlags).toBe(0);
   });
 
-  it('DELETING is sticky: it stays in flags after entering the group', () => {
+  it('DELETING moves to the backend copy with the rest of the modify mask (as the seed code does)', () => {
     const { actor, state } = inode();
     actor.send({ type: 'MODIFY', flags: InodeFlag.DELETING | InodeFlag.DDIRTY });
     actor.send(flush());
-    expect(state().context.flags & InodeFlag.DELETING).not.toBe(0);
+    expect(state().context.flags & InodeFlag.DELETING).toBe(0);
     expect(state().context.syncFlags & InodeFlag.DELETING).not.toBe(0);
   });
 

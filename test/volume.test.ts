@@ -239,6 +239,7 @@ describe('REDO and recovery stage 2', () => {
       offset: 0,
       mtime: 0,
       payload: new Uint8Array(0),
+      termBytes: 1,
     });
     volume.commit();
     const after = mount(image);

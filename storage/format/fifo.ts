@@ -60,6 +60,8 @@ export interface RedoRecord {
   offset: number;
   mtime: number;
   payload: Uint8Array;
+  /** TERM_WRITE: the length of the file range [offset, offset + termBytes) now committed as data. */
+  termBytes?: number;
 }
 
 export interface DummyRecord {
@@ -121,6 +123,7 @@ export function encodeFifoRecord(target: Uint8Array, at: number, record: FifoRec
     view.setUint32(32, record.payload.length, true);
     view.setUint32(36, record.flags, true);
     view.setUint32(40, record.localization, true);
+    view.setUint32(44, record.termBytes ?? 0, true);
     writeU64(view, 48, record.mtime);
     bytes.set(record.payload, HEAD_BYTES + REDO_BODY_BYTES);
   }
@@ -196,6 +199,7 @@ export function decodeFifoRecord(source: Uint8Array, at: number): DecodeResult {
       offset: readI64(view, 24),
       flags: view.getUint32(36, true),
       localization: view.getUint32(40, true),
+      ...(view.getUint32(36, true) & RedoFlag.TERM_WRITE ? { termBytes: view.getUint32(44, true) } : {}),
       mtime: readU64(view, 48),
       payload: bytes.slice(start, start + length),
     },

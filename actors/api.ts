@@ -1,0 +1,163 @@
+import type { Observable } from 'rxjs';
+import type { Clock } from '../storage/clock.js';
+import type { BlockDevice } from '../storage/device.js';
+
+/**
+ * The public filesystem API: node:fs/promises where it does the same job.
+ * Paths are absolute ('/a/b'), '/' separated. A component `name@@0x<16 hex>`
+ * reads `name` (and everything below it) as of that TID: read-only, EROFS on
+ * write. Errors are FsError with a node-style `code` and the path.
+ */
+
+/** What stat() returns: the fields of node's Stats a filesystem user reads. */
+export interface Stats {
+  /** The inode number (HAMMER obj_id). */
+  ino: number;
+  mode: number;
+  nlink: number;
+  uid: number;
+  gid: number;
+  size: number;
+  /** Times in milliseconds since the epoch (node's *Ms fields). */
+  atimeMs: number;
+  mtimeMs: number;
+  ctimeMs: number;
+  /** The TID of the inode version this stat describes (HAMMER's create_tid); 0 before its first flush. */
+  tid: number;
+  isFile(): boolean;
+  isDirectory(): boolean;
+  isSymbolicLink(): boolean;
+}
+
+export interface Dirent {
+  name: string;
+  ino: number;
+  isFile(): boolean;
+  isDirectory(): boolean;
+  isSymbolicLink(): boolean;
+}
+
+/** One version of a file in its history: the TID that created it. */
+export interface Version {
+  tid: number;
+  /** `0x` + 16 hex digits, as HAMMER prints it. */
+  tidHex: string;
+  /** What changed in this TID: the inode record, data records, or both. */
+  what: Array<'inode' | 'data'>;
+  size: number;
+  mtimeMs: number;
+}
+
+export interface PfsInfo {
+  id: number;
+  label: string;
+}
+
+export interface FileHandle {
+  readonly fd: number;
+  /** Read into `buffer` at `offset`, `length` bytes from file `position` (default: the handle's position). */
+  read(
+    buffer: Uint8Array,
+    offset?: number,
+    length?: number,
+    position?: number | null,
+  ): Promise<{ bytesRead: number; buffer: Uint8Array }>;
+  write(
+    data: Uint8Array | string,
+    offset?: number,
+    length?: number,
+    position?: number | null,
+  ): Promise<{ bytesWritten: number }>;
+  readFile(): Promise<Buffer>;
+  truncate(length?: number): Promise<void>;
+  /** Durable when it returns (REDO fast path or a full flush, then a device fsync). */
+  sync(): Promise<void>;
+  datasync(): Promise<void>;
+  stat(): Promise<Stats>;
+  close(): Promise<void>;
+}
+
+/** Flags for open(): 'r', 'r+', 'w', 'w+', 'a', 'a+', 'wx', 'ax'. */
+export type OpenFlags = 'r' | 'r+' | 'w' | 'w+' | 'a' | 'a+' | 'wx' | 'wx+' | 'ax' | 'ax+';
+
+export interface FileSystem {
+  mkdir(path: string, options?: { recursive?: boolean; mode?: number }): Promise<void>;
+  rmdir(path: string): Promise<void>;
+  readdir(path: string): Promise<string[]>;
+  readdir(path: string, options: { withFileTypes: true }): Promise<Dirent[]>;
+  stat(path: string): Promise<Stats>;
+  lstat(path: string): Promise<Stats>;
+  open(path: string, flags?: OpenFlags, mode?: number): Promise<FileHandle>;
+  readFile(path: string): Promise<Buffer>;
+  readFile(path: string, encoding: 'utf8'): Promise<string>;
+  writeFile(path: string, data: Uint8Array | string, options?: { mode?: number }): Promise<void>;
+  appendFile(path: string, data: Uint8Array | string): Promise<void>;
+  rename(from: string, to: string): Promise<void>;
+  link(existing: string, newPath: string): Promise<void>;
+  unlink(path: string): Promise<void>;
+  symlink(target: string, path: string): Promise<void>;
+  readlink(path: string): Promise<string>;
+  truncate(path: string, length?: number): Promise<void>;
+  /** Times in seconds (numbers) or Dates, as node's utimes. */
+  utimes(path: string, atime: number | Date, mtime: number | Date): Promise<void>;
+  chmod(path: string, mode: number): Promise<void>;
+  chown(path: string, uid: number, gid: number): Promise<void>;
+  /** Flush everything; durable when it returns. Returns the TID of the last committed flush. */
+  sync(): Promise<number>;
+  /** sync(), then record a snapshot; returns its TID (everything synced is visible as of it). */
+  snapshot(label?: string): Promise<number>;
+  /** Snapshots recorded on this PFS, oldest first. */
+  snapshots(): Promise<Array<{ tid: number; label: string }>>;
+  /** Every version of the file or directory at `path`, oldest first. */
+  history(path: string): Promise<Version[]>;
+  readonly pfs: {
+    create(label: string): Promise<PfsInfo>;
+    list(): Promise<PfsInfo[]>;
+    /** ENOTEMPTY while any inode of the PFS is in use (open handle, dirty, in a flush). */
+    destroy(id: number): Promise<void>;
+  };
+  /** Every event of this mount: actor transitions, flush groups, storage writes. */
+  readonly events: Observable<BusEvent>;
+  /** Flush everything, then close the volume. */
+  unmount(): Promise<void>;
+}
+
+/** One event on the bus (DESIGN.md, "Events"). */
+export interface BusEvent {
+  seq: number;
+  kind: 'command' | 'fact';
+  /** Logical time (µs) from the mount's clock. */
+  time: number;
+  tid: number | undefined;
+  /** `inode:<loc>:<objid>:<asof>`, `flg:<seq>`, `flusher`, `volume`, `fs`. */
+  actor: string;
+  type: string;
+  from?: string;
+  to?: string;
+  payload?: Record<string, unknown>;
+}
+
+export interface MkfsOptions {
+  /** Volume size in bytes (default 256 MiB). */
+  size?: number;
+  /** UNDO/REDO FIFO size (default 32 MiB). */
+  undoBytes?: number;
+  label?: string;
+  clock?: Clock;
+}
+
+export interface MountOptions {
+  clock?: Clock;
+  readOnly?: boolean;
+  /** The PFS to mount (default 0, the root PFS). */
+  pfs?: number;
+  /** Dirty inodes that trigger a flush group (HAMMER's hammer_autoflush, default 500). */
+  autoflush?: number;
+  /** Detached dirty inodes before creators are slowed (hammer_limit_reclaims, default 4000). */
+  reclaimLimit?: number;
+  /** Clean inodes kept cached (default 50_000). */
+  cacheInodes?: number;
+}
+
+/** Either a path to a volume file or an open device (tests: MemDevice, CrashDevice). */
+export type VolumeSource = string | BlockDevice;

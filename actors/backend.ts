@@ -1,0 +1,359 @@
+import { produce } from 'immer';
+import { InodeFlag, MODMASK } from '../machines/inode-flags.js';
+import { assert } from '../storage/assert.js';
+import type { BTreeKey, LeafElm } from '../storage/format/btree-node.js';
+import { RedoFlag } from '../storage/format/fifo.js';
+import { encodeInode, type InodeData } from '../storage/format/records.js';
+import { KEY_MAX, KEY_MIN, RecType, TID_MAX } from '../storage/layout.js';
+import type { Inode } from './inode.js';
+import { blockSize, dataLocalization, inodeLocalization, rangeHi, rangeLo } from './keys.js';
+import type { Mount } from './mount.js';
+import { compareRecords, hasFlag, type MemRecord, RecordFlag } from './records.js';
+
+/** What sync_inode leaves for flush_inode_done. */
+export interface SyncOutcome {
+  /** Sync flags the backend did not complete. */
+  unsynced: number;
+  /** ONDISK / DELONDISK / DELETED established by this run. */
+  setFlags: number;
+  /** The nlinks this run synced (the frontend's may differ: DDIRTY again). */
+  syncNlinks: number;
+}
+
+const TIMES = InodeFlag.ATIME | InodeFlag.MTIME;
+const INODE_WRITE = InodeFlag.DDIRTY | InodeFlag.SDIRTY | TIMES;
+
+/**
+ * The backend (hammer_sync_inode and its callbacks): runs inside a flush
+ * cycle, works only from the copy frozen at flush_inode_core (`syncData`,
+ * `syncFlags`, `syncTruncOff`) and the records in FLUSH state, and writes
+ * through the volume. A failure propagates (the seed drops a record-sync
+ * error; we do not): the flusher aborts the cycle.
+ */
+export class Backend {
+  private readonly outcomes = new Map<Inode, SyncOutcome>();
+  /** Targets whose last dependency resolved during the run (hammer_test_inode afterwards). */
+  readonly released = new Set<Inode>();
+
+  constructor(private readonly mount: Mount) {}
+
+  takeOutcome(ip: Inode): SyncOutcome {
+    const outcome = this.outcomes.get(ip);
+    this.outcomes.delete(ip);
+    return outcome ?? { unsynced: ip.syncFlags, setFlags: 0, syncNlinks: ip.syncData?.nlinks ?? ip.ino.nlinks };
+  }
+
+  syncInode(ip: Inode, tid: number): void {
+    let sync = ip.syncFlags;
+    let data = ip.syncData;
+    assert(data !== undefined, 'a flushing inode has its frozen copy');
+    if ((sync & MODMASK) === 0) {
+      this.outcomes.set(ip, { unsynced: sync, setFlags: 0, syncNlinks: data.nlinks });
+      return;
+    }
+    this.mount.bus.fact(ip.id, 'SYNC_INODE', { tid, syncFlags: sync });
+    const nlinks = this.syncedNlinks(ip);
+    if (data.nlinks !== nlinks) {
+      assert(nlinks >= 0, 'synced nlinks never goes negative');
+      data = produce(data, (draft) => {
+        draft.nlinks = nlinks;
+      });
+      sync |= InodeFlag.DDIRTY;
+    }
+    let setFlags = 0;
+    let deferred = false;
+    if (sync & InodeFlag.TRUNCATED) {
+      const size = blockSize(ip.syncTruncOff);
+      const aligned = Math.ceil(ip.syncTruncOff / size) * size;
+      if (!this.deleteRange(ip, aligned)) {
+        ip.send({ type: 'WOULDBLOCK' });
+        deferred = true;
+      } else {
+        if (ip.has(InodeFlag.RDIRTY)) this.redo(ip, RedoFlag.TERM_TRUNC, aligned, 0);
+        sync &= ~InodeFlag.TRUNCATED;
+      }
+    }
+    if (!deferred) {
+      for (const record of [...ip.records].sort(compareRecords)) {
+        if (record.state === 'flush') this.syncRecord(record, sync);
+      }
+      if (ip.records.size === 0) sync &= ~InodeFlag.XDIRTY;
+      if (data.nlinks === 0 && ip.records.size === 0 && sync & InodeFlag.DELETING && !ip.has(InodeFlag.DELETED)) {
+        this.deleteClean(ip);
+        setFlags |= InodeFlag.DELETED;
+        sync &= ~(InodeFlag.DELETING | InodeFlag.TRUNCATED);
+        if (ip.has(InodeFlag.ONDISK)) this.mount.volume.adjustInodeCount(-1);
+      }
+      sync &= ~InodeFlag.BUFS;
+    }
+    const result = this.updateInode(ip, data, sync, setFlags, tid);
+    this.outcomes.set(ip, { unsynced: result.sync, setFlags: result.setFlags, syncNlinks: data.nlinks });
+  }
+
+  /**
+   * nlinks as the disk will have it after this run: records targeting us in
+   * the group are written with us (resolved now, except a frontend-deleted
+   * ADD, which is still written); the others undo what the frontend counted.
+   */
+  private syncedNlinks(ip: Inode): number {
+    let nlinks = ip.ino.nlinks;
+    for (const depend of [...ip.targetList]) {
+      const deletedFe = hasFlag(depend, RecordFlag.DELETED_FE);
+      if (depend.state === 'flush' && depend.group === ip.group) {
+        if (deletedFe) nlinks++;
+        else this.untarget(depend);
+      } else if (!deletedFe) {
+        assert(!hasFlag(depend, RecordFlag.DELETED_BE), 'a pending dependency was not disposed of');
+        if (depend.type === 'ADD') nlinks--;
+        else if (depend.type === 'DEL') nlinks++;
+      }
+    }
+    return nlinks;
+  }
+
+  private untarget(record: MemRecord): void {
+    const target = record.target;
+    if (target === undefined) return;
+    const at = target.targetList.indexOf(record);
+    assert(at >= 0, 'a record with a target is on its target list');
+    target.targetList.splice(at, 1);
+    record.target = undefined;
+    if (target.targetList.length === 0) this.released.add(target);
+  }
+
+  /**
+   * Delete the file's DATA records at or past `from` (hammer_ip_delete_range).
+   * At most `truncateBatch` a run: false = would block, the group re-runs.
+   */
+  private deleteRange(ip: Inode, from: number): boolean {
+    const volume = this.mount.volume;
+    const loc = dataLocalization(ip.localization);
+    const lo = rangeLo(loc, ip.objId, RecType.DATA, from + 1);
+    const hi = rangeHi(loc, ip.objId, RecType.DATA, KEY_MAX);
+    const victims = volume.scan(lo, hi, TID_MAX).filter((elm) => elm.key - elm.dataLen >= from);
+    const batch = victims.slice(0, this.mount.options.truncateBatch);
+    for (const elm of batch) this.removeElm(ip, elm);
+    this.mount.counters.truncatedRecords += batch.length;
+    return batch.length === victims.length;
+  }
+
+  /** Delete (history kept) or destroy (no-history) an on-disk record of `ip`. */
+  private removeElm(ip: Inode, key: BTreeKey): void {
+    if (ip.noHistory) this.mount.volume.destroyRecord(key);
+    else this.mount.volume.deleteRecord(key);
+  }
+
+  /** hammer_sync_record_callback: one record of the inode's flush. */
+  private syncRecord(record: MemRecord, sync: number): void {
+    const ip = record.ip;
+    assert(record.group === ip.group, 'a record flushes in its inode flush group');
+    assert(!hasFlag(record, RecordFlag.INTERLOCK_BE), 'a record is synced once');
+    record.flags |= RecordFlag.INTERLOCK_BE;
+    if (!hasFlag(record, RecordFlag.DELETED_BE | RecordFlag.COMMITTED)) this.writeRecord(record, sync);
+    this.flushRecordDone(record);
+    const volume = this.mount.volume;
+    if (volume.dirtyMetaBytes() > this.mount.options.metaLimitBytes) {
+      volume.finalize(false);
+      this.mount.counters.partialFinalizes++;
+    }
+  }
+
+  private writeRecord(record: MemRecord, sync: number): void {
+    const ip = record.ip;
+    if (sync & InodeFlag.DELETING) {
+      assert(record.type !== 'ADD', 'no directory add is synced while its directory is being deleted');
+      assert(record.type !== 'INODE', 'an inode record is never synced as a record');
+      if (record.type !== 'DEL') {
+        record.flags |= RecordFlag.DELETED_BE;
+        return;
+      }
+    }
+    if (hasFlag(record, RecordFlag.DELETED_FE)) {
+      if (record.type === 'ADD') {
+        record.flags |= RecordFlag.CONVERT_DELETE;
+      } else {
+        assert(record.type !== 'DEL', 'a directory delete is never deleted by the frontend');
+        record.flags |= RecordFlag.DELETED_BE;
+        return;
+      }
+    }
+    const volume = this.mount.volume;
+    if (hasFlag(record, RecordFlag.REDO)) {
+      assert(record.type === 'DATA', 'only DATA records carry REDO');
+      this.redo(ip, RedoFlag.TERM_WRITE, record.base, record.data.length);
+    }
+    switch (record.type) {
+      case 'ADD': {
+        const elm = volume.insertRecord(
+          {
+            localization: dataLocalization(ip.localization),
+            objId: ip.objId,
+            recType: RecType.DIRENTRY,
+            key: record.key,
+            objType: 0,
+          },
+          record.data,
+        );
+        record.diskKey = keyOf(elm);
+        break;
+      }
+      case 'DEL':
+        assert(record.diskKey !== undefined, 'a DEL record names the entry it deletes');
+        this.removeElm(ip, record.diskKey);
+        break;
+      case 'DATA':
+        this.writeBlock(record);
+        break;
+      case 'GENERAL': {
+        const base = {
+          localization: dataLocalization(ip.localization),
+          objId: ip.objId,
+          recType: record.recType,
+          key: record.key,
+        };
+        const old = volume.lookup(base);
+        if (old !== undefined) this.removeElm(ip, old);
+        volume.insertRecord({ ...base, objType: 0 }, record.data);
+        break;
+      }
+      case 'INODE':
+        assert(false, 'an inode record is never synced as a record');
+    }
+    if (!hasFlag(record, RecordFlag.CONVERT_DELETE)) record.flags |= RecordFlag.COMMITTED;
+    this.mount.counters.recordsSynced++;
+  }
+
+  /** A DATA record replaces whatever the disk holds for its block (the overwrite deletion). */
+  private writeBlock(record: MemRecord): void {
+    const ip = record.ip;
+    const volume = this.mount.volume;
+    const loc = dataLocalization(ip.localization);
+    const size = blockSize(record.base);
+    const lo = rangeLo(loc, ip.objId, RecType.DATA, record.base + 1);
+    const hi = rangeHi(loc, ip.objId, RecType.DATA, record.base + size);
+    for (const old of volume.scan(lo, hi, TID_MAX)) this.removeElm(ip, old);
+    if (record.data.length > 0) {
+      volume.insertRecord(
+        { localization: loc, objId: ip.objId, recType: RecType.DATA, key: record.key, objType: 0 },
+        record.data,
+      );
+    }
+  }
+
+  /** hammer_flush_record_done: the record leaves its group; a CONVERT_DELETE ADD becomes a pending DEL. */
+  private flushRecordDone(record: MemRecord): void {
+    const ip = record.ip;
+    this.mount.flusher.group(record.group)?.send({ type: 'DROP_REF' });
+    if (hasFlag(record, RecordFlag.CONVERT_DELETE)) {
+      record.type = 'DEL';
+      record.flags = 0;
+      record.state = record.target === undefined ? 'idle' : 'setup';
+      record.group = undefined;
+      if (ip.names.get(record.name) === record) ip.names.delete(record.name);
+      ip.dels.set(diskKeyId(record.diskKey), record);
+      return;
+    }
+    assert(
+      hasFlag(record, RecordFlag.COMMITTED | RecordFlag.DELETED_BE),
+      'a finished record was written or disposed of',
+    );
+    this.mount.dropRecord(record);
+    this.untarget(record);
+  }
+
+  /** hammer_ip_delete_clean: the auxiliary records of a deleted inode. */
+  private deleteClean(ip: Inode): void {
+    const loc = dataLocalization(ip.localization);
+    const lo = rangeLo(loc, ip.objId, 0, KEY_MIN);
+    const hi = rangeHi(loc, ip.objId, 0xffff, KEY_MAX);
+    for (const elm of this.mount.volume.scan(lo, hi, TID_MAX)) {
+      assert(elm.recType !== RecType.DIRENTRY, 'a deleted directory has no entries left');
+      this.removeElm(ip, elm);
+    }
+  }
+
+  /**
+   * hammer_update_inode / hammer_update_itimes: write a new inode record
+   * (the old one deleted, history kept), patch only the times in place, or
+   * delete the record of a deleted inode. Returns the flags left.
+   */
+  private updateInode(ip: Inode, data: InodeData, sync: number, setFlags: number, tid: number) {
+    const volume = this.mount.volume;
+    const deleted = ip.has(InodeFlag.DELETED) || (setFlags & InodeFlag.DELETED) !== 0;
+    const onDisk = ip.has(InodeFlag.ONDISK);
+    if (deleted) {
+      sync &= ~(INODE_WRITE | InodeFlag.XDIRTY | InodeFlag.DELETING);
+      if (!onDisk) for (const record of [...ip.records]) this.dispose(record);
+      if (onDisk && ip.leaf !== undefined && !ip.has(InodeFlag.DELONDISK)) {
+        this.removeElm(ip, ip.leaf);
+        setFlags |= InodeFlag.DELONDISK;
+      }
+      return { sync, setFlags };
+    }
+    if (!onDisk) sync |= InodeFlag.DDIRTY;
+    if (!(sync & (InodeFlag.DDIRTY | InodeFlag.SDIRTY)) && sync & TIMES) {
+      assert(ip.leaf !== undefined, 'an inode on disk has its element');
+      volume.patchInodeTimes(ip.leaf, {
+        mtime: sync & InodeFlag.MTIME ? data.mtime : undefined,
+        atime: sync & InodeFlag.ATIME ? data.atime : undefined,
+      });
+      this.mount.counters.itimesPatches++;
+      return { sync: sync & ~TIMES, setFlags };
+    }
+    if (sync & INODE_WRITE) {
+      if (onDisk && ip.leaf !== undefined) this.removeElm(ip, ip.leaf);
+      ip.leaf = volume.insertRecord(
+        {
+          localization: inodeLocalization(ip.localization),
+          objId: ip.objId,
+          recType: RecType.INODE,
+          key: 0,
+          objType: data.objType,
+        },
+        encodeInode(data),
+      );
+      if (!onDisk) {
+        volume.adjustInodeCount(1);
+        setFlags |= InodeFlag.ONDISK;
+      }
+      this.mount.counters.inodeRecords++;
+      sync &= ~INODE_WRITE;
+    }
+    assert(ip.leaf === undefined || ip.leaf.createTid <= tid, 'the inode element is from this flush or before');
+    return { sync, setFlags };
+  }
+
+  private dispose(record: MemRecord): void {
+    record.flags |= RecordFlag.DELETED_BE;
+    if (record.state === 'flush') this.mount.flusher.group(record.group)?.send({ type: 'DROP_REF' });
+    this.mount.dropRecord(record);
+    this.untarget(record);
+  }
+
+  private redo(ip: Inode, flags: number, offset: number, termBytes: number): void {
+    this.mount.volume.appendRedo({
+      flags,
+      objId: ip.objId,
+      localization: dataLocalization(ip.localization),
+      offset,
+      mtime: 0,
+      payload: new Uint8Array(0),
+      termBytes,
+    });
+  }
+}
+
+export function keyOf(elm: LeafElm | BTreeKey): BTreeKey {
+  return {
+    localization: elm.localization,
+    objId: elm.objId,
+    recType: elm.recType,
+    key: elm.key,
+    createTid: elm.createTid,
+  };
+}
+
+export function diskKeyId(key: BTreeKey | undefined): string {
+  assert(key !== undefined, 'an on-disk key is known');
+  return `${key.key}:${key.createTid}`;
+}

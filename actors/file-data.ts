@@ -1,0 +1,203 @@
+import { produce } from 'immer';
+import { InodeFlag } from '../machines/inode-flags.js';
+import { assert } from '../storage/assert.js';
+import { FsError } from '../storage/errors.js';
+import { RedoFlag } from '../storage/format/fifo.js';
+import { RecType } from '../storage/layout.js';
+import type { Inode } from './inode.js';
+import { blockBase, blockSize, dataLocalization, rangeHi, rangeLo } from './keys.js';
+import type { Mount } from './mount.js';
+import { type MemRecord, RecordFlag } from './records.js';
+import { RECORD_RESERVE_BYTES } from './space.js';
+
+/** hammer_limit_redo: REDO bytes an inode logs between flushes before fsync goes back to full flushes. */
+export const REDO_LIMIT_BYTES = 4 * 1024 * 1024;
+
+/** The largest file offset we accept (a safe integer with room for a block). */
+export const FILE_SIZE_MAX = 2 ** 52;
+
+/**
+ * Disk blocks at or past this offset are hidden from the front end: a
+ * truncation to it is pending (frontend or backend copy) and its deletion
+ * has not reached the disk yet (hammer_ip_first's trunc_off check).
+ */
+function truncLimit(ip: Inode): number {
+  let limit = Number.MAX_SAFE_INTEGER;
+  if (ip.has(InodeFlag.TRUNCATED)) limit = Math.min(limit, ip.truncOff);
+  if (ip.syncFlags & InodeFlag.TRUNCATED) limit = Math.min(limit, ip.syncTruncOff);
+  return limit;
+}
+
+/** The bytes of the block at `base` as the inode's view sees them (memory first), or undefined for a hole. */
+export function readBlock(mount: Mount, ip: Inode, base: number): Uint8Array | undefined {
+  const record = ip.blocks.get(base);
+  if (record !== undefined) return record.data;
+  if (base >= truncLimit(ip)) return undefined;
+  const loc = dataLocalization(ip.localization);
+  const lo = rangeLo(loc, ip.objId, RecType.DATA, base + 1);
+  const hi = rangeHi(loc, ip.objId, RecType.DATA, base + blockSize(base));
+  let found: Uint8Array | undefined;
+  for (const elm of mount.volume.scan(lo, hi, ip.asof)) {
+    assert(found === undefined, 'one visible DATA record per block');
+    found = mount.volume.readData(elm);
+  }
+  return found;
+}
+
+/** Read up to `length` bytes at `position` (short at end of file). */
+export function readData(mount: Mount, ip: Inode, position: number, length: number): Uint8Array {
+  const end = Math.min(ip.ino.size, position + length);
+  if (end <= position) return new Uint8Array(0);
+  const out = new Uint8Array(end - position);
+  let at = position;
+  while (at < end) {
+    const base = blockBase(at);
+    const stop = Math.min(end, base + blockSize(base));
+    const block = readBlock(mount, ip, base);
+    if (block !== undefined && at - base < block.length) {
+      const from = at - base;
+      const piece = block.subarray(from, Math.min(block.length, stop - base));
+      out.set(piece, at - position);
+    }
+    at = stop;
+  }
+  return out;
+}
+
+/** A new DATA record for the block at `base`; the older in-memory one is dropped unless it is flushing. */
+function putBlock(mount: Mount, ip: Inode, base: number, bytes: Uint8Array, path: string): MemRecord {
+  mount.space.reserve(ip, bytes.length + RECORD_RESERVE_BYTES, path);
+  const previous = ip.blocks.get(base);
+  if (previous !== undefined) {
+    if (previous.state === 'flush') {
+      ip.blocks.delete(base);
+      mount.dirtyDataBytes -= previous.data.length;
+    } else {
+      mount.dropRecord(previous);
+    }
+  }
+  const record = mount.newRecord({
+    type: 'DATA',
+    ip,
+    target: undefined,
+    recType: RecType.DATA,
+    key: base + bytes.length,
+    base,
+    data: bytes,
+    name: '',
+  });
+  ip.blocks.set(base, record);
+  mount.dirtyDataBytes += bytes.length;
+  mount.addRecord(record);
+  return record;
+}
+
+/**
+ * Write `data` at `position`: each touched block becomes a new DATA record
+ * (read-modify-write of the block). After the inode's first fsync, writes
+ * also go to the REDO log (HAMMER_INODE_REDO), so the next fsync only has to
+ * write the FIFO.
+ */
+export function writeData(mount: Mount, ip: Inode, position: number, data: Uint8Array, path: string): void {
+  if (position + data.length > FILE_SIZE_MAX) throw new FsError('EINVAL', 'write past the largest file size', { path });
+  if (data.length === 0) return;
+  const end = position + data.length;
+  const records: MemRecord[] = [];
+  let at = position;
+  while (at < end) {
+    const base = blockBase(at);
+    const size = blockSize(base);
+    const stop = Math.min(end, base + size);
+    const old = readBlock(mount, ip, base);
+    const oldLength = old === undefined ? 0 : Math.min(old.length, Math.max(0, ip.ino.size - base));
+    const bytes = new Uint8Array(Math.max(oldLength, stop - base));
+    if (old !== undefined) bytes.set(old.subarray(0, oldLength));
+    bytes.set(data.subarray(at - position, stop - position), at - base);
+    records.push(putBlock(mount, ip, base, bytes, path));
+    at = stop;
+  }
+  const now = mount.clock.now();
+  const grows = end > ip.ino.size;
+  if (ip.redoMode && ip.has(InodeFlag.ONDISK)) {
+    const offset = mount.volume.appendRedo({
+      flags: RedoFlag.WRITE,
+      objId: ip.objId,
+      localization: dataLocalization(ip.localization),
+      offset: position,
+      mtime: now,
+      payload: data,
+    });
+    mount.redo.noted(ip, offset);
+    for (const record of records) record.flags |= RecordFlag.REDO;
+    mount.counters.redoWrites++;
+    // hammer_limit_redo: past 4 MiB of REDO the inode stops logging; its next fsync flushes.
+    ip.redoBytes += data.length;
+    if (ip.redoBytes > REDO_LIMIT_BYTES) {
+      ip.redoMode = false;
+      ip.structural = true;
+    }
+  } else {
+    ip.structural = true;
+  }
+  mount.modified(
+    ip,
+    grows ? InodeFlag.DDIRTY : InodeFlag.MTIME,
+    produce(ip.ino, (draft) => {
+      if (grows) draft.size = end;
+      draft.mtime = now;
+    }),
+  );
+}
+
+/**
+ * Truncate to `length`. Shrinking: the block holding the new end is
+ * rewritten short, in-memory blocks past it are dropped, and TRUNCATED with
+ * the offset tells the backend to delete the on-disk blocks past it.
+ */
+export function truncateData(mount: Mount, ip: Inode, length: number, path: string): void {
+  if (!Number.isSafeInteger(length) || length < 0 || length > FILE_SIZE_MAX) {
+    throw new FsError('EINVAL', `invalid length ${length}`, { path });
+  }
+  const now = mount.clock.now();
+  const size = ip.ino.size;
+  let flags = InodeFlag.DDIRTY;
+  if (length < size) {
+    const base = blockBase(length);
+    let keep: Uint8Array | undefined;
+    if (length > base) {
+      const block = readBlock(mount, ip, base);
+      if (block !== undefined) keep = block.slice(0, Math.min(block.length, length - base));
+    }
+    for (const [at, record] of [...ip.blocks]) {
+      if (at < base || (at === base && keep !== undefined)) continue;
+      if (record.state === 'flush') {
+        ip.blocks.delete(at);
+        mount.dirtyDataBytes -= record.data.length;
+      } else {
+        mount.dropRecord(record);
+      }
+    }
+    if (keep !== undefined) putBlock(mount, ip, base, keep, path);
+    flags |= InodeFlag.TRUNCATED;
+  }
+  if (ip.redoMode && ip.has(InodeFlag.ONDISK)) {
+    const offset = mount.volume.appendRedo({
+      flags: RedoFlag.TRUNC,
+      objId: ip.objId,
+      localization: dataLocalization(ip.localization),
+      offset: length,
+      mtime: now,
+      payload: new Uint8Array(0),
+    });
+    mount.redo.noted(ip, offset);
+  } else {
+    ip.structural = true;
+  }
+  const data = produce(ip.ino, (draft) => {
+    draft.size = length;
+    draft.mtime = now;
+  });
+  ip.ino = data;
+  ip.send({ type: 'MODIFY', flags, truncOff: flags & InodeFlag.TRUNCATED ? length : undefined });
+  mount.modified(ip, flags);
+}

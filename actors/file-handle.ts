@@ -1,0 +1,161 @@
+import { produce } from 'immer';
+import { InodeFlag } from '../machines/inode-flags.js';
+import { FsError } from '../storage/errors.js';
+import type { FileHandle as FileHandleApi, Stats } from './api.js';
+import { readData, truncateData, writeData } from './file-data.js';
+import type { Inode } from './inode.js';
+import type { Mount } from './mount.js';
+
+export interface HandleHost {
+  readonly mount: Mount;
+  /** Run a front-end operation: logged as a command, mount checks, errors as FsError. */
+  op<T>(type: string, args: Record<string, unknown>, body: () => T): Promise<T>;
+  stats(ip: Inode): Stats;
+  fsync(ip: Inode): void;
+  touchAtime(ip: Inode): void;
+  closed(handle: FileHandle): void;
+}
+
+/**
+ * An open file (node's FileHandle): holds a reference on the inode (so an
+ * unlinked file lives until the last close), a position, and what the open
+ * flags allow.
+ */
+export class FileHandle implements FileHandleApi {
+  private position = 0;
+  private open = true;
+
+  constructor(
+    readonly fd: number,
+    private readonly ip: Inode,
+    private readonly host: HandleHost,
+    private readonly access: { read: boolean; write: boolean; append: boolean },
+    readonly path: string,
+  ) {}
+
+  private check(op: string, need: 'read' | 'write' | 'none'): void {
+    if (!this.open) throw new FsError('EBADF', `${op} on a closed file handle`, { path: this.path });
+    if (need === 'read' && !this.access.read)
+      throw new FsError('EBADF', 'the handle was not opened for reading', { path: this.path });
+    if (need === 'write' && !this.access.write)
+      throw new FsError('EBADF', 'the handle was not opened for writing', { path: this.path });
+  }
+
+  read(
+    buffer: Uint8Array,
+    offset = 0,
+    length: number = buffer.length - offset,
+    position: number | null = null,
+  ): Promise<{ bytesRead: number; buffer: Uint8Array }> {
+    return this.host.op('read', { fd: this.fd, length, position }, () => {
+      this.check('read', 'read');
+      if (offset < 0 || length < 0 || offset + length > buffer.length) {
+        throw new FsError('EINVAL', 'offset/length outside the buffer', { path: this.path });
+      }
+      const at = position ?? this.position;
+      if (!Number.isSafeInteger(at) || at < 0)
+        throw new FsError('EINVAL', `invalid position ${at}`, { path: this.path });
+      const bytes = readData(this.host.mount, this.ip, at, length);
+      buffer.set(bytes, offset);
+      if (position === null) this.position = at + bytes.length;
+      this.host.touchAtime(this.ip);
+      return { bytesRead: bytes.length, buffer };
+    });
+  }
+
+  write(
+    data: Uint8Array | string,
+    offset = 0,
+    length?: number,
+    position: number | null = null,
+  ): Promise<{ bytesWritten: number }> {
+    const bytes = typeof data === 'string' ? Buffer.from(data, 'utf8') : data;
+    const size = length ?? bytes.length - offset;
+    return this.host.op('write', { fd: this.fd, bytes: size, position }, () => {
+      this.check('write', 'write');
+      if (offset < 0 || size < 0 || offset + size > bytes.length) {
+        throw new FsError('EINVAL', 'offset/length outside the buffer', { path: this.path });
+      }
+      this.host.mount.checkWritable(this.path);
+      const at = this.access.append ? this.ip.ino.size : (position ?? this.position);
+      if (!Number.isSafeInteger(at) || at < 0)
+        throw new FsError('EINVAL', `invalid position ${at}`, { path: this.path });
+      writeData(this.host.mount, this.ip, at, bytes.subarray(offset, offset + size), this.path);
+      if (position === null || this.access.append) this.position = at + size;
+      return { bytesWritten: size };
+    });
+  }
+
+  readFile(): Promise<Buffer> {
+    return this.host.op('readFile', { fd: this.fd }, () => {
+      this.check('readFile', 'read');
+      const bytes = readData(this.host.mount, this.ip, 0, this.ip.ino.size);
+      this.host.touchAtime(this.ip);
+      return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length);
+    });
+  }
+
+  truncate(length = 0): Promise<void> {
+    return this.host.op('ftruncate', { fd: this.fd, length }, () => {
+      this.check('truncate', 'write');
+      this.host.mount.checkWritable(this.path);
+      truncateData(this.host.mount, this.ip, length, this.path);
+    });
+  }
+
+  sync(): Promise<void> {
+    return this.host.op('fsync', { fd: this.fd }, () => {
+      this.check('sync', 'none');
+      if (!this.ip.has(InodeFlag.RO)) this.host.fsync(this.ip);
+    });
+  }
+
+  datasync(): Promise<void> {
+    return this.sync();
+  }
+
+  stat(): Promise<Stats> {
+    return this.host.op('fstat', { fd: this.fd }, () => {
+      this.check('stat', 'none');
+      return this.host.stats(this.ip);
+    });
+  }
+
+  close(): Promise<void> {
+    return this.host.op('close', { fd: this.fd }, () => {
+      if (!this.open) return;
+      this.open = false;
+      this.host.closed(this);
+      this.host.mount.rel(this.ip);
+    });
+  }
+
+  /** Unmount closes what is still open. */
+  forceClose(): void {
+    if (!this.open) return;
+    this.open = false;
+    this.host.mount.rel(this.ip);
+  }
+
+  get inode(): Inode {
+    return this.ip;
+  }
+}
+
+/** chmod-like changes: a new inode version (DDIRTY), ctime moves. */
+export function changeInode(
+  mount: Mount,
+  ip: Inode,
+  change: (draft: { mode: number; uid: number; gid: number }) => void,
+): void {
+  const now = mount.clock.now();
+  ip.structural = true;
+  mount.modified(
+    ip,
+    InodeFlag.DDIRTY,
+    produce(ip.ino, (draft) => {
+      change(draft);
+      draft.ctime = now;
+    }),
+  );
+}

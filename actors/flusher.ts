@@ -1,0 +1,425 @@
+import { type Actor, createActor } from 'xstate';
+import { flusherMachine } from '../machines/flusher.js';
+import { InodeFlag, MODMASK } from '../machines/inode-flags.js';
+import { assert } from '../storage/assert.js';
+import { FlushGroup, type FlushGroupState } from './flush-group.js';
+import type { Inode, InodeState } from './inode.js';
+import type { Mount } from './mount.js';
+import { type FlushState, hasFlag, type MemRecord, RecordFlag } from './records.js';
+
+/** hammer_setup_parent_inodes' recursion limit. */
+export const SETUP_DEPTH_LIMIT = 20;
+/** Re-runs of one group (WOULDBLOCK) before the flusher calls it a bug. */
+const RERUN_LIMIT = 10_000;
+
+export interface FlushOptions {
+  signal?: boolean;
+  /** Upward recursion: do not scan the inode's records again (HAMMER_FLUSH_RECURSION). */
+  recursion?: boolean;
+}
+
+/**
+ * The coordinator of hammer_inode.c's flush logic, outside the actors: it
+ * holds the groups, resolves dependencies upward (setup_parent_inodes) and
+ * downward (setup_child_callback), sends each inode actor the facts it
+ * decides on, and runs groups through the backend. Nothing here awaits: a
+ * group's run is one synchronous volume cycle.
+ */
+export class Flusher {
+  readonly groups: FlushGroup[] = [];
+  private readonly actor: Actor<typeof flusherMachine>;
+  /** Inodes whose flush completed, for wait_inode callers. */
+  private readonly waiters = new Map<Inode, Array<() => void>>();
+  private scheduled = false;
+
+  constructor(private readonly mount: Mount) {
+    this.actor = createActor(flusherMachine);
+    this.actor.start();
+  }
+
+  get done(): number {
+    return this.actor.getSnapshot().context.done;
+  }
+
+  /** The group new flushes go to (fill_flush_group): the first open one, or a new one. */
+  fillGroup(): FlushGroup {
+    for (const flg of this.groups) if (flg.state === 'open') return flg;
+    const seq = this.actor.getSnapshot().context.next;
+    this.actor.send({ type: 'ALLOC_SEQ' });
+    const flg = new FlushGroup(seq, this.mount.groupLimits(), this.mount.bus);
+    this.groups.push(flg);
+    return flg;
+  }
+
+  group(seq: number | undefined): FlushGroup | undefined {
+    return seq === undefined ? undefined : this.groups.find((g) => g.seq === seq);
+  }
+
+  /** hammer_flush_inode: queue the inode according to its state. */
+  flushInode(ip: Inode, options: FlushOptions = {}): void {
+    if (ip.has(InodeFlag.RO) || ip.state === 'unloaded') return;
+    const flg = this.fillGroup();
+    if (!ip.dirty) {
+      if (ip.state === 'setup' && ip.targetList.length === 0) {
+        ip.send({ type: 'FLUSH', group: flg.seq, goCount: 0, signal: false, targetListEmpty: true });
+      }
+      if (ip.state === 'idle') return;
+    }
+    switch (ip.state) {
+      case 'idle':
+        this.flushInodeCore(ip, flg, options);
+        break;
+      case 'setup': {
+        const good = this.setupParentInodes(ip, 0, flg);
+        if (good >= 0) {
+          this.flushInodeCore(ip, flg, options);
+        } else {
+          ip.send({ type: 'CONN_DOWN', signal: options.signal ?? false });
+          if (options.signal) this.flusherAsync(flg);
+        }
+        break;
+      }
+      case 'flush':
+        ip.send({
+          type: 'FLUSH',
+          group: ip.group ?? flg.seq,
+          goCount: 1,
+          signal: options.signal ?? false,
+          targetListEmpty: true,
+        });
+        if (options.signal) this.flusherAsync(this.group(ip.group) ?? flg);
+        break;
+      default:
+        break;
+    }
+    this.drain();
+  }
+
+  /**
+   * hammer_setup_parent_inodes: walk the records targeting `ip` upward.
+   * 1: a parent's ADD gives connectivity in this group; 0: nothing relevant;
+   * -1: a parent cannot flush with us; -2: the depth limit cut the walk.
+   */
+  private setupParentInodes(ip: Inode, depth: number, flg: FlushGroup): number {
+    if (depth === SETUP_DEPTH_LIMIT && ip.targetList.length > 0) {
+      this.mount.bus.fact(ip.id, 'DEPTH_LIMIT', { depth });
+      this.mount.counters.depthLimitHits++;
+      return -2;
+    }
+    let good = 0;
+    for (const record of [...ip.targetList]) {
+      const r = this.setupParentHelper(record, depth, flg);
+      assert(record.target === ip || record.target === undefined, 'a target-list record targets its inode');
+      if (r < 0 && good === 0) good = -1;
+      if (r > 0) good = 1;
+      if (r === -2) break;
+    }
+    return good;
+  }
+
+  private setupParentHelper(record: MemRecord, depth: number, flg: FlushGroup): number {
+    assert(record.state !== 'idle', 'a record on a target list is in SETUP or FLUSH');
+    const pip = record.ip;
+    const target = record.target;
+    if (record.state === 'flush') {
+      if (record.group !== flg.seq) {
+        pip.send({ type: 'MARK', flags: InodeFlag.REFLUSH });
+        target?.send({ type: 'MARK', flags: InodeFlag.CONN_DOWN });
+        return -1;
+      }
+      return record.type === 'ADD' ? 1 : 0;
+    }
+    const good = this.setupParentInodes(pip, depth + 1, flg);
+    if (good < 0) {
+      pip.send({ type: 'MARK', flags: InodeFlag.REFLUSH });
+      target?.send({ type: 'MARK', flags: InodeFlag.CONN_DOWN });
+      return good;
+    }
+    if (pip.state !== 'flush') this.flushInodeCore(pip, flg, { recursion: true });
+    assert(stateOf(pip) === 'flush', 'upward recursion leaves the parent flushing');
+    // A rename loop can revisit a record that the recursion already placed.
+    if (recordStateOf(record) === 'flush') return record.type === 'ADD' ? 1 : 0;
+    if (pip.group === flg.seq) {
+      this.joinGroup(record, flg);
+      return record.type === 'ADD' ? 1 : 0;
+    }
+    pip.send({ type: 'MARK', flags: InodeFlag.REFLUSH });
+    target?.send({ type: 'MARK', flags: InodeFlag.CONN_DOWN });
+    return -1;
+  }
+
+  private joinGroup(record: MemRecord, flg: FlushGroup): void {
+    record.state = 'flush';
+    record.group = flg.seq;
+    flg.send({ type: 'ADD_REF' });
+  }
+
+  /** hammer_flush_inode_core: place the inode in FLUSH, or back in SETUP when none of its records can go. */
+  private flushInodeCore(ip: Inode, flg: FlushGroup, options: FlushOptions): void {
+    assert(ip.state !== 'flush', 'flush_inode_core never sees an inode already flushing');
+    assert(!ip.has(InodeFlag.WOULDBLOCK), 'flush_inode_core never sees WOULDBLOCK');
+    flg.send({ type: 'ADD_INODE' });
+    const goCount = options.recursion ? 1 + this.joinIdleRecords(ip, flg) : this.scanChildren(ip, flg);
+    ip.send({
+      type: 'FLUSH',
+      group: flg.seq,
+      goCount,
+      signal: options.signal ?? false,
+      targetListEmpty: ip.targetList.length === 0,
+      data: ip.ino,
+    });
+    if (stateOf(ip) !== 'flush') {
+      flg.send({ type: 'REMOVE_INODE' });
+      return;
+    }
+    flg.tree.add(ip);
+    this.mount.redo.startFlush(ip);
+    if (flg.state === 'closed') this.flusherAsync(flg);
+  }
+
+  /**
+   * A recursion does not scan SETUP records again (no walk down from a walk
+   * up), but the inode's IDLE records (its data blocks, its auxiliary
+   * records) have no dependency and join it. The seed leaves them for the
+   * next group (its data goes through the buffer cache, ours is records), and
+   * a crash between the two would show a new file's size without its bytes.
+   */
+  private joinIdleRecords(ip: Inode, flg: FlushGroup): number {
+    let joined = 0;
+    for (const record of ip.records) {
+      if (
+        record.state !== 'idle' ||
+        record.flags & (RecordFlag.DELETED_FE | RecordFlag.DELETED_BE | RecordFlag.COMMITTED)
+      )
+        continue;
+      this.joinGroup(record, flg);
+      joined++;
+    }
+    return joined;
+  }
+
+  /** RB_SCAN of the record tree with hammer_setup_child_callback; the sum of its results. */
+  private scanChildren(ip: Inode, flg: FlushGroup): number {
+    let goCount = 0;
+    for (const record of [...ip.records]) {
+      const r = this.setupChild(record, flg);
+      if (r < 0) return -1;
+      goCount += r;
+    }
+    return goCount;
+  }
+
+  private setupChild(record: MemRecord, flg: FlushGroup): number {
+    const ip = record.ip;
+    if (hasFlag(record, RecordFlag.DELETED_FE | RecordFlag.DELETED_BE | RecordFlag.COMMITTED)) {
+      return record.state === 'flush' ? 1 : 0;
+    }
+    switch (record.state) {
+      case 'idle':
+        assert(record.target === undefined, 'an IDLE record has no target');
+        this.joinGroup(record, flg);
+        return 1;
+      case 'setup': {
+        const target = record.target;
+        assert(target !== undefined, 'a SETUP record has a target');
+        assert(target.state !== 'idle', 'the target of a SETUP record is not IDLE');
+        if (target.state === 'flush') {
+          (record.type === 'ADD' ? ip : target).send({ type: 'MARK', flags: InodeFlag.REFLUSH });
+          return 0;
+        }
+        if (flg.totalCount + flg.refs > this.mount.undoRecLimit) {
+          // Over-full: flush what we have; the directory drains over several groups.
+          ip.send({ type: 'MARK', flags: InodeFlag.RESIGNAL | InodeFlag.REFLUSH });
+          this.mount.counters.overfullScans++;
+          return -1;
+        }
+        this.joinGroup(record, flg);
+        this.flushInodeCore(target, flg, { recursion: true });
+        return 1;
+      }
+      case 'flush':
+        assert(ip.isDirectory || record.group === flg.seq, 'a flushing record of a file is in its group');
+        return 1;
+    }
+  }
+
+  /** hammer_flusher_async: close the group; the scheduler runs it. */
+  flusherAsync(flg: FlushGroup): void {
+    if (flg.state === 'open') flg.send({ type: 'CLOSE' });
+    if (this.scheduled || this.mount.inFlush) return;
+    this.scheduled = true;
+    this.mount.scheduler.schedule(() => {
+      this.scheduled = false;
+      this.mount.runSafely(() => this.runClosed());
+    });
+  }
+
+  /** Run every group up to the last closed one, in seq order. */
+  runClosed(): void {
+    let last = 0;
+    for (const flg of this.groups) if (flg.state === 'closed') last = flg.seq;
+    this.runThrough(last);
+  }
+
+  /** Close and run every group with seq <= `seq`. */
+  runThrough(seq: number): void {
+    while (this.groups.length > 0) {
+      const flg = this.groups[0];
+      if (flg === undefined || flg.seq > seq) break;
+      if (flg.state === 'open') flg.send({ type: 'CLOSE' });
+      this.runGroup(flg);
+      assert(flg.state === 'done', 'a group run ends done');
+      this.groups.shift();
+    }
+  }
+
+  /** Flush every group there is, including those re-queues create, until no group is left. */
+  runAll(): void {
+    for (let round = 0; this.groups.length > 0; round++) {
+      assert(round < RERUN_LIMIT, 'sync converges: re-queued inodes drain');
+      const last = this.groups[this.groups.length - 1];
+      if (last === undefined) break;
+      this.runThrough(last.seq);
+    }
+  }
+
+  /** One group: a cycle per run, re-run while inodes would block. */
+  private runGroup(flg: FlushGroup): void {
+    const mount = this.mount;
+    for (let run = 0; ; run++) {
+      assert(run < RERUN_LIMIT, 'a group re-runs a bounded number of times');
+      flg.send({ type: 'RUN', flusherDone: this.done });
+      assert(flg.state === 'running', `group ${flg.seq} runs only as the head (done ${this.done})`);
+      const inodes = [...flg.tree].sort(compareInodes);
+      if (inodes.length === 0 && flg.refs === 0) {
+        // Nothing joined (every inode backed out): done without a cycle (no TID is used).
+        this.actor.send({ type: 'START', seq: flg.seq, tid: 0 });
+        this.actor.send({ type: 'FINALIZE' });
+        flg.send({ type: 'RUN_FINISHED' });
+        this.actor.send({ type: 'FINALIZED', groupDone: true });
+        return;
+      }
+      const tid = mount.volume.beginCycle({ redoSyncOffset: mount.redo.oldest() });
+      this.actor.send({ type: 'START', seq: flg.seq, tid });
+      mount.bus.tid = tid;
+      mount.inFlush = true;
+      try {
+        for (const ip of inodes) mount.backend.syncInode(ip, tid);
+        this.actor.send({ type: 'FINALIZE' });
+        mount.volume.commit();
+        mount.bus.fact('volume', 'COMMIT', { tid, group: flg.seq });
+      } catch (error) {
+        mount.volume.abort();
+        mount.inFlush = false;
+        mount.bus.tid = undefined;
+        mount.critical(error, `flush group ${flg.seq}`);
+        throw error;
+      }
+      mount.inFlush = false;
+      for (const ip of inodes) this.flushInodeDone(ip, flg);
+      this.testReleased();
+      flg.send({ type: 'RUN_FINISHED' });
+      this.actor.send({ type: 'FINALIZED', groupDone: groupStateOf(flg) === 'done' });
+      mount.bus.tid = undefined;
+      this.drain();
+      if (groupStateOf(flg) === 'done') return;
+    }
+  }
+
+  /** hammer_flush_inode_done: hand the backend's outcome to the actor; leave the tree unless WOULDBLOCK. */
+  private flushInodeDone(ip: Inode, flg: FlushGroup): void {
+    assert(ip.state === 'flush', 'flush_inode_done sees a flushing inode');
+    const outcome = this.mount.backend.takeOutcome(ip);
+    const wouldBlock = ip.has(InodeFlag.WOULDBLOCK);
+    const recordsEmpty = ip.records.size === 0;
+    assert(!ip.has(InodeFlag.DELETED) || recordsEmpty || wouldBlock, 'a deleted inode keeps no records');
+    ip.send({
+      type: 'FLUSH_DONE',
+      unsynced: outcome.unsynced,
+      listsEmpty: recordsEmpty && ip.targetList.length === 0,
+      targetListEmpty: ip.targetList.length === 0,
+      nlinksDiverged: outcome.syncNlinks !== ip.ino.nlinks,
+      setFlags: outcome.setFlags,
+      recordsEmpty,
+    });
+    assert(
+      recordsEmpty === !ip.has(InodeFlag.XDIRTY) || ip.has(InodeFlag.DELETED),
+      'XDIRTY set exactly when records remain',
+    );
+    if (!wouldBlock) {
+      flg.tree.delete(ip);
+      flg.send({ type: 'INODE_DONE' });
+      this.mount.redo.endFlush(ip);
+      if ((ip.flags & MODMASK) === 0) this.mount.space.release(ip);
+    }
+    this.mount.inodeSettled(ip);
+  }
+
+  /** hammer_test_inode on targets whose last dependency resolved: a SETUP inode with nothing left goes IDLE. */
+  private testReleased(): void {
+    const released = [...this.mount.backend.released].sort(compareInodes);
+    this.mount.backend.released.clear();
+    for (const ip of released) {
+      if (ip.state === 'setup' && ip.targetList.length === 0 && !ip.dirty) this.flushInode(ip);
+      this.mount.inodeSettled(ip);
+    }
+  }
+
+  /** The actors' emitted events, handled after the send that produced them returned. */
+  private readonly pending: Array<{ ip: Inode; type: string; signal?: boolean }> = [];
+
+  emitted(ip: Inode, event: { type: string; signal?: boolean }): void {
+    this.pending.push({ ip, type: event.type, signal: event.signal });
+  }
+
+  private drain(): void {
+    while (this.pending.length > 0) {
+      const next = this.pending.shift();
+      if (next === undefined) break;
+      if (next.type === 'waiters') {
+        for (const wake of this.waiters.get(next.ip) ?? []) wake();
+        this.waiters.delete(next.ip);
+      } else if (next.type === 'requeue') {
+        this.flushInode(next.ip, { signal: next.signal });
+      }
+    }
+  }
+
+  /**
+   * hammer_wait_inode, as a promise: resolves once the inode's current flush
+   * completed (FLUSHW), or at once when no flush is pending for it.
+   */
+  waitInode(ip: Inode): Promise<void> {
+    const pending = ip.state === 'flush' || (ip.state === 'setup' && ip.has(InodeFlag.RESIGNAL));
+    if (!pending) return Promise.resolve();
+    ip.send({ type: 'WAIT' });
+    return new Promise((resolve) => {
+      const list = this.waiters.get(ip) ?? [];
+      list.push(resolve);
+      this.waiters.set(ip, list);
+    });
+  }
+
+  /** Wake every waiter (the mount failed or unmounts); their callers re-check the mount. */
+  wakeAll(): void {
+    for (const list of this.waiters.values()) for (const wake of list) wake();
+    this.waiters.clear();
+  }
+}
+
+/** Read a state after events that changed it (defeats TypeScript's narrowing from an earlier test). */
+function stateOf(ip: Inode): InodeState {
+  return ip.state;
+}
+
+function recordStateOf(record: MemRecord): FlushState {
+  return record.state;
+}
+
+function groupStateOf(flg: FlushGroup): FlushGroupState {
+  return flg.state;
+}
+
+export function compareInodes(a: Inode, b: Inode): number {
+  return a.localization - b.localization || a.objId - b.objId || a.asof - b.asof;
+}

@@ -1,0 +1,183 @@
+import { type Actor, createActor } from 'xstate';
+import { type InodeEmitted, type InodeEvent, inodeMachine } from '../machines/inode.js';
+import { InodeFlag, MODMASK } from '../machines/inode-flags.js';
+import { assert } from '../storage/assert.js';
+import type { LeafElm } from '../storage/format/btree-node.js';
+import type { InodeData } from '../storage/format/records.js';
+import { ObjType, TID_MAX } from '../storage/layout.js';
+import type { EventBus } from './bus.js';
+import type { MemRecord } from './records.js';
+
+export const inodeLogic = inodeMachine<InodeData>();
+type InodeActorRef = Actor<typeof inodeLogic>;
+export type InodeState = 'idle' | 'setup' | 'flush' | 'unloaded';
+
+/** uflags bit: keep no history (HAMMER's SF_NOHISTORY / UF_NOHISTORY). */
+export const UF_NOHISTORY = 0x00000040;
+
+/** Where the inode's emitted events go: the coordinator drains them after each send. */
+export interface EmitSink {
+  emitted(ip: Inode, event: InodeEmitted): void;
+}
+
+/**
+ * One cached inode (hammer_inode): the frontend copy (`ino`, frozen by immer,
+ * replaced on every change), the on-disk element (`leaf`), the in-memory
+ * records and the target list, and the XState actor that owns the flush state
+ * and flags. The actor is virtual: while the inode is idle and clean it is
+ * passivated (stopped, nothing but these fields kept) and started again from
+ * its state on the next event, so a cached clean inode costs no running actor.
+ * `state`, `flags`, ... mirror the actor's snapshot after every event.
+ */
+export class Inode {
+  readonly localization: number;
+  readonly objId: number;
+  /** TID_MAX for the live inode; an as-of inode is read-only. */
+  readonly asof: number;
+  readonly id: string;
+  ino: InodeData;
+  leaf: LeafElm | undefined;
+  readonly records = new Set<MemRecord>();
+  readonly targetList: MemRecord[] = [];
+  /** DATA: newest record per block base. */
+  readonly blocks = new Map<number, MemRecord>();
+  /** Directories: newest live ADD per name, and DEL records by on-disk key. */
+  readonly names = new Map<string, MemRecord>();
+  readonly dels = new Map<string, MemRecord>();
+  /** Open handles and operations in progress. */
+  refs = 0;
+  /** REDO bookkeeping (hammer_redo_fifo_*): the first REDO offset still needed, and since the flush began. */
+  redoFifoStart: number | undefined;
+  redoSinceFlush: number | undefined;
+  /** HAMMER_INODE_REDO: writes after the first fsync also go to the REDO log. */
+  redoMode = false;
+  /** REDO bytes logged since the last full flush (hammer_limit_redo). */
+  redoBytes = 0;
+  /** A change REDO does not cover happened since the last flush (fsync must flush). */
+  structural = false;
+  /** Directories: the block of object ids handed to this directory (hammer_alloc_objid). */
+  objidNext = 0;
+  objidLeft = 0;
+  /** Space reserved for this inode's next flush (RSV_INODES). */
+  reserved = 0;
+
+  state: InodeState = 'idle';
+  flags: number;
+  syncFlags = 0;
+  syncData: InodeData | undefined;
+  truncOff = Number.MAX_SAFE_INTEGER;
+  syncTruncOff = Number.MAX_SAFE_INTEGER;
+  group: number | undefined;
+  error: string | undefined;
+  private actor: InodeActorRef | undefined;
+
+  constructor(
+    key: { localization: number; objId: number; asof: number },
+    ino: InodeData,
+    leaf: LeafElm | undefined,
+    flags: number,
+    private readonly bus: EventBus,
+    private readonly sink: EmitSink,
+  ) {
+    this.localization = key.localization;
+    this.objId = key.objId;
+    this.asof = key.asof;
+    this.id = `inode:${key.localization}:${key.objId}:${key.asof === TID_MAX ? 'live' : key.asof}`;
+    this.ino = ino;
+    this.leaf = leaf;
+    this.flags = flags;
+  }
+
+  get isDirectory(): boolean {
+    return this.ino.objType === ObjType.DIRECTORY;
+  }
+
+  get noHistory(): boolean {
+    return (this.ino.uflags & UF_NOHISTORY) !== 0;
+  }
+
+  has(flag: number): boolean {
+    return (this.flags & flag) !== 0;
+  }
+
+  get dirty(): boolean {
+    return (this.flags & MODMASK) !== 0;
+  }
+
+  /**
+   * Deliver one event to the inode's actor, waking it if passivated. Never
+   * called from inside this inode's own transition: emitted events are handed
+   * to the sink, which the coordinator drains after the send returns.
+   */
+  send(event: InodeEvent<InodeData>): void {
+    assert(this.state !== 'unloaded', `an unloaded inode gets no events (${this.id}, ${event.type})`);
+    const actor = this.actor ?? this.wake();
+    const from = this.state;
+    actor.send(event);
+    const snapshot = actor.getSnapshot();
+    const context = snapshot.context;
+    this.state = snapshot.value as InodeState;
+    this.flags = context.flags;
+    this.syncFlags = context.syncFlags;
+    this.syncData = context.syncData;
+    this.truncOff = context.truncOff;
+    this.syncTruncOff = context.syncTruncOff;
+    this.group = context.group;
+    this.error = context.error;
+    if (this.bus.active) {
+      this.bus.fact(this.id, event.type, { flags: this.flags, syncFlags: this.syncFlags }, from, this.state);
+    }
+    if (this.state === 'unloaded') {
+      actor.stop();
+      this.actor = undefined;
+    } else if (this.state === 'idle' && (this.flags & MODMASK) === 0) {
+      this.passivate();
+    }
+  }
+
+  /** Start the actor from the mirrored state (a virtual actor's activation). */
+  private wake(): InodeActorRef {
+    const snapshot = inodeLogic.resolveState({
+      value: this.state,
+      context: {
+        flags: this.flags,
+        syncFlags: this.syncFlags,
+        data: this.ino,
+        syncData: this.syncData,
+        truncOff: this.truncOff,
+        syncTruncOff: this.syncTruncOff,
+        group: this.group,
+        error: this.error,
+      },
+    });
+    const actor = createActor(inodeLogic, { snapshot, input: { data: this.ino } });
+    actor.on('*', (emitted) => this.sink.emitted(this, emitted as InodeEmitted));
+    actor.start();
+    this.actor = actor;
+    return actor;
+  }
+
+  /** Stop the running actor; the mirrored fields are the whole state. */
+  passivate(): void {
+    if (this.actor === undefined) return;
+    this.actor.stop();
+    this.actor = undefined;
+  }
+
+  /** Whether a live actor runs for this inode (tests, memory accounting). */
+  get active(): boolean {
+    return this.actor !== undefined;
+  }
+
+  /** The frontend copy, with the time fields an as-of view reports (atime = mtime = ctime). */
+  view(): InodeData {
+    if (this.asof === TID_MAX) return this.ino;
+    return { ...this.ino, atime: this.ino.ctime, mtime: this.ino.ctime };
+  }
+}
+
+export function inodeKey(localization: number, objId: number, asof: number): string {
+  return `${localization}:${objId}:${asof}`;
+}
+
+export { InodeFlag };

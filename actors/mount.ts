@@ -1,0 +1,429 @@
+import { BehaviorSubject, filter, firstValueFrom, type SchedulerLike } from 'rxjs';
+import { InodeFlag, MODMASK } from '../machines/inode-flags.js';
+import { assert } from '../storage/assert.js';
+import type { Clock } from '../storage/clock.js';
+import { FsError } from '../storage/errors.js';
+import { decodeInode, type InodeData } from '../storage/format/records.js';
+import { ObjType, RecType, TID_MAX } from '../storage/layout.js';
+import type { Volume } from '../storage/volume.js';
+import { Backend } from './backend.js';
+import { EventBus } from './bus.js';
+import { Flusher } from './flusher.js';
+import { Inode, inodeKey } from './inode.js';
+import { inodeLocalization } from './keys.js';
+import type { MemRecord } from './records.js';
+import { RedoTracker } from './redo.js';
+import { SpaceReserve } from './space.js';
+
+export interface MountTuning {
+  /** hammer_autoflush: a group closes (and runs) at this many inodes. */
+  autoflush: number;
+  /** hammer_limit_reclaims: detached dirty inodes before creators wait. */
+  reclaimLimit: number;
+  /** Clean, unreferenced inodes kept cached. */
+  cacheInodes: number;
+  /** DATA records a truncation deletes per run before it would block. */
+  truncateBatch: number;
+  /** Dirty meta-data that makes the backend finalize part-way (hammer_flusher_meta_limit). */
+  metaLimitBytes: number;
+  /** Dirty file data held in memory before the writer flushes its inode. */
+  dirtyDataLimitBytes: number;
+}
+
+export const DEFAULT_TUNING: MountTuning = {
+  autoflush: 500,
+  reclaimLimit: 4000,
+  cacheInodes: 50_000,
+  truncateBatch: 2048,
+  metaLimitBytes: 8 * 1024 * 1024,
+  dirtyDataLimitBytes: 64 * 1024 * 1024,
+};
+
+export interface MountCounters {
+  depthLimitHits: number;
+  overfullScans: number;
+  recordsSynced: number;
+  inodeRecords: number;
+  itimesPatches: number;
+  truncatedRecords: number;
+  partialFinalizes: number;
+  loads: number;
+  unloads: number;
+  redoWrites: number;
+  reclaimWaits: number;
+}
+
+/** Per-creator reclaim statistics (hammer_inode_inostats): a count that halves every second. */
+interface InoStats {
+  count: number;
+  time: number;
+}
+
+/**
+ * A mounted filesystem's running system (hammer_mount): the inode cache
+ * ordered by (localization, obj_id, asof), the flusher and backend, REDO
+ * bookkeeping, space reservations and the reclaim pipeline. Everything here
+ * is synchronous; the front end (fs.ts) is the only place that awaits.
+ */
+export class Mount {
+  readonly bus: EventBus;
+  readonly flusher: Flusher;
+  readonly backend: Backend;
+  readonly redo = new RedoTracker();
+  readonly space: SpaceReserve;
+  readonly options: MountTuning;
+  readonly counters: MountCounters = {
+    depthLimitHits: 0,
+    overfullScans: 0,
+    recordsSynced: 0,
+    inodeRecords: 0,
+    itimesPatches: 0,
+    truncatedRecords: 0,
+    partialFinalizes: 0,
+    loads: 0,
+    unloads: 0,
+    redoWrites: 0,
+    reclaimWaits: 0,
+  };
+  readonly undoRecLimit: number;
+  /** Live inodes by key; iteration for flushes is sorted by key, never by insertion. */
+  private readonly cache = new Map<string, Inode>();
+  /** Clean, unreferenced inodes in least-recently-used order. */
+  private readonly clean = new Map<Inode, true>();
+  /** Inodes with something to flush. */
+  readonly dirty = new Set<Inode>();
+  /** The reclaim pipeline: dirty inodes nobody references. */
+  readonly reclaims$ = new BehaviorSubject(0);
+  private readonly reclaiming = new Set<Inode>();
+  private readonly inostats = new Map<string, InoStats>();
+  dirtyDataBytes = 0;
+  inFlush = false;
+  private failure: Error | undefined;
+  private nextRecordId = 1;
+
+  constructor(
+    readonly volume: Volume,
+    readonly clock: Clock,
+    readonly scheduler: SchedulerLike,
+    tuning: Partial<MountTuning>,
+    readonly readOnly: boolean,
+  ) {
+    this.options = { ...DEFAULT_TUNING, ...tuning };
+    this.bus = new EventBus(clock);
+    this.flusher = new Flusher(this);
+    this.backend = new Backend(this);
+    this.space = new SpaceReserve(() => this.volume);
+    this.undoRecLimit = Math.floor(volume.fifo.size / 8192) + 100;
+  }
+
+  groupLimits(): { undoRecLimit: number; autoflush: number } {
+    return {
+      undoRecLimit: this.undoRecLimit,
+      autoflush: Math.min(this.options.autoflush, Math.max(1, Math.floor(this.options.reclaimLimit / 4))),
+    };
+  }
+
+  recordId(): number {
+    return this.nextRecordId++;
+  }
+
+  /** A critical error (hammer_critical_error): the mount stops writing; every later change is EIO. */
+  critical(error: unknown, where: string): void {
+    const message = error instanceof Error ? error.message : String(error);
+    this.failure = new FsError('EIO', `critical error during ${where}: ${message}; the mount is read-only now`);
+    this.bus.fact('volume', 'CRITICAL', { where, message });
+    this.flusher.wakeAll();
+  }
+
+  /** Throw if the mount can no longer change the volume. */
+  checkWritable(path: string | undefined): void {
+    if (this.failure !== undefined) throw this.failure;
+    if (this.readOnly) throw new FsError('EROFS', 'the volume is mounted read-only', { path });
+  }
+
+  get failed(): Error | undefined {
+    return this.failure;
+  }
+
+  /** Run flusher work from the scheduler: a failure is recorded (critical), never thrown into the scheduler. */
+  runSafely(work: () => void): void {
+    if (this.failure !== undefined) return;
+    try {
+      work();
+    } catch (error) {
+      if (this.failure === undefined) this.critical(error, 'a scheduled flush');
+    }
+  }
+
+  // --- the inode cache -------------------------------------------------
+
+  /** hammer_find_inode: a cached inode, if any. */
+  find(localization: number, objId: number, asof = TID_MAX): Inode | undefined {
+    const ip = this.cache.get(inodeKey(localization, objId, asof));
+    if (ip !== undefined && this.clean.has(ip)) {
+      this.clean.delete(ip);
+      this.clean.set(ip, true);
+    }
+    return ip;
+  }
+
+  /** hammer_get_inode: cached, or loaded from the volume as of `asof`; undefined when no such inode exists then. */
+  get(localization: number, objId: number, asof = TID_MAX): Inode | undefined {
+    const cached = this.find(localization, objId, asof);
+    if (cached !== undefined) return cached;
+    const elm = this.volume.lookup(
+      { localization: inodeLocalization(localization), objId, recType: RecType.INODE, key: 0 },
+      asof,
+    );
+    if (elm === undefined) return undefined;
+    const ino = Object.freeze(decodeInode(this.volume.readData(elm), `inode ${objId}`));
+    const ro = asof !== TID_MAX || this.readOnly ? InodeFlag.RO : 0;
+    const ip = new Inode({ localization, objId, asof }, ino, elm, InodeFlag.ONDISK | ro, this.bus, this.flusher);
+    this.insert(ip);
+    this.counters.loads++;
+    return ip;
+  }
+
+  /**
+   * hammer_get_dummy_inode: a directory entry names an inode that does not
+   * exist as of the view's TID (pruned history). A read-only placeholder lets
+   * the directory still be listed and stat'ed.
+   */
+  dummy(localization: number, objId: number, asof: number, objType: number): Inode {
+    const cached = this.find(localization, objId, asof);
+    if (cached !== undefined) return cached;
+    const ino: InodeData = Object.freeze({
+      version: 1,
+      mode: 0,
+      uflags: 0,
+      rmajor: 0,
+      rminor: 0,
+      ctime: 0,
+      parentObjId: 0,
+      uid: 0,
+      gid: 0,
+      objType: objType === 0 ? ObjType.REGFILE : objType,
+      capFlags: 0,
+      nlinks: 1,
+      size: 0,
+      symlink: new Uint8Array(0),
+      mtime: 0,
+      atime: 0,
+    });
+    const ip = new Inode(
+      { localization, objId, asof },
+      ino,
+      undefined,
+      InodeFlag.DUMMY | InodeFlag.RO,
+      this.bus,
+      this.flusher,
+    );
+    this.insert(ip);
+    return ip;
+  }
+
+  /** hammer_create_inode's cache side: a new inode, dirty from birth, not on disk yet. */
+  adopt(ip: Inode): void {
+    assert(!this.cache.has(inodeKey(ip.localization, ip.objId, ip.asof)), 'a new inode id is not cached already');
+    this.insert(ip);
+    this.dirty.add(ip);
+  }
+
+  private insert(ip: Inode): void {
+    this.cache.set(inodeKey(ip.localization, ip.objId, ip.asof), ip);
+    this.settleClean(ip);
+  }
+
+  /** Cached inodes, in key order (tests, PFS unload). */
+  cached(): Inode[] {
+    return [...this.cache.values()];
+  }
+
+  get cachedCount(): number {
+    return this.cache.size;
+  }
+
+  /** The frontend modified `ip` (flags from the modify mask). */
+  modified(ip: Inode, flags: number, data?: InodeData): void {
+    assert(!ip.has(InodeFlag.RO), 'a read-only inode is never modified');
+    if (data !== undefined) ip.ino = data;
+    if ((ip.flags & flags) !== flags) ip.send({ type: 'MODIFY', flags });
+    if (ip.flags & MODMASK) {
+      this.dirty.add(ip);
+      this.clean.delete(ip);
+    }
+  }
+
+  /** A reference taken (open handle, operation in progress). */
+  ref(ip: Inode): void {
+    ip.refs++;
+    this.clean.delete(ip);
+    if (this.reclaiming.delete(ip)) this.reclaims$.next(this.reclaiming.size);
+  }
+
+  /** hammer_rel_inode: the last reference gone, nlinks 0 starts the deletion; a dirty inode joins the reclaim pipeline. */
+  rel(ip: Inode): void {
+    assert(ip.refs > 0, 'rel_inode releases a reference held');
+    ip.refs--;
+    if (ip.refs > 0) return;
+    this.unloadableCheck(ip);
+    this.inodeSettled(ip);
+  }
+
+  /**
+   * hammer_inode_unloadable_check: an inode whose last link and last
+   * reference are gone is deleted: DELETING, truncated to 0.
+   */
+  private unloadableCheck(ip: Inode): void {
+    if (ip.ino.nlinks !== 0 || ip.has(InodeFlag.RO)) return;
+    if (ip.flags & (InodeFlag.DELETING | InodeFlag.DELETED) || ip.syncFlags & InodeFlag.DELETING) return;
+    ip.send({ type: 'MODIFY', flags: InodeFlag.DELETING | InodeFlag.TRUNCATED, truncOff: 0 });
+    this.dirty.add(ip);
+  }
+
+  /** After a frontend call or a flush: file the inode as dirty, reclaiming, or clean (maybe unload others). */
+  inodeSettled(ip: Inode): void {
+    if (ip.state === 'unloaded') return;
+    const busy = ip.dirty || ip.state !== 'idle' || ip.records.size > 0 || ip.targetList.length > 0;
+    if (busy) {
+      this.dirty.add(ip);
+      if (ip.refs === 0 && !this.reclaiming.has(ip)) {
+        this.reclaiming.add(ip);
+        this.reclaims$.next(this.reclaiming.size);
+      }
+      return;
+    }
+    this.dirty.delete(ip);
+    if (this.reclaiming.delete(ip)) this.reclaims$.next(this.reclaiming.size);
+    if (ip.refs === 0) this.settleClean(ip);
+  }
+
+  private settleClean(ip: Inode): void {
+    if (ip.refs > 0 || ip.dirty || ip.state !== 'idle') return;
+    this.clean.delete(ip);
+    this.clean.set(ip, true);
+    while (this.clean.size > this.options.cacheInodes) {
+      const oldest = this.clean.keys().next().value;
+      if (oldest === undefined) break;
+      this.unload(oldest);
+    }
+  }
+
+  /** hammer_unload_inode: clean, idle, unreferenced; the actor stops and the inode leaves the cache. */
+  unload(ip: Inode): void {
+    assert(ip.state === 'idle', 'only an IDLE inode is unloaded');
+    assert(ip.refs === 0 && !ip.dirty, 'only a clean, unreferenced inode is unloaded');
+    assert(ip.records.size === 0 && ip.targetList.length === 0, 'an unloaded inode has no records or dependencies');
+    this.clean.delete(ip);
+    this.dirty.delete(ip);
+    this.cache.delete(inodeKey(ip.localization, ip.objId, ip.asof));
+    this.redo.forget(ip);
+    if (ip.active) ip.send({ type: 'UNLOAD' });
+    else ip.state = 'unloaded';
+    this.bus.fact(ip.id, 'UNLOADED');
+    this.counters.unloads++;
+  }
+
+  // --- records ---------------------------------------------------------
+
+  newRecord(
+    init: Omit<MemRecord, 'id' | 'state' | 'group' | 'flags' | 'diskKey'> & { diskKey?: MemRecord['diskKey'] },
+  ): MemRecord {
+    const record: MemRecord = {
+      id: this.recordId(),
+      state: 'idle',
+      group: undefined,
+      flags: 0,
+      diskKey: undefined,
+      ...init,
+    };
+    return record;
+  }
+
+  /** hammer_mem_add: the record joins its inode's tree (XDIRTY); a dependency puts the target in SETUP. */
+  addRecord(record: MemRecord): void {
+    const ip = record.ip;
+    ip.records.add(record);
+    if (record.target !== undefined) {
+      record.state = 'setup';
+      record.target.targetList.push(record);
+      if (record.target.state === 'idle') record.target.send({ type: 'DEPEND' });
+      this.dirty.add(record.target);
+      this.clean.delete(record.target);
+    }
+    this.modified(ip, InodeFlag.XDIRTY);
+  }
+
+  /** The record leaves its inode's tree and indexes (committed, disposed of, or dropped by the frontend). */
+  dropRecord(record: MemRecord): void {
+    const ip = record.ip;
+    ip.records.delete(record);
+    if (record.type === 'DATA' && ip.blocks.get(record.base) === record) {
+      ip.blocks.delete(record.base);
+      this.dirtyDataBytes -= record.data.length;
+    }
+    if (record.type === 'ADD' && ip.names.get(record.name) === record) ip.names.delete(record.name);
+    if (record.type === 'DEL' && record.diskKey !== undefined) {
+      const id = `${record.diskKey.key}:${record.diskKey.createTid}`;
+      if (ip.dels.get(id) === record) ip.dels.delete(id);
+    }
+    if (ip.records.size === 0 && ip.has(InodeFlag.XDIRTY)) ip.send({ type: 'RECORDS_EMPTY' });
+  }
+
+  // --- reclaim back-pressure --------------------------------------------
+
+  /**
+   * hammer_inode_waitreclaims: a creator facing a long reclaim pipeline waits
+   * for the flusher. Heavy creators (per-creator count, halving every second
+   * of the mount's clock) wait down to a lower mark. Resolves at once when
+   * the pipeline is short; the promise is the back-pressure.
+   */
+  reclaimWait(creator: string): Promise<void> | undefined {
+    const limit = this.options.reclaimLimit;
+    const now = this.clock.now();
+    const stats = this.inostats.get(creator) ?? { count: 0, time: now };
+    const halvings = Math.floor((now - stats.time) / 1e6);
+    if (halvings > 0) {
+      stats.count = Math.floor(stats.count / 2 ** Math.min(halvings, 52));
+      stats.time = now;
+    }
+    stats.count++;
+    this.inostats.set(creator, stats);
+    if (this.reclaiming.size < limit) return undefined;
+    const mark = Math.max(limit / 2, limit - stats.count);
+    this.counters.reclaimWaits++;
+    this.bus.fact('fs', 'RECLAIM_WAIT', { creator, reclaims: this.reclaiming.size, mark });
+    for (const ip of [...this.reclaiming]) this.flusher.flushInode(ip, { signal: true });
+    return firstValueFrom(this.reclaims$.pipe(filter((count) => count <= mark || this.failure !== undefined))).then(
+      () => undefined,
+    );
+  }
+
+  /**
+   * sync: every dirty inode flushed, group after group, until nothing is
+   * left (re-queues, depth-limited chains and over-full directories drain
+   * over several groups). Durable when it returns. Returns the last TID.
+   */
+  syncAll(): void {
+    for (let round = 0; ; round++) {
+      assert(round < 10_000, 'sync converges');
+      const pending = this.dirtyInodes().filter(
+        (ip) => ip.dirty || ip.state !== 'idle' || ip.records.size > 0 || ip.targetList.length > 0,
+      );
+      for (const ip of this.dirtyInodes()) if (!pending.includes(ip)) this.inodeSettled(ip);
+      if (pending.length === 0 && this.flusher.groups.length === 0) return;
+      for (const ip of pending) this.flusher.flushInode(ip);
+      this.flusher.runAll();
+      for (const ip of pending) this.inodeSettled(ip);
+    }
+  }
+
+  get reclaimCount(): number {
+    return this.reclaiming.size;
+  }
+
+  /** Every dirty inode, in key order. */
+  dirtyInodes(): Inode[] {
+    return [...this.dirty].sort((a, b) => a.localization - b.localization || a.objId - b.objId);
+  }
+}

@@ -1,0 +1,138 @@
+import { FsError } from '../storage/errors.js';
+import { decodePfs, PFS_MIRROR_DELETED } from '../storage/format/records.js';
+import { ObjType, parseTid, RecType, ROOT_OBJ_ID, TID_MAX } from '../storage/layout.js';
+import type { Inode } from './inode.js';
+import { dataLocalization, pfsLocalization } from './keys.js';
+import type { Mount } from './mount.js';
+import { type Entry, lookupEntry, readSymlink } from './namespace.js';
+
+/** Symlinks followed in one path walk before ELOOP. */
+export const SYMLINK_LIMIT = 40;
+/** Path length limit, like PATH_MAX. */
+export const PATH_MAX = 4096;
+
+const ASOF = /^(.+)@@(0x[0-9a-fA-F]{16})$/;
+const PFS_NAME = /^@@PFS(\d{5})$/;
+
+export interface Resolved {
+  /** The inode at the path (undefined when asked for the parent and the last name does not exist). */
+  ip: Inode | undefined;
+  /** The directory holding the last component (the root for '/'). */
+  parent: Inode;
+  /** The last component, with any @@ suffix removed. */
+  name: string;
+  entry: Entry | undefined;
+  /** The TID the last component is viewed at (TID_MAX: live). */
+  asof: number;
+}
+
+/** Split an absolute path into components ('.' dropped); EINVAL for anything else. */
+export function splitPath(path: unknown): string[] {
+  if (typeof path !== 'string') throw new FsError('EINVAL', `a path must be a string, got ${typeof path}`);
+  if (!path.startsWith('/')) throw new FsError('EINVAL', 'paths are absolute (start with /)', { path });
+  if (path.length > PATH_MAX) throw new FsError('ENAMETOOLONG', `path longer than ${PATH_MAX}`, { path });
+  if (path.includes('\0')) throw new FsError('EINVAL', 'a path cannot contain NUL', { path });
+  return path.split('/').filter((part) => part.length > 0 && part !== '.');
+}
+
+/** A component's name and the TID it asks for. */
+export function parseComponent(part: string, asof: number, path: string): { name: string; asof: number } {
+  const match = ASOF.exec(part);
+  if (match === null) return { name: part, asof };
+  const tid = parseTid(match[2] ?? '');
+  if (tid === undefined) throw new FsError('EINVAL', `bad TID in '${part}'`, { path });
+  return { name: match[1] ?? '', asof: tid };
+}
+
+/**
+ * Walk `path` from `root`. `follow`: follow a symlink in the last component.
+ * `parentOnly`: the last component may be missing (create, rename target).
+ * Components after `name@@0x<tid>` are read as of that TID, read-only.
+ */
+export function resolvePath(
+  mount: Mount,
+  root: Inode,
+  path: string,
+  options: { follow: boolean; parentOnly?: boolean },
+): Resolved {
+  let parts = splitPath(path);
+  let cur = root;
+  let parent = root;
+  let asof = TID_MAX;
+  let links = 0;
+  if (parts.length === 0) return { ip: root, parent: root, name: '', entry: undefined, asof };
+  for (let i = 0; i < parts.length; i++) {
+    const part = parts[i] ?? '';
+    const last = i === parts.length - 1;
+    if (!cur.isDirectory) throw new FsError('ENOTDIR', 'not a directory', { path });
+    if (part === '..') {
+      cur = parentOf(mount, cur, root) ?? cur;
+      if (last) return { ip: cur, parent: cur, name: '', entry: undefined, asof };
+      continue;
+    }
+    const pfs = PFS_NAME.exec(part);
+    if (pfs !== null) {
+      if (cur.objId !== ROOT_OBJ_ID)
+        throw new FsError('EINVAL', 'a PFS is reached from a root directory only', { path });
+      cur = pfsRoot(mount, Number(pfs[1]), path);
+      if (last) return { ip: cur, parent: cur, name: '', entry: undefined, asof };
+      continue;
+    }
+    const component = parseComponent(part, asof, path);
+    const entry = lookupEntry(mount, cur, component.name, component.asof);
+    if (entry === undefined) {
+      if (last && options.parentOnly)
+        return { ip: undefined, parent: cur, name: component.name, entry, asof: component.asof };
+      throw new FsError('ENOENT', 'no such file or directory', { path });
+    }
+    const child = load(mount, entry, component.asof, path);
+    asof = component.asof;
+    if (child.ino.objType === ObjType.SOFTLINK && (!last || options.follow)) {
+      if (++links > SYMLINK_LIMIT) throw new FsError('ELOOP', 'too many symbolic links', { path });
+      const target = readSymlink(mount, child);
+      const rest = parts.slice(i + 1);
+      const targetParts = target.split('/').filter((p) => p.length > 0 && p !== '.');
+      // Walk on from the link's directory (or the root) through the target, then the rest.
+      if (target.startsWith('/')) cur = root;
+      parts = [...targetParts, ...rest];
+      i = -1;
+      if (parts.length === 0) return { ip: cur, parent: cur, name: '', entry: undefined, asof };
+      continue;
+    }
+    if (last) return { ip: child, parent: cur, name: component.name, entry, asof: component.asof };
+    parent = cur;
+    cur = child;
+  }
+  return { ip: cur, parent, name: '', entry: undefined, asof };
+}
+
+function load(mount: Mount, entry: Entry, asof: number, path: string): Inode {
+  const ip = mount.get(entry.localization, entry.objId, asof);
+  if (ip !== undefined) return ip;
+  if (asof !== TID_MAX) return mount.dummy(entry.localization, entry.objId, asof, 0);
+  throw new FsError('EIO', `directory entry '${entry.name}' names inode ${entry.objId}, which does not exist`, {
+    path,
+  });
+}
+
+function parentOf(mount: Mount, dir: Inode, root: Inode): Inode | undefined {
+  if (dir === root || dir.objId === ROOT_OBJ_ID) return root;
+  return mount.get(dir.localization, dir.ino.parentObjId, dir.asof);
+}
+
+/** The root directory of PFS `id` (EINVAL for a PFS that does not exist or was destroyed). */
+export function pfsRoot(mount: Mount, id: number, path: string): Inode {
+  const elm = mount.volume.lookup({
+    localization: dataLocalization(0),
+    objId: ROOT_OBJ_ID,
+    recType: RecType.PFS,
+    key: id,
+  });
+  const pfs = elm === undefined ? undefined : decodePfs(mount.volume.readData(elm), `PFS ${id}`);
+  if (pfs === undefined || pfs.mirrorFlags & PFS_MIRROR_DELETED) {
+    throw new FsError('ENOENT', `no PFS ${id}`, { path });
+  }
+  const root = mount.get(pfsLocalization(id), ROOT_OBJ_ID);
+  if (root === undefined) throw new FsError('EIO', `PFS ${id} has no root inode`, { path });
+  return root;
+}
