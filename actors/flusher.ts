@@ -31,6 +31,9 @@ export class Flusher {
   /** Inodes whose flush completed, for wait_inode callers. */
   private readonly waiters = new Map<Inode, Array<() => void>>();
   private scheduled = false;
+  /** Staging depth (flush_inode calls in progress): a group never runs in the middle of one. */
+  private depth = 0;
+  private runDeferred = false;
 
   constructor(private readonly mount: Mount) {
     this.actor = createActor(flusherMachine);
@@ -57,6 +60,20 @@ export class Flusher {
 
   /** hammer_flush_inode: queue the inode according to its state. */
   flushInode(ip: Inode, options: FlushOptions = {}): void {
+    this.depth++;
+    try {
+      this.queueInode(ip, options);
+    } finally {
+      this.depth--;
+    }
+    // A run the scheduler asked for while we were staging inodes happens now, outside the staging.
+    if (this.depth === 0 && this.runDeferred) {
+      this.runDeferred = false;
+      this.mount.runSafely(() => this.runClosed());
+    }
+  }
+
+  private queueInode(ip: Inode, options: FlushOptions): void {
     if (ip.has(InodeFlag.RO) || ip.state === 'unloaded') return;
     const flg = this.fillGroup();
     if (!ip.dirty) {
@@ -250,7 +267,8 @@ export class Flusher {
     this.scheduled = true;
     this.mount.scheduler.schedule(() => {
       this.scheduled = false;
-      this.mount.runSafely(() => this.runClosed());
+      if (this.depth > 0 || this.mount.inFlush) this.runDeferred = true;
+      else this.mount.runSafely(() => this.runClosed());
     });
   }
 

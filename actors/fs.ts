@@ -20,7 +20,7 @@ import {
   removeEntry,
   symlinkBytes,
 } from './namespace.js';
-import { type Resolved, resolvePath } from './resolve.js';
+import { type Resolved, resolvePath, splitPath } from './resolve.js';
 import { createPfs, destroyPfs, history, listPfs, listSnapshots, recordSnapshot } from './versions.js';
 
 const S_IFMT = 0o170000;
@@ -184,12 +184,13 @@ export class HammerFs implements FileSystem, HandleHost {
       mount.bus.fact(ip.id, 'REDO_FSYNC', { redoStart: ip.redoFifoStart });
       return;
     }
-    for (let round = 0; pending(); round++) {
-      if (round > 1000) throw new FsError('EIO', `fsync of inode ${ip.objId} did not converge`);
-      mount.flusher.flushInode(ip, { signal: true });
-      mount.flusher.runAll();
-      if (mount.failed) throw mount.failed;
-    }
+    mount.flusher.flushInode(ip, { signal: true });
+    mount.flusher.runAll();
+    // Still waiting (CONN_DOWN: a parent chain past the depth limit, or in another group):
+    // flush everything, parents first, as the periodic sync would.
+    if (pending()) mount.syncAll();
+    if (mount.failed) throw mount.failed;
+    if (pending()) throw new FsError('EIO', `fsync of inode ${ip.objId} left it unflushed`);
     ip.redoMode = true;
     ip.redoBytes = 0;
     ip.structural = false;
@@ -229,6 +230,7 @@ export class HammerFs implements FileSystem, HandleHost {
 
   rmdir(path: string): Promise<void> {
     return this.change('rmdir', { path }, () => {
+      if (splitPath(path).length === 0) throw new FsError('EBUSY', 'the root directory cannot be removed', { path });
       const r = this.forCreate(path);
       const ip = r.ip;
       if (ip === undefined || r.entry === undefined) throw new FsError('ENOENT', 'no such file or directory', { path });
@@ -582,7 +584,10 @@ export class HammerFs implements FileSystem, HandleHost {
     destroy: (id: number): Promise<void> =>
       this.op('pfs.destroy', { id }, () => {
         this.mount.checkWritable(undefined);
+        if (id === 0) throw new FsError('EINVAL', 'PFS 0 (the root PFS) cannot be destroyed');
         if (id === pfsIdOf(this.root.localization)) throw new FsError('ENOTEMPTY', `PFS ${id} is the mounted one`);
+        // hammer_unload_pseudofs flushes what is dirty first; only referenced inodes keep the PFS busy.
+        this.mount.syncAll();
         destroyPfs(this.mount, id);
       }),
   };

@@ -114,6 +114,10 @@ export class Mount {
     this.backend = new Backend(this);
     this.space = new SpaceReserve(() => this.volume);
     this.undoRecLimit = Math.floor(volume.fifo.size / 8192) + 100;
+    const bus = this.bus;
+    volume.observer = (type, payload) => {
+      if (bus.active) bus.fact('volume', type, payload);
+    };
   }
 
   groupLimits(): { undoRecLimit: number; autoflush: number } {

@@ -7,8 +7,12 @@ import type { Inode } from './inode.js';
 export const INODE_RESERVE_BYTES = 16 * 1024;
 /** Per record: its element and a share of a node split. */
 export const RECORD_RESERVE_BYTES = 512;
-/** Each allocation zone may need one fresh big-block whatever the reservations say. */
-const ZONE_SLACK_BYTES = 4 * BIGBLOCK_BYTES;
+/**
+ * Big-blocks kept back: allocations come per zone, so free bytes in one
+ * zone's current big-block do not help another; one whole big-block for each
+ * of the other zones (B-tree, meta-data, the other data zone) covers that.
+ */
+const SPARE_BIGBLOCKS = 3;
 
 /**
  * Space reservation (HAMMER's RSV_INODES and friends): every dirty inode
@@ -26,7 +30,9 @@ export class SpaceReserve {
 
   /** Free bytes the front end may still promise. */
   available(): number {
-    return this.volume().freeBytes() - ZONE_SLACK_BYTES - this.total;
+    const free = this.volume().freeSpace();
+    const remainders = free.remainders.reduce((sum, bytes) => sum + bytes, 0);
+    return (free.bigblocks - SPARE_BIGBLOCKS) * BIGBLOCK_BYTES + remainders - this.total;
   }
 
   /**

@@ -226,6 +226,13 @@ export class Blockmap {
     return out;
   }
 
+  /** Bytes still free in each zone's current big-block (what allocations take before a new big-block). */
+  zoneRemainders(): number[] {
+    const out: number[] = [];
+    for (const index of this.current.values()) out.push(index < 0 ? 0 : BIGBLOCK_BYTES - this.entry(index).appendOff);
+    return out;
+  }
+
   freeBigblocks(): number {
     return this.entries.filter((entry) => entry.zone === ZONE_FREE).length;
   }

@@ -4,19 +4,23 @@ import type { Clock } from './clock.js';
 import { crcOf } from './crc.js';
 import type { BlockDevice } from './device.js';
 import { crcError, FsError } from './errors.js';
-import { type LeafElm, NODE_TYPE_LEAF } from './format/btree-node.js';
+import { type LeafElm, MAX_BOUND, MIN_BOUND, NODE_TYPE_LEAF } from './format/btree-node.js';
 import { decodeFifoRecord, FifoType } from './format/fifo.js';
 import { readHeader } from './format/header.js';
+import { decodeDirEntry, decodeInode } from './format/records.js';
 import {
   ALLOC_ZONES,
   type AllocZone,
   BIGBLOCK_BYTES,
+  LOCALIZE_INODE,
   NODE_BYTES,
   offPart,
   offZone,
   RecType,
+  ROOT_OBJ_ID,
   recTypeName,
   SECTOR_BYTES,
+  TID_MAX,
   viewOf,
   Zone,
   zoneName,
@@ -116,6 +120,7 @@ export function fsck(device: BlockDevice, options: { clock: Clock }): FsckReport
     const referenced = new Map<number, Reference>();
     checkTree(volume, report, problem, referenced);
     checkFreemap(volume, referenced, problem);
+    checkNamespace(volume, report, problem);
     const header = volume.header();
     report.stats.headerInodes = header.inodes;
     report.stats.bigblocks = header.bigblocks;
@@ -129,6 +134,42 @@ export function fsck(device: BlockDevice, options: { clock: Clock }): FsckReport
     volume.close();
   }
   return report;
+}
+
+/**
+ * The namespace as of now: every live directory entry names a live inode of
+ * its PFS, and every live inode's nlinks equals the live entries naming it
+ * (PFS roots have none). An inode with nlinks 0 and no entry was unlinked
+ * while open when the volume last stopped: a note, like an orphan.
+ */
+function checkNamespace(volume: Volume, report: FsckReport, problem: Problem): void {
+  const inodes = new Map<string, { nlinks: number; entries: number }>();
+  const entries: Array<{ dir: number; target: string; name: string }> = [];
+  const all = volume.scan(MIN_BOUND, { ...MAX_BOUND, createTid: 0 }, TID_MAX);
+  for (const elm of all) {
+    if ((elm.localization & 0xffff) === LOCALIZE_INODE && elm.recType === RecType.INODE) {
+      const ino = decodeInode(volume.readData(elm), `inode ${elm.objId}`);
+      inodes.set(`${elm.localization - LOCALIZE_INODE}:${elm.objId}`, { nlinks: ino.nlinks, entries: 0 });
+    } else if (elm.recType === RecType.DIRENTRY) {
+      const entry = decodeDirEntry(volume.readData(elm), `directory ${elm.objId}`);
+      entries.push({ dir: elm.objId, target: `${entry.localization}:${entry.objId}`, name: entry.name });
+    }
+  }
+  for (const entry of entries) {
+    const target = inodes.get(entry.target);
+    if (target === undefined)
+      problem(`directory ${entry.dir}`, `entry '${entry.name}' names inode ${entry.target}, which is not live`);
+    else target.entries++;
+  }
+  for (const [key, inode] of inodes) {
+    const objId = Number(key.split(':')[1]);
+    if (objId === ROOT_OBJ_ID) continue;
+    if (inode.nlinks === 0 && inode.entries === 0) {
+      report.notes.push(`inode ${key} has no links left (unlinked while open): an orphan`);
+    } else if (inode.nlinks !== inode.entries) {
+      problem(`inode ${key}`, `nlinks ${inode.nlinks}, but ${inode.entries} live directory entries name it`);
+    }
+  }
 }
 
 /**

@@ -89,6 +89,13 @@ export interface VolumeCounters {
   fifoBytesWritten: number;
 }
 
+/**
+ * Told of every change the volume makes (records, time patches, REDO, FIFO
+ * and meta-data writes, the header): the actors layer forwards these to its
+ * event bus. Unset, it costs one branch.
+ */
+export type VolumeObserver = (type: string, payload: Record<string, unknown>) => void;
+
 /** The smallest FIFO record that carries a seq (an UNDO of one byte pads to 48). */
 const MIN_SEQ_RECORD_BYTES = 48;
 
@@ -130,6 +137,7 @@ export class Volume {
   private readonly clock: Clock;
   private cycle: { tid: number; start: WorkingState; redoStart: number | undefined } | undefined;
   private closed = false;
+  observer: VolumeObserver | undefined;
 
   private constructor(device: BlockDevice, header: VolumeHeader, options: MountOptions, fresh: boolean) {
     this.device = device;
@@ -317,13 +325,29 @@ export class Volume {
       elm.dataCrc = recordDataCrc(input.recType, data);
     }
     this.btree.insert(elm);
+    this.observer?.('RECORD_INSERT', {
+      objId: elm.objId,
+      recType: elm.recType,
+      key: elm.key,
+      tid,
+      dataLen: elm.dataLen,
+      dataOffset: elm.dataOffset,
+    });
     return elm;
   }
 
   /** Mark a record deleted as of the running cycle's TID (history keeps it). */
   deleteRecord(key: BTreeKey): LeafElm {
     const tid = this.requireCycle('deleteRecord');
-    return this.btree.markDeleted(key, tid, Math.floor(this.clock.now() / 1e6));
+    const elm = this.btree.markDeleted(key, tid, Math.floor(this.clock.now() / 1e6));
+    this.observer?.('RECORD_DELETE', {
+      objId: key.objId,
+      recType: key.recType,
+      key: key.key,
+      createTid: key.createTid,
+      tid,
+    });
+    return elm;
   }
 
   /** Remove a record physically and free its data (pruning, no-history files). */
@@ -331,6 +355,12 @@ export class Volume {
     this.requireCycle('destroyRecord');
     const elm = this.btree.destroy(key);
     if (elm.dataLen > 0) this.blockmap.free(elm.dataOffset, elm.dataLen);
+    this.observer?.('RECORD_DESTROY', {
+      objId: key.objId,
+      recType: key.recType,
+      key: key.key,
+      createTid: key.createTid,
+    });
     return elm;
   }
 
@@ -356,6 +386,7 @@ export class Volume {
   patchInodeTimes(elm: LeafElm, times: { mtime?: number; atime?: number }): void {
     this.requireCycle('patchInodeTimes');
     this.data.patchInodeTimes(elm, times);
+    this.observer?.('INODE_TIMES', { objId: elm.objId, mtime: times.mtime, atime: times.atime });
   }
 
   /**
@@ -371,9 +402,9 @@ export class Volume {
     return first;
   }
 
-  /** Bytes in free big-blocks: what new records and data can still take. */
-  freeBytes(): number {
-    return this.blockmap.freeBigblocks() * BIGBLOCK_BYTES;
+  /** Free allocation space: free big-blocks, and what each zone's current big-block still has. */
+  freeSpace(): { bigblocks: number; remainders: number[] } {
+    return { bigblocks: this.blockmap.freeBigblocks(), remainders: this.blockmap.zoneRemainders() };
   }
 
   /** Keep the volume's live-inode count (vol0_stat_inodes). */
@@ -386,14 +417,24 @@ export class Volume {
   /** Append a REDO record (fsync fast path); durable after syncRedo(). Returns its FIFO offset. */
   appendRedo(redo: Omit<RedoRecord, 'type' | 'seq'>): number {
     this.checkWritable('appendRedo');
-    return this.fifo.appendRedo(redo);
+    const offset = this.fifo.appendRedo(redo);
+    this.observer?.('REDO_APPEND', {
+      flags: redo.flags,
+      objId: redo.objId,
+      offset: redo.offset,
+      bytes: redo.payload.length,
+      fifoOffset: offset,
+    });
+    return offset;
   }
 
   /** Write the FIFO buffers and fsync: REDO appended so far survives a crash. */
   syncRedo(): void {
     this.checkWritable('syncRedo');
-    this.counters.fifoBytesWritten += this.fifo.writeOut();
+    const bytes = this.fifo.writeOut();
+    this.counters.fifoBytesWritten += bytes;
     this.fsync();
+    this.observer?.('REDO_SYNC', { fifoBytes: bytes });
   }
 
   private fsync(): void {
@@ -415,14 +456,18 @@ export class Volume {
   finalize(final: boolean): void {
     this.requireCycle('finalize');
     this.counters.finalizes++;
-    this.counters.dataBytesWritten += this.cache.writeDirty('data');
+    const data = this.cache.writeDirty('data');
+    this.counters.dataBytesWritten += data;
+    let fifo = 0;
     if (this.fifo.hasDirty()) {
-      this.counters.fifoBytesWritten += this.fifo.writeOut();
+      fifo = this.fifo.writeOut();
+      this.counters.fifoBytesWritten += fifo;
       this.fsync();
     }
     this.nodes.sealDirty();
     const meta = this.cache.writeDirty('meta');
     this.counters.metaBytesWritten += meta;
+    this.observer?.('FINALIZE', { final, dataBytes: data, fifoBytes: fifo, metaBytes: meta });
     if (meta > 0 || !final) this.fsync();
     if (final) {
       assert(this.cycle !== undefined, 'a final finalize belongs to a cycle');
@@ -494,6 +539,12 @@ export class Volume {
     this.committed = header;
     this.fifo.setFirst(span.next, span.nextSeq);
     this.fifo.protect(redoStart);
+    this.observer?.('HEADER_COMMIT', {
+      generation: header.generation,
+      lastCommitTid,
+      slot,
+      redoStart: redoStart ?? null,
+    });
   }
 
   stats(): VolumeStats {
