@@ -116,10 +116,22 @@ export interface FileSystem {
     /** ENOTEMPTY while any inode of the PFS is in use (open handle, dirty, in a flush). */
     destroy(id: number): Promise<void>;
   };
+  /** What recovery did when this mount started (stage 1 UNDO rollback, stage 2 REDO replay). */
+  readonly recovery: RecoveryInfo;
   /** Every event of this mount: actor transitions, flush groups, storage writes. */
   readonly events: Observable<BusEvent>;
   /** Flush everything, then close the volume. */
   unmount(): Promise<void>;
+}
+
+export interface RecoveryInfo {
+  /** FIFO records in the span of the unfinished cycle found at mount. */
+  spanRecords: number;
+  /** UNDO records rolled back (stage 1). */
+  undone: number;
+  /** REDO WRITE/TRUNC records stage 2 found pending, and how many it re-executed. */
+  redoPending: number;
+  redoReplayed: number;
 }
 
 /** One event on the bus (DESIGN.md, "Events"). */

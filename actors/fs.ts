@@ -3,7 +3,7 @@ import type { Observable, Subscription } from 'rxjs';
 import { InodeFlag } from '../machines/inode-flags.js';
 import { FsError, isFsError } from '../storage/errors.js';
 import { ObjType, ROOT_OBJ_ID, TID_MAX } from '../storage/layout.js';
-import type { BusEvent, Dirent, FileSystem, OpenFlags, PfsInfo, Stats, Version } from './api.js';
+import type { BusEvent, Dirent, FileSystem, OpenFlags, PfsInfo, RecoveryInfo, Stats, Version } from './api.js';
 import { readData, truncateData, writeData } from './file-data.js';
 import { changeInode, FileHandle, type HandleHost } from './file-handle.js';
 import type { Inode } from './inode.js';
@@ -54,6 +54,7 @@ const OPEN_FLAGS: Record<
  */
 export class HammerFs implements FileSystem, HandleHost {
   readonly events: Observable<BusEvent>;
+  readonly recovery: RecoveryInfo;
   private readonly root: Inode;
   private readonly handles = new Map<number, FileHandle>();
   private nextFd = 3;
@@ -67,6 +68,13 @@ export class HammerFs implements FileSystem, HandleHost {
     timers: () => Subscription | undefined,
   ) {
     this.events = mount.bus.events;
+    const report = mount.volume.recovery;
+    this.recovery = {
+      spanRecords: report.records,
+      undone: report.undone,
+      redoPending: report.redo.length,
+      redoReplayed: 0,
+    };
     const root = mount.get(pfsId * 0x10000, ROOT_OBJ_ID);
     if (root === undefined) throw new FsError('EIO', `PFS ${pfsId} has no root inode`);
     this.root = root;

@@ -118,7 +118,7 @@ export async function mount(source: VolumeSource, options: MountOptions & MountI
   let fs: HammerFs;
   try {
     fs = new HammerFs(state, options.pfs ?? 0, options.noatime ?? false, timers);
-    if (!readOnly) replayRedo(state);
+    if (!readOnly) fs.recovery.redoReplayed = replayRedo(state);
   } catch (error) {
     volume.close();
     throw toFsError(error, undefined);
@@ -130,9 +130,9 @@ export async function mount(source: VolumeSource, options: MountOptions & MountI
  * Recovery stage 2: every REDO WRITE / TRUNC that no TERM cancelled is
  * re-executed in FIFO order (a vanished inode is skipped), then synced.
  */
-function replayRedo(state: Mount): void {
+function replayRedo(state: Mount): number {
   const pending = state.volume.recovery.redo;
-  if (pending.length === 0) return;
+  if (pending.length === 0) return 0;
   let replayed = 0;
   for (const { record } of pending) {
     const localization = record.localization - LOCALIZE_MISC;
@@ -152,4 +152,5 @@ function replayRedo(state: Mount): void {
   }
   state.syncAll();
   state.bus.fact('volume', 'REDO_REPLAYED', { records: pending.length, replayed });
+  return replayed;
 }

@@ -218,9 +218,12 @@ describe('hammerstate command line', () => {
     const demo = cli(['demo', '--dir', join(dir, 'demo')], dir);
     expect(demo.stderr).toContain('history verified');
     expect(demo.status).toBe(0);
-    expect(demo.stdout).toMatch(/recovery: \d+ FIFO records in the span, [1-9]\d* UNDO records rolled back/);
-    expect(demo.stdout).toContain('the half-written file is gone');
-    expect(demo.stdout).toMatch(/as of 0x[0-9a-f]{16}: \d+ bytes {2}\(edited /);
+    expect(demo.stdout).toMatch(
+      /recovery: \d+ FIFO records in the span, [1-9]\d* UNDO records rolled back, 1 of 1 REDO records replayed/,
+    );
+    expect(demo.stdout).toContain('the unsynced files are gone, as they must be');
+    expect(demo.stdout).toContain('the write fsynced just before the crash is there');
+    expect(demo.stdout).toMatch(/as of the snapshot 0x[0-9a-f]{16}: \d+ bytes; now: \d+ bytes/);
     expect(demo.stdout).toMatch(/fsck: clean/);
     expect(cli(['fsck', join(dir, 'demo', 'demo.hsvol')], dir).status).toBe(0);
   });

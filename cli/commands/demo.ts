@@ -2,264 +2,176 @@ import { mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Command } from 'commander';
-import { FileDevice } from '../../storage/device.js';
-import {
-  DIRHASH_COLLISION_SPAN,
-  decodeDirEntry,
-  decodeInode,
-  dirHashBase,
-  encodeDirEntry,
-  encodeInode,
-} from '../../storage/format/records.js';
+import type { FileSystem } from '../../actors/api.js';
+import { mkfs, mount } from '../../actors/index.js';
+import { CrashDevice, seededRandom } from '../../storage/crash-device.js';
+import { FileDevice, MemDevice, PAGE_BYTES } from '../../storage/device.js';
 import { fsck } from '../../storage/fsck.js';
-import {
-  formatTid,
-  KEY_MAX,
-  LOCALIZE_INODE,
-  LOCALIZE_MISC,
-  localization,
-  ObjType,
-  RecType,
-  ROOT_OBJ_ID,
-  TID_MAX,
-} from '../../storage/layout.js';
-import { Volume } from '../../storage/volume.js';
+import { formatTid } from '../../storage/layout.js';
 import { EXIT_OK, EXIT_PROBLEMS, mib, note, say } from '../output.js';
 import { wallClock } from '../wall-clock.js';
-import { mkfsVolume } from './mkfs.js';
 
-const INODE_LOC = localization(0, LOCALIZE_INODE);
-const DATA_LOC = localization(0, LOCALIZE_MISC);
-const PIECE = 16 * 1024;
+const VOLUME_BYTES = 128 * 1024 * 1024;
 
 /**
- * The storage-level demo (`npm start`): real files written as HAMMER records
- * (inode, directory entry, data) in flush cycles, an edit that keeps history,
- * a delete, a crash in the middle of a flush, recovery, the history of one
- * file, and fsck. The filesystem API and actors of later issues replace the
- * hand-made records here.
+ * The demo (`npm start`): a volume file, this project's sources written
+ * through the filesystem API (inode actors, flush groups, one TID a group),
+ * a snapshot, edits that keep history, an fsync on the REDO fast path, a
+ * crash in the middle of a flush, recovery (UNDO rollback, REDO replay) on
+ * the real file, the history of one file, as-of reads, and fsck.
  */
 export function registerDemo(program: Command): void {
   program
     .command('demo')
-    .description('make a volume, write files as records, crash mid-flush, recover, show history, fsck')
+    .description('make a volume, write files through the API, snapshot, crash mid-flush, recover, history, fsck')
     .option('--dir <dir>', 'where to put the volume', 'data')
-    .action((options: { dir: string }) => {
-      process.exitCode = runDemo(resolve(options.dir)) ? EXIT_OK : EXIT_PROBLEMS;
+    .action(async (options: { dir: string }) => {
+      process.exitCode = (await runDemo(resolve(options.dir))) ? EXIT_OK : EXIT_PROBLEMS;
     });
 }
 
-interface DemoFile {
-  name: string;
-  objId: number;
-  content: Buffer;
-}
-
 /** This project's own TypeScript sources: a small, real tree of text files. */
-function sourceFiles(): DemoFile[] {
+function sourceFiles(): Array<{ path: string; content: Buffer }> {
   const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
-  const files: DemoFile[] = [];
-  for (const folder of ['storage', 'storage/format', 'cli', 'cli/commands', 'bench', 'test', 'test/support']) {
+  const files: Array<{ path: string; content: Buffer }> = [];
+  for (const folder of ['machines', 'actors', 'storage', 'storage/format', 'cli', 'cli/commands']) {
     for (const name of readdirSync(join(root, folder)).sort()) {
-      if (!name.endsWith('.ts')) continue;
-      files.push({
-        name: `${folder.replaceAll('/', '_')}_${name}`,
-        objId: 100 + files.length,
-        content: readFileSync(join(root, folder, name)),
-      });
+      if (name.endsWith('.ts'))
+        files.push({ path: `/src/${folder}/${name}`, content: readFileSync(join(root, folder, name)) });
     }
   }
   return files;
 }
 
-function inodeBytes(file: DemoFile, now: number): Uint8Array {
-  return encodeInode({
-    version: 1,
-    mode: 0o644,
-    uflags: 0,
-    rmajor: 0,
-    rminor: 0,
-    ctime: now,
-    parentObjId: ROOT_OBJ_ID,
-    uid: 0,
-    gid: 0,
-    objType: ObjType.REGFILE,
-    capFlags: 0,
-    nlinks: 1,
-    size: file.content.length,
-    symlink: new Uint8Array(0),
-    mtime: now,
-    atime: now,
-  });
-}
-
-function writeData(volume: Volume, file: DemoFile): void {
-  for (let at = 0; at < file.content.length; at += PIECE) {
-    const piece = file.content.subarray(at, at + PIECE);
-    volume.insertRecord(
-      {
-        localization: DATA_LOC,
-        objId: file.objId,
-        recType: RecType.DATA,
-        key: at + piece.length,
-        objType: ObjType.REGFILE,
-      },
-      piece,
-    );
-  }
-}
-
-function createFile(volume: Volume, file: DemoFile): void {
-  const now = wallClock.now();
-  volume.insertRecord(
-    { localization: INODE_LOC, objId: file.objId, recType: RecType.INODE, key: 0, objType: ObjType.REGFILE },
-    inodeBytes(file, now),
-  );
-  const entry = encodeDirEntry({ objId: file.objId, localization: INODE_LOC, name: file.name });
-  volume.insertRecord(
-    {
-      localization: INODE_LOC,
-      objId: ROOT_OBJ_ID,
-      recType: RecType.DIRENTRY,
-      key: freeDirKey(volume, file.name),
-      objType: ObjType.REGFILE,
-    },
-    entry,
-  );
-  writeData(volume, file);
-  volume.adjustInodeCount(1);
-}
-
-/** The root's live directory entries in the collision range of `name`'s hash. */
-function entriesNear(volume: Volume, name: string) {
-  const base = dirHashBase(name);
-  const at = (key: number, createTid: number) => ({
-    localization: INODE_LOC,
-    objId: ROOT_OBJ_ID,
-    recType: RecType.DIRENTRY,
-    key,
-    createTid,
-  });
-  return volume.scan(at(base, 1), at(base + DIRHASH_COLLISION_SPAN - 1, 0), TID_MAX);
-}
-
-/** The directory-entry key of `name` in the root: its hash, plus i for the i-th name colliding on it (as HAMMER). */
-function freeDirKey(volume: Volume, name: string): number {
-  const base = dirHashBase(name);
-  const used = new Set(entriesNear(volume, name).map((elm) => elm.key));
-  for (let i = 0; i < DIRHASH_COLLISION_SPAN; i++) if (!used.has(base + i)) return base + i;
-  throw new Error(`no free directory key for ${name}`);
-}
-
-/** The root's live directory entry named `name`, if any. */
-function findDirEntry(volume: Volume, name: string) {
-  return entriesNear(volume, name).find((elm) => decodeDirEntry(volume.readData(elm), name).name === name);
-}
-
-/** Replace a file's data and inode: the old versions are deleted as of this cycle, so history keeps them. */
-function rewriteFile(volume: Volume, file: DemoFile): void {
-  for (const elm of fileRecords(volume, file.objId, TID_MAX)) volume.deleteRecord(elm);
-  volume.insertRecord(
-    { localization: INODE_LOC, objId: file.objId, recType: RecType.INODE, key: 0, objType: ObjType.REGFILE },
-    inodeBytes(file, wallClock.now()),
-  );
-  writeData(volume, file);
-}
-
-function fileRecords(volume: Volume, objId: number, asof: number) {
-  const inode = volume.lookup({ localization: INODE_LOC, objId, recType: RecType.INODE, key: 0 }, asof);
-  const data = volume.scan(
-    { localization: DATA_LOC, objId, recType: RecType.DATA, key: 0, createTid: 1 },
-    { localization: DATA_LOC, objId, recType: RecType.DATA, key: KEY_MAX, createTid: 0 },
-    asof,
-  );
-  return inode === undefined ? data : [inode, ...data];
-}
-
-function readFileAsOf(volume: Volume, objId: number, asof: number): Buffer | undefined {
-  const records = fileRecords(volume, objId, asof);
-  if (records.length === 0) return undefined;
-  return Buffer.concat(records.filter((e) => e.recType === RecType.DATA).map((e) => volume.readData(e)));
-}
-
-function runDemo(dir: string): boolean {
+async function runDemo(dir: string): Promise<boolean> {
   const started = performance.now();
   mkdirSync(dir, { recursive: true });
   const path = join(dir, 'demo.hsvol');
   rmSync(path, { force: true });
-  let volume = mkfsVolume(path, { size: '256M', undoSize: '32M', label: 'demo', force: true });
-  say(`made ${path}: ${volume.stats().bigblocks} big-blocks, FIFO ${mib(volume.stats().fifoBytes)}`);
+  await mkfs(path, { size: VOLUME_BYTES, undoBytes: 16 * 1024 * 1024, label: 'demo', clock: wallClock });
+  say(`made ${path} (${mib(VOLUME_BYTES)}, FIFO 16 MiB)`);
 
+  const fs = await mount(path, { clock: wallClock });
+  let groups = 0;
+  fs.events.subscribe((e) => {
+    if (e.type === 'COMMIT') groups++;
+  });
   const files = sourceFiles();
-  const tids: Array<{ tid: number; what: string }> = [];
-  for (let i = 0; i < files.length; i += 5) {
-    volume.beginCycle();
-    for (const file of files.slice(i, i + 5)) createFile(volume, file);
-    tids.push({
-      tid: volume.commit(),
-      what: `created ${files.slice(i, i + 5).length} files`,
-    });
+  for (const file of files) {
+    await fs.mkdir(dirname(file.path), { recursive: true });
+    await fs.writeFile(file.path, file.content);
   }
-  const bytes = files.reduce((n, f) => n + f.content.length, 0);
-  say(`wrote ${files.length} files (${bytes} bytes) of this project's sources in ${tids.length} flush cycles`);
-
-  const edited = files.find((f) => f.name === 'storage_volume.ts') ?? (files[0] as DemoFile);
-  const original = edited.content;
-  for (let round = 1; round <= 2; round++) {
-    volume.beginCycle();
-    edited.content = Buffer.concat([edited.content, Buffer.from(`\n// edit ${round} by the demo\n`)]);
-    rewriteFile(volume, edited);
-    tids.push({ tid: volume.commit(), what: `edited ${edited.name} (${edited.content.length} bytes)` });
-  }
-  const removed = files.find((f) => f.name === 'storage_crc.ts') ?? (files[1] as DemoFile);
-  volume.beginCycle();
-  for (const elm of fileRecords(volume, removed.objId, TID_MAX)) volume.deleteRecord(elm);
-  const entry = findDirEntry(volume, removed.name);
-  if (entry !== undefined) volume.deleteRecord(entry);
-  volume.adjustInodeCount(-1);
-  tids.push({ tid: volume.commit(), what: `deleted ${removed.name}` });
+  const imported = await fs.snapshot('imported');
+  const bytes = files.reduce((sum, f) => sum + f.content.length, 0);
   say(
-    `edited ${edited.name} twice, deleted ${removed.name}; ${volume.counters.cycles} cycles, ${volume.counters.fsyncs} fsyncs so far`,
+    `wrote ${files.length} files (${bytes} bytes) of this project's sources; snapshot ${formatTid(imported)} after ${groups} flush group(s)`,
   );
 
-  // A crash in the middle of a flush: meta-data written past the FIFO, no header commit.
-  volume.beginCycle();
-  const doomed: DemoFile = { name: 'half-written.bin', objId: 999, content: Buffer.alloc(512 * 1024, 7) };
-  createFile(volume, doomed);
-  volume.finalize(false);
-  const dirtyWrites = volume.counters.metaBytesWritten;
-  volume.device.close();
-  say(`crashed mid-flush after writing ${mib(dirtyWrites)} of meta-data in total, with no header commit`);
-
-  volume = Volume.mount(FileDevice.open(path), { clock: wallClock });
-  const r = volume.recovery;
-  say(`recovery: ${r.records} FIFO records in the span, ${r.undone} UNDO records rolled back (${r.undoneBytes} bytes)`);
-  const gone = readFileAsOf(volume, doomed.objId, TID_MAX) === undefined;
-  say(`  the half-written file is ${gone ? 'gone, as it must be' : 'STILL THERE (bug)'}`);
-
-  say(`history of ${edited.name}:`);
-  let historyOk = true;
-  for (const { tid, what } of tids) {
-    const content = readFileAsOf(volume, edited.objId, tid);
-    const inode = volume.lookup({ localization: INODE_LOC, objId: edited.objId, recType: RecType.INODE, key: 0 }, tid);
-    const size = inode === undefined ? 0 : decodeInode(volume.readData(inode), edited.name).size;
-    if (content !== undefined && content.length !== size) historyOk = false;
-    say(`  as of ${formatTid(tid)}: ${content === undefined ? 'absent' : `${size} bytes`}  (${what})`);
-  }
-  // The first version readable is the file as imported; now it has both edits.
-  const oldest = tids.find((t) => readFileAsOf(volume, edited.objId, t.tid) !== undefined);
-  const asCreated = oldest === undefined ? undefined : readFileAsOf(volume, edited.objId, oldest.tid);
-  historyOk &&= asCreated?.equals(original) === true;
-  historyOk &&= readFileAsOf(volume, edited.objId, TID_MAX)?.equals(edited.content) === true;
-  volume.close();
-
-  const device = FileDevice.open(path, { readOnly: true });
-  const report = fsck(device, { clock: wallClock });
-  device.close();
+  const edited = '/src/actors/flusher.ts';
+  await fs.appendFile(edited, '\n// edited once by the demo\n');
+  await fs.sync();
+  await fs.appendFile(edited, '// edited twice by the demo\n');
+  await fs.sync();
+  await fs.unlink('/src/cli/wall-clock.ts');
+  const fh = await fs.open('/src/README.txt', 'w');
+  await fh.write('written, then fsynced: the first fsync flushes the inode\n');
+  await fh.sync();
+  await fh.write('then written again and fsynced on the REDO fast path\n');
+  await fh.sync();
+  await fh.close();
+  await fs.unmount();
   say(
-    `fsck: ${report.errors === 0 ? 'clean' : `${report.errors} errors`} (${report.stats.nodes} nodes, ${report.stats.records} records, ${report.stats.liveInodes} live inodes)`,
+    `edited ${edited} twice, deleted /src/cli/wall-clock.ts, fsynced /src/README.txt twice (the second through REDO)`,
   );
-  say(`done in ${Math.round(performance.now() - started)} ms; inspect with: hammerstate show ${path}`);
-  note(historyOk ? 'demo: history verified' : 'demo: history check FAILED');
-  return gone && historyOk && report.errors === 0;
+
+  const ok = await crashAndRecover(path);
+  const after = await mount(path, { clock: wallClock });
+  const historyOk = await showHistory(after, edited, imported);
+  await after.unmount();
+
+  const report = fsck(FileDevice.open(path, { readOnly: true }), { clock: wallClock });
+  say(report.errors === 0 ? 'fsck: clean' : `fsck: ${report.errors} errors`);
+  for (const problem of report.problems.slice(0, 5)) say(`  ${problem.where}: ${problem.what}`);
+  say(`done in ${Math.round(performance.now() - started)} ms; look inside with: hammerstate ls ${path} /src -l`);
+  note(historyOk && ok ? 'demo: history verified' : 'demo: history check FAILED');
+  return report.errors === 0 && historyOk && ok;
+}
+
+/**
+ * Crash in the middle of a flush: run the next operations on a recording
+ * copy of the volume, cut it after some writes of the flush with the header
+ * commit lost, put that image back into the file, and mount the file: stage 1
+ * rolls the half-flush back, stage 2 replays the fsynced REDO.
+ */
+async function crashAndRecover(path: string): Promise<boolean> {
+  const file = FileDevice.open(path);
+  const image = copyToMemory(file);
+  const recorder = new CrashDevice(image);
+  const fs = await mount(recorder, { clock: wallClock });
+  const fh = await fs.open('/src/README.txt', 'a');
+  await fh.write('a line fsynced with a full flush (the first fsync of this mount)\n');
+  await fh.sync();
+  await fh.write('a line fsynced just before the crash\n');
+  await fh.sync();
+  await fh.close();
+  for (let i = 0; i < 40; i++) await fs.writeFile(`/src/half-written-${i}.txt`, `never synced ${i}\n`.repeat(200));
+  const before = recorder.ops.length;
+  await fs.sync();
+  const points = recorder.writePoints().filter((at) => at > before);
+  // Cut before the last write of the flush: the header commit (the durable point) is lost.
+  const cut = points[Math.max(0, points.length - 2)] ?? recorder.ops.length;
+  const crashed = recorder.sampleCrashImage(cut, seededRandom(7));
+  copyFromMemory(crashed, file);
+  file.close();
+  say(
+    `crashed mid-flush: ${cut - before} of ${recorder.ops.length - before} device operations of the last flush reached the file`,
+  );
+
+  const recovered = await mount(path, { clock: wallClock });
+  const readme = await recovered.readFile('/src/README.txt', 'utf8');
+  const names = await recovered.readdir('/src');
+  const half = names.filter((n) => n.startsWith('half-written')).length;
+  const info = recovered.recovery;
+  await recovered.unmount();
+  say(
+    `recovery: ${info.spanRecords} FIFO records in the span, ${info.undone} UNDO records rolled back, ${info.redoReplayed} of ${info.redoPending} REDO records replayed`,
+  );
+  const redoKept = readme.includes('a line fsynced just before the crash');
+  say(
+    `  the unsynced files are ${half === 0 ? 'gone, as they must be' : `partly there (${half}): a crash keeps a flush whole or not at all, so this is a BUG`}`,
+  );
+  say(`  the write fsynced just before the crash is ${redoKept ? 'there (REDO replayed)' : 'MISSING (bug)'}`);
+  return half === 0 && redoKept;
+}
+
+function copyToMemory(file: FileDevice): MemDevice {
+  const image = new MemDevice(file.size);
+  const chunk = new Uint8Array(1024 * 1024);
+  for (let at = 0; at < file.size; at += chunk.length) {
+    file.read(at, chunk);
+    for (let page = 0; page < chunk.length; page += PAGE_BYTES) {
+      const bytes = chunk.subarray(page, page + PAGE_BYTES);
+      if (bytes.some((b) => b !== 0)) image.write(at + page, bytes);
+    }
+  }
+  return image;
+}
+
+function copyFromMemory(image: MemDevice, file: FileDevice): void {
+  const chunk = new Uint8Array(1024 * 1024);
+  for (let at = 0; at < file.size; at += chunk.length) {
+    image.read(at, chunk);
+    file.write(at, chunk);
+  }
+  file.fsync();
+}
+
+async function showHistory(fs: FileSystem, path: string, imported: number): Promise<boolean> {
+  const versions = await fs.history(path);
+  say(`history of ${path}:`);
+  for (const v of versions) say(`  ${v.tidHex}  ${String(v.size).padStart(6)} bytes  ${v.what.join('+')}`);
+  const asof = await fs.readFile(`${path}@@${formatTid(imported)}`, 'utf8');
+  const now = await fs.readFile(path, 'utf8');
+  say(`  as of the snapshot ${formatTid(imported)}: ${asof.length} bytes; now: ${now.length} bytes`);
+  return versions.length >= 3 && !asof.includes('edited once') && now.includes('edited twice');
 }
