@@ -2,7 +2,7 @@ import { produce } from 'immer';
 import { InodeFlag, MODMASK } from '../machines/inode-flags.js';
 import { assert } from '../storage/assert.js';
 import type { BTreeKey, LeafElm } from '../storage/format/btree-node.js';
-import { RedoFlag } from '../storage/format/fifo.js';
+import { RedoFlag, TERM_ALL } from '../storage/format/fifo.js';
 import { encodeInode, type InodeData } from '../storage/format/records.js';
 import { KEY_MAX, KEY_MIN, RecType, TID_MAX } from '../storage/layout.js';
 import type { Inode } from './inode.js';
@@ -69,7 +69,6 @@ export class Backend {
         ip.send({ type: 'WOULDBLOCK' });
         deferred = true;
       } else {
-        if (ip.has(InodeFlag.RDIRTY)) this.redo(ip, RedoFlag.TERM_TRUNC, aligned, 0);
         sync &= ~InodeFlag.TRUNCATED;
       }
     }
@@ -78,6 +77,11 @@ export class Backend {
         if (record.state === 'flush') this.syncRecord(record, sync);
       }
       if (ip.records.size === 0) sync &= ~InodeFlag.XDIRTY;
+      if (ip.redoTermSeq !== undefined) {
+        // Everything the inode logged as REDO before it was frozen is on disk with this cycle.
+        this.redo(ip, RedoFlag.TERM_WRITE | RedoFlag.TERM_TRUNC, ip.redoTermSeq, TERM_ALL);
+        ip.redoTermSeq = undefined;
+      }
       if (data.nlinks === 0 && ip.records.size === 0 && sync & InodeFlag.DELETING && !ip.has(InodeFlag.DELETED)) {
         this.deleteClean(ip);
         setFlags |= InodeFlag.DELETED;
@@ -178,10 +182,8 @@ export class Backend {
       }
     }
     const volume = this.mount.volume;
-    if (hasFlag(record, RecordFlag.REDO)) {
-      assert(record.type === 'DATA', 'only DATA records carry REDO');
-      this.redo(ip, RedoFlag.TERM_WRITE, record.base, record.data.length);
-    }
+    // A REDO-covered block needs no TERM of its own: the inode's TERM (TERM_ALL) covers it.
+    assert(!hasFlag(record, RecordFlag.REDO) || record.type === 'DATA', 'only DATA records carry REDO');
     switch (record.type) {
       case 'ADD': {
         const elm = volume.insertRecord(

@@ -49,6 +49,8 @@ export class Inode {
   /** REDO bookkeeping (hammer_redo_fifo_*): the first REDO offset still needed, and since the flush began. */
   redoFifoStart: number | undefined;
   redoSinceFlush: number | undefined;
+  /** The FIFO seq at flush_inode_core when REDO was pending: the TERM this flush logs covers seqs before it. */
+  redoTermSeq: number | undefined;
   /** HAMMER_INODE_REDO: writes after the first fsync also go to the REDO log. */
   redoMode = false;
   /** REDO bytes logged since the last full flush (hammer_limit_redo). */

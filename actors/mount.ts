@@ -69,7 +69,7 @@ export class Mount {
   readonly bus: EventBus;
   readonly flusher: Flusher;
   readonly backend: Backend;
-  readonly redo = new RedoTracker();
+  readonly redo: RedoTracker;
   readonly space: SpaceReserve;
   readonly options: MountTuning;
   readonly counters: MountCounters = {
@@ -112,6 +112,7 @@ export class Mount {
     this.bus = new EventBus(clock);
     this.flusher = new Flusher(this);
     this.backend = new Backend(this);
+    this.redo = new RedoTracker(() => this.volume.fifo.state.nextSeq);
     this.space = new SpaceReserve(() => this.volume);
     this.undoRecLimit = Math.floor(volume.fifo.size / 8192) + 100;
     const bus = this.bus;

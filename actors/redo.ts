@@ -33,9 +33,16 @@ export class RedoTracker {
     if (ip.redoSinceFlush === undefined) ip.redoSinceFlush = offset;
   }
 
-  /** flush_inode_core: REDO from here on belongs to the next flush. */
+  constructor(private readonly nextSeq: () => number) {}
+
+  /**
+   * flush_inode_core: REDO from here on belongs to the next flush; what the
+   * inode logged before (seq below the FIFO's next seq now) is committed by
+   * this one, which logs one TERM for all of it when it syncs.
+   */
   startFlush(ip: Inode): void {
     ip.redoSinceFlush = undefined;
+    if (ip.redoFifoStart !== undefined) ip.redoTermSeq = this.nextSeq();
   }
 
   /** flush_inode_done: what the flush committed no longer needs its REDO. */
@@ -50,6 +57,7 @@ export class RedoTracker {
   }
 
   forget(ip: Inode): void {
+    ip.redoTermSeq = undefined;
     ip.redoFifoStart = undefined;
     ip.redoSinceFlush = undefined;
     this.tree.delete(ip);

@@ -2,7 +2,7 @@ import { assert } from './assert.js';
 import type { BufferCache } from './buffers.js';
 import type { BlockDevice } from './device.js';
 import { FsError } from './errors.js';
-import { FifoType, RedoFlag, type RedoRecord } from './format/fifo.js';
+import { FifoType, RedoFlag, type RedoRecord, TERM_ALL } from './format/fifo.js';
 import { HEADER_AREA_BYTES } from './format/header.js';
 import { BUFFER_BYTES, offPart, offZone, Zone } from './layout.js';
 import type { ScannedRecord, UndoFifo } from './undo-fifo.js';
@@ -133,6 +133,11 @@ function collectRedo(
       for (let i = pending.length - 1; i >= 0; i--) {
         const p = pending[i]?.record;
         if (p === undefined || p.objId !== record.objId || p.localization !== record.localization) continue;
+        if (record.termBytes === TERM_ALL) {
+          // p.seq before the boundary, in u32 wrap-around order.
+          if ((p.seq - record.offset) >>> 0 >= 0x80000000) pending.splice(i, 1);
+          continue;
+        }
         const writeCovered =
           record.flags & RedoFlag.TERM_WRITE &&
           p.flags & RedoFlag.WRITE &&

@@ -38,6 +38,13 @@ export const RedoFlag = {
   SYNC: 0x10,
 } as const;
 
+/**
+ * termBytes of a TERM record that closes an inode's REDO wholesale: every
+ * WRITE and TRUNC of that object with a seq before `offset` (the FIFO seq
+ * when the flush froze the inode) is committed.
+ */
+export const TERM_ALL = 0xffffffff;
+
 export function align8(n: number): number {
   return (n + 7) & ~7;
 }
