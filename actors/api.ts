@@ -9,6 +9,9 @@ import type { BlockDevice } from '../storage/device.js';
  * write. Errors are FsError with a node-style `code` and the path.
  */
 
+/** chflags bit: keep no history (HAMMER's nohistory flag). */
+export const UF_NOHISTORY = 0x00000040;
+
 /** What stat() returns: the fields of node's Stats a filesystem user reads. */
 export interface Stats {
   /** The inode number (HAMMER obj_id). */
@@ -24,6 +27,8 @@ export interface Stats {
   ctimeMs: number;
   /** The TID of the inode version this stat describes (HAMMER's create_tid); 0 before its first flush. */
   tid: number;
+  /** chflags flags (UF_NOHISTORY). */
+  flags: number;
   isFile(): boolean;
   isDirectory(): boolean;
   isSymbolicLink(): boolean;
@@ -102,6 +107,8 @@ export interface FileSystem {
   utimes(path: string, atime: number | Date, mtime: number | Date): Promise<void>;
   chmod(path: string, mode: number): Promise<void>;
   chown(path: string, uid: number, gid: number): Promise<void>;
+  /** BSD chflags: only UF_NOHISTORY (keep no old versions; inherited by what is created in a directory) is kept. */
+  chflags(path: string, flags: number): Promise<void>;
   /** Flush everything; durable when it returns. Returns the TID of the last committed flush. */
   sync(): Promise<number>;
   /** sync(), then record a snapshot; returns its TID (everything synced is visible as of it). */

@@ -3,7 +3,17 @@ import type { Observable, Subscription } from 'rxjs';
 import { InodeFlag } from '../machines/inode-flags.js';
 import { FsError, isFsError } from '../storage/errors.js';
 import { ObjType, ROOT_OBJ_ID, TID_MAX } from '../storage/layout.js';
-import type { BusEvent, Dirent, FileSystem, OpenFlags, PfsInfo, RecoveryInfo, Stats, Version } from './api.js';
+import {
+  type BusEvent,
+  type Dirent,
+  type FileSystem,
+  type OpenFlags,
+  type PfsInfo,
+  type RecoveryInfo,
+  type Stats,
+  UF_NOHISTORY,
+  type Version,
+} from './api.js';
 import { readData, truncateData, writeData } from './file-data.js';
 import { changeInode, FileHandle, type HandleHost } from './file-handle.js';
 import type { Inode } from './inode.js';
@@ -157,6 +167,7 @@ export class HammerFs implements FileSystem, HandleHost {
       mtimeMs: ino.mtime / 1000,
       ctimeMs: ino.ctime / 1000,
       tid: ip.leaf?.createTid ?? 0,
+      flags: ino.uflags,
       isFile: () => type === ObjType.REGFILE,
       isDirectory: () => type === ObjType.DIRECTORY,
       isSymbolicLink: () => type === ObjType.SOFTLINK,
@@ -549,6 +560,26 @@ export class HammerFs implements FileSystem, HandleHost {
         d.uid = uid;
         d.gid = gid;
       });
+      this.mount.inodeSettled(ip);
+    });
+  }
+
+  chflags(path: string, flags: number): Promise<void> {
+    return this.change('chflags', { path, flags }, () => {
+      const ip = this.existing(path);
+      this.writable(ip, path);
+      if (!Number.isInteger(flags) || flags < 0 || (flags & ~UF_NOHISTORY) !== 0) {
+        throw new FsError('EINVAL', `unsupported flags 0x${flags.toString(16)} (only UF_NOHISTORY 0x40)`, { path });
+      }
+      ip.structural = true;
+      this.mount.modified(
+        ip,
+        InodeFlag.DDIRTY,
+        produce(ip.ino, (draft) => {
+          draft.uflags = flags;
+          draft.ctime = this.mount.clock.now();
+        }),
+      );
       this.mount.inodeSettled(ip);
     });
   }

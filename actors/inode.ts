@@ -12,8 +12,9 @@ export const inodeLogic = inodeMachine<InodeData>();
 type InodeActorRef = Actor<typeof inodeLogic>;
 export type InodeState = 'idle' | 'setup' | 'flush' | 'unloaded';
 
-/** uflags bit: keep no history (HAMMER's SF_NOHISTORY / UF_NOHISTORY). */
-export const UF_NOHISTORY = 0x00000040;
+export { UF_NOHISTORY } from './api.js';
+
+import { UF_NOHISTORY } from './api.js';
 
 /** Where the inode's emitted events go: the coordinator drains them after each send. */
 export interface EmitSink {

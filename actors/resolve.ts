@@ -13,6 +13,7 @@ export const PATH_MAX = 4096;
 
 const ASOF = /^(.+)@@(0x[0-9a-fA-F]{16})$/;
 const PFS_NAME = /^@@PFS(\d{5})$/;
+const ROOT_ASOF = /^@@(0x[0-9a-fA-F]{16})$/;
 
 export interface Resolved {
   /** The inode at the path (undefined when asked for the parent and the last name does not exist). */
@@ -75,6 +76,18 @@ export function resolvePath(
       if (cur.objId !== ROOT_OBJ_ID)
         throw new FsError('EINVAL', 'a PFS is reached from a root directory only', { path });
       cur = pfsRoot(mount, Number(pfs[1]), path);
+      if (last) return { ip: cur, parent: cur, name: '', entry: undefined, asof };
+      continue;
+    }
+    const rootAsof = ROOT_ASOF.exec(part);
+    if (rootAsof !== null) {
+      if (cur.objId !== ROOT_OBJ_ID) throw new FsError('EINVAL', `'${part}' views a root directory only`, { path });
+      const tid = parseTid(rootAsof[1] ?? '');
+      if (tid === undefined) throw new FsError('EINVAL', `bad TID in '${part}'`, { path });
+      const view = mount.get(cur.localization, ROOT_OBJ_ID, tid);
+      if (view === undefined) throw new FsError('ENOENT', `the root did not exist as of ${rootAsof[1]}`, { path });
+      cur = view;
+      asof = tid;
       if (last) return { ip: cur, parent: cur, name: '', entry: undefined, asof };
       continue;
     }
