@@ -151,6 +151,8 @@ export class Backend {
   private syncRecord(record: MemRecord, sync: number): void {
     const ip = record.ip;
     assert(record.group === ip.group, 'a record flushes in its inode flush group');
+    assert(record.state === 'flush', 'only a record in FLUSH is synced');
+    assert(dataLocalization(ip.localization) !== 0, 'a synced record has a localization');
     assert(!hasFlag(record, RecordFlag.INTERLOCK_BE), 'a record is synced once');
     record.flags |= RecordFlag.INTERLOCK_BE;
     if (!hasFlag(record, RecordFlag.DELETED_BE | RecordFlag.COMMITTED)) this.writeRecord(record, sync);
@@ -174,6 +176,10 @@ export class Backend {
     }
     if (hasFlag(record, RecordFlag.DELETED_FE)) {
       if (record.type === 'ADD') {
+        assert(
+          !hasFlag(record, RecordFlag.COMMITTED) && record.state === 'flush',
+          'CONVERT_DELETE marks an uncommitted ADD in FLUSH',
+        );
         record.flags |= RecordFlag.CONVERT_DELETE;
       } else {
         assert(record.type !== 'DEL', 'a directory delete is never deleted by the frontend');

@@ -46,7 +46,11 @@ export class Flusher {
 
   /** The group new flushes go to (fill_flush_group): the first open one, or a new one. */
   fillGroup(): FlushGroup {
-    for (const flg of this.groups) if (flg.state === 'open') return flg;
+    for (const flg of this.groups) {
+      if (flg.state !== 'open') continue;
+      assert(flg.seq > this.done, 'a group being filled is past every group that ran');
+      return flg;
+    }
     const seq = this.actor.getSnapshot().context.next;
     this.actor.send({ type: 'ALLOC_SEQ' });
     const flg = new FlushGroup(seq, this.mount.groupLimits(), this.mount.bus);
@@ -262,6 +266,7 @@ export class Flusher {
 
   /** hammer_flusher_async: close the group; the scheduler runs it. */
   flusherAsync(flg: FlushGroup): void {
+    assert(flg.state !== 'running' && flg.state !== 'done', 'a group being closed is not running (or done)');
     if (flg.state === 'open') flg.send({ type: 'CLOSE' });
     if (this.scheduled || this.mount.inFlush) return;
     this.scheduled = true;
@@ -337,6 +342,7 @@ export class Flusher {
       for (const ip of inodes) this.flushInodeDone(ip, flg);
       this.testReleased();
       flg.send({ type: 'RUN_FINISHED' });
+      assert(groupStateOf(flg) !== 'done' || flg.refs === 0, 'a group whose tree emptied holds no record references');
       this.actor.send({ type: 'FINALIZED', groupDone: groupStateOf(flg) === 'done' });
       mount.bus.tid = undefined;
       this.drain();

@@ -11,7 +11,7 @@ import { EventBus } from './bus.js';
 import { Flusher } from './flusher.js';
 import { Inode, inodeKey } from './inode.js';
 import { inodeLocalization } from './keys.js';
-import type { MemRecord } from './records.js';
+import { type MemRecord, RecordFlag } from './records.js';
 import { RedoTracker } from './redo.js';
 import { SpaceReserve } from './space.js';
 
@@ -362,6 +362,10 @@ export class Mount {
   /** The record leaves its inode's tree and indexes (committed, disposed of, or dropped by the frontend). */
   dropRecord(record: MemRecord): void {
     const ip = record.ip;
+    assert(
+      record.state !== 'flush' || (record.flags & (RecordFlag.COMMITTED | RecordFlag.DELETED_BE)) !== 0,
+      'a record is freed only outside FLUSH, or once the backend wrote or disposed of it',
+    );
     ip.records.delete(record);
     if (record.type === 'DATA' && ip.blocks.get(record.base) === record) {
       ip.blocks.delete(record.base);
