@@ -1,10 +1,16 @@
 import { Command, CommanderError } from 'commander';
 import { registerBench } from './commands/bench.js';
+import { registerCat } from './commands/cat.js';
 import { registerDemo } from './commands/demo.js';
+import { registerExport } from './commands/export.js';
 import { registerFsck } from './commands/fsck.js';
+import { registerHistory } from './commands/history.js';
+import { registerImport } from './commands/import.js';
+import { registerLs } from './commands/ls.js';
 import { registerMkfs } from './commands/mkfs.js';
 import { registerShow } from './commands/show.js';
 import { registerShowUndo } from './commands/show-undo.js';
+import { registerSnapshot } from './commands/snapshot.js';
 import { classify, EXIT_OK, EXIT_USAGE, type Failure, guardStdout, note, printJson } from './output.js';
 
 /**
@@ -32,6 +38,12 @@ export async function main(argv: string[]): Promise<number> {
   registerShow(program);
   registerShowUndo(program);
   registerFsck(program);
+  registerImport(program);
+  registerExport(program);
+  registerLs(program);
+  registerCat(program);
+  registerHistory(program);
+  registerSnapshot(program);
   registerDemo(program);
   registerBench(program);
   if (argv.length <= 2) {

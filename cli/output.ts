@@ -36,6 +36,11 @@ export function say(line: string): void {
   if (!stdoutClosed) process.stdout.write(`${line}\n`);
 }
 
+/** Bytes as they are (cat): dropped, like every other output, once stdout's reader has gone. */
+export function writeOut(bytes: Uint8Array): void {
+  if (!stdoutClosed) process.stdout.write(bytes);
+}
+
 export function note(line: string): void {
   process.stderr.write(`${line}\n`);
 }

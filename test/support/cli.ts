@@ -1,4 +1,4 @@
-import { spawnSync } from 'node:child_process';
+import { execFile, spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 
 const BIN = fileURLToPath(new URL('../../cli/hammerstate.js', import.meta.url));
@@ -14,14 +14,27 @@ export interface CliRun {
 /** Run the hammerstate command as a user would, in `cwd`. */
 export function cli(args: string[], cwd: string): CliRun {
   const run = spawnSync(process.execPath, [BIN, ...args], { cwd, encoding: 'utf8', timeout: 120_000 });
-  const stdout = run.stdout ?? '';
+  return runOf(run.status ?? -1, run.stdout ?? '', run.stderr ?? '');
+}
+
+function runOf(status: number, stdout: string, stderr: string): CliRun {
   return {
-    status: run.status ?? -1,
+    status,
     stdout,
-    stderr: run.stderr ?? '',
+    stderr,
     json<T>() {
       const lines = stdout.trimEnd().split('\n');
       return JSON.parse(lines[lines.length - 1] ?? '') as T;
     },
   };
+}
+
+/** cli(), without blocking: independent runs (read-only checks, say) can go side by side. */
+export function cliAsync(args: string[], cwd: string): Promise<CliRun> {
+  return new Promise((resolve) => {
+    execFile(process.execPath, [BIN, ...args], { cwd, encoding: 'utf8', timeout: 120_000 }, (error, stdout, stderr) => {
+      const status = error === null ? 0 : typeof error.code === 'number' ? error.code : -1;
+      resolve(runOf(status, stdout, stderr));
+    });
+  });
 }

@@ -1,0 +1,78 @@
+import type { FileSystem } from '../actors/api.js';
+import { mount } from '../actors/index.js';
+import { FsError } from '../storage/errors.js';
+import { note, UsageError } from './output.js';
+import { wallClock } from './wall-clock.js';
+
+/**
+ * How the filesystem commands (import, export, ls, cat, history, snapshot)
+ * reach a volume: through the public API (actors/api.ts), mounted for one
+ * command and unmounted before it returns, whatever happened.
+ */
+
+/**
+ * A path the user got wrong: the command cannot do what was asked, but the
+ * volume is fine, so these are usage errors (exit 2) like ENOENT and EEXIST.
+ * EROFS is a write through an as-of path (`name@@0x…`), never a damaged volume.
+ */
+const PATH_CODES = new Set(['ENOENT', 'EEXIST', 'ENOTDIR', 'EISDIR', 'ENOTEMPTY', 'ENAMETOOLONG', 'EROFS']);
+
+/**
+ * Mount `volume`, run `work`, unmount (a flush when read-write). Called by the
+ * commands' actions only. An unmount that fails after `work` failed is noted
+ * on stderr, and the first error is the one reported.
+ */
+export async function withFileSystem<T>(
+  volume: string,
+  options: { readOnly: boolean },
+  work: (fs: FileSystem) => Promise<T>,
+): Promise<T> {
+  const fs = await mount(volume, { clock: wallClock, readOnly: options.readOnly }).catch(rethrowPathError);
+  let result: T;
+  try {
+    result = await work(fs);
+  } catch (error) {
+    await fs.unmount().catch((unmountError: unknown) => {
+      note(`hammerstate: unmount after the failure also failed: ${String(unmountError)}`);
+    });
+    return rethrowPathError(error);
+  }
+  await fs.unmount();
+  return result;
+}
+
+/** Re-throw a path error of the filesystem as a usage error (exit 2); anything else unchanged. */
+export function rethrowPathError(error: unknown): never {
+  if (error instanceof FsError && PATH_CODES.has(error.code))
+    throw new UsageError(error.code, error.message.replace(`${error.code}: `, ''));
+  throw error;
+}
+
+/**
+ * A path inside the volume as the API wants it: absolute, '/' separated, no
+ * empty components. A relative path is taken from the root ('etc/motd' is
+ * '/etc/motd'). '.', '..' and as-of components (`name@@0x<16 hex>`) are
+ * left to the filesystem.
+ */
+export function volumePath(text: string): string {
+  if (text.length === 0) throw new UsageError('EINVAL', 'a path inside the volume must not be empty');
+  const parts = text.split('/').filter((part) => part.length > 0);
+  return `/${parts.join('/')}`;
+}
+
+/** `parent` + '/' + `name`, without doubling the root's slash. */
+export function childPath(parent: string, name: string): string {
+  return parent === '/' ? `/${name}` : `${parent}/${name}`;
+}
+
+/** The type of a Stats or Dirent as the commands print it. */
+export function typeOf(entry: {
+  isFile(): boolean;
+  isDirectory(): boolean;
+  isSymbolicLink(): boolean;
+}): 'file' | 'dir' | 'symlink' | 'other' {
+  if (entry.isFile()) return 'file';
+  if (entry.isDirectory()) return 'dir';
+  if (entry.isSymbolicLink()) return 'symlink';
+  return 'other';
+}
