@@ -237,9 +237,12 @@ export class Backend {
     const volume = this.mount.volume;
     const loc = dataLocalization(ip.localization);
     const size = blockSize(record.base);
-    const lo = rangeLo(loc, ip.objId, RecType.DATA, record.base + 1);
-    const hi = rangeHi(loc, ip.objId, RecType.DATA, record.base + size);
-    for (const old of volume.scan(lo, hi, TID_MAX)) this.removeElm(ip, old);
+    // Nothing of an inode's first flush is on disk yet: no overwrite to look for.
+    if (ip.has(InodeFlag.ONDISK)) {
+      const lo = rangeLo(loc, ip.objId, RecType.DATA, record.base + 1);
+      const hi = rangeHi(loc, ip.objId, RecType.DATA, record.base + size);
+      for (const old of volume.scan(lo, hi, TID_MAX)) this.removeElm(ip, old);
+    }
     if (record.data.length > 0) {
       volume.insertRecord(
         { localization: loc, objId: ip.objId, recType: RecType.DATA, key: record.key, objType: 0 },
@@ -251,7 +254,8 @@ export class Backend {
   /** hammer_flush_record_done: the record leaves its group; a CONVERT_DELETE ADD becomes a pending DEL. */
   private flushRecordDone(record: MemRecord): void {
     const ip = record.ip;
-    this.mount.flusher.group(record.group)?.send({ type: 'DROP_REF' });
+    this.mount.flusher.group(record.group)?.dropRef();
+    if (record.type === 'ADD' || record.type === 'DEL') ip.nameCache.delete(record.name);
     if (hasFlag(record, RecordFlag.CONVERT_DELETE)) {
       record.type = 'DEL';
       record.flags = 0;
@@ -333,7 +337,7 @@ export class Backend {
 
   private dispose(record: MemRecord): void {
     record.flags |= RecordFlag.DELETED_BE;
-    if (record.state === 'flush') this.mount.flusher.group(record.group)?.send({ type: 'DROP_REF' });
+    if (record.state === 'flush') this.mount.flusher.group(record.group)?.dropRef();
     this.mount.dropRecord(record);
     this.untarget(record);
   }

@@ -32,6 +32,8 @@ function truncLimit(ip: Inode): number {
 export function readBlock(mount: Mount, ip: Inode, base: number): Uint8Array | undefined {
   const record = ip.blocks.get(base);
   if (record !== undefined) return record.data;
+  // An inode never flushed has nothing on disk (its id is new).
+  if (!ip.has(InodeFlag.ONDISK) && ip.asof === Number.MAX_SAFE_INTEGER) return undefined;
   if (base >= truncLimit(ip)) return undefined;
   const loc = dataLocalization(ip.localization);
   const lo = rangeLo(loc, ip.objId, RecType.DATA, base + 1);

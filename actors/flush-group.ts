@@ -28,7 +28,53 @@ export class FlushGroup {
     bus.fact(this.id, 'OPEN', { ...limits });
   }
 
+  /** Record references and completed inodes counted since the last event, sent as one batched step. */
+  private addRefs = 0;
+  private dropRefs = 0;
+  private inodesDone = 0;
+  /** Inodes staged (net of those that backed out) since the last event. */
+  private inodesAdded = 0;
+
+  addInode(): void {
+    this.inodesAdded++;
+  }
+
+  removeInode(): void {
+    this.inodesAdded--;
+  }
+
+  addRef(): void {
+    this.addRefs++;
+  }
+
+  dropRef(): void {
+    this.dropRefs++;
+  }
+
+  inodeDone(): void {
+    this.inodesDone++;
+  }
+
+  /** Send the batched counts (before any other event, and at the end of each staging or sync step). */
+  settle(): void {
+    const added = this.inodesAdded;
+    this.inodesAdded = 0;
+    if (added > 0) this.deliver({ type: 'ADD_INODE', count: added });
+    if (added < 0) this.deliver({ type: 'REMOVE_INODE', count: -added });
+    if (this.addRefs > 0) this.deliver({ type: 'ADD_REF', count: this.addRefs });
+    this.addRefs = 0;
+    if (this.dropRefs > 0) this.deliver({ type: 'DROP_REF', count: this.dropRefs });
+    this.dropRefs = 0;
+    if (this.inodesDone > 0) this.deliver({ type: 'INODE_DONE', count: this.inodesDone });
+    this.inodesDone = 0;
+  }
+
   send(event: FlushGroupEvent): void {
+    this.settle();
+    this.deliver(event);
+  }
+
+  private deliver(event: FlushGroupEvent): void {
     const from = this.state;
     this.actor.send(event);
     if (this.bus.active) {
@@ -49,11 +95,11 @@ export class FlushGroup {
   }
 
   get totalCount(): number {
-    return this.actor.getSnapshot().context.totalCount;
+    return this.actor.getSnapshot().context.totalCount + this.inodesAdded;
   }
 
   get refs(): number {
-    return this.actor.getSnapshot().context.refs;
+    return this.actor.getSnapshot().context.refs + this.addRefs - this.dropRefs;
   }
 
   get runs(): number {

@@ -46,9 +46,17 @@ export class Flusher {
 
   /** The group new flushes go to (fill_flush_group): the first open one, or a new one. */
   fillGroup(): FlushGroup {
+    const limits = this.mount.groupLimits();
     for (const flg of this.groups) {
       if (flg.state !== 'open') continue;
       assert(flg.seq > this.done, 'a group being filled is past every group that ran');
+      // fill_flush_group's loop: a group at its limits closes (and is queued to run); take the next.
+      if (flg.totalCount + flg.refs > limits.undoRecLimit || flg.totalCount >= limits.autoflush) {
+        flg.settle();
+        if (flg.state === 'open') flg.send({ type: 'CLOSE' });
+        this.flusherAsync(flg);
+        continue;
+      }
       return flg;
     }
     const seq = this.actor.getSnapshot().context.next;
@@ -70,10 +78,31 @@ export class Flusher {
     } finally {
       this.depth--;
     }
+    if (this.depth === 0) this.settleStaging();
     // A run the scheduler asked for while we were staging inodes happens now, outside the staging.
     if (this.depth === 0 && this.runDeferred) {
       this.runDeferred = false;
       this.mount.runSafely(() => this.runClosed());
+    }
+  }
+
+  /** Stage many inodes as one step: the groups' counts go out once, at the end. */
+  stage(work: () => void): void {
+    this.depth++;
+    try {
+      work();
+    } finally {
+      this.depth--;
+    }
+    if (this.depth === 0) this.settleStaging();
+  }
+
+  /** The batched counts of open groups go out; a group that reached its limits closes and is queued. */
+  private settleStaging(): void {
+    for (const flg of this.groups) {
+      if (flg.state !== 'open' && flg.state !== 'closed') continue;
+      flg.settle();
+      if (groupStateOf(flg) === 'closed') this.flusherAsync(flg);
     }
   }
 
@@ -172,14 +201,14 @@ export class Flusher {
   private joinGroup(record: MemRecord, flg: FlushGroup): void {
     record.state = 'flush';
     record.group = flg.seq;
-    flg.send({ type: 'ADD_REF' });
+    flg.addRef();
   }
 
   /** hammer_flush_inode_core: place the inode in FLUSH, or back in SETUP when none of its records can go. */
   private flushInodeCore(ip: Inode, flg: FlushGroup, options: FlushOptions): void {
     assert(ip.state !== 'flush', 'flush_inode_core never sees an inode already flushing');
     assert(!ip.has(InodeFlag.WOULDBLOCK), 'flush_inode_core never sees WOULDBLOCK');
-    flg.send({ type: 'ADD_INODE' });
+    flg.addInode();
     const goCount = options.recursion ? 1 + this.joinIdleRecords(ip, flg) : this.scanChildren(ip, flg);
     ip.send({
       type: 'FLUSH',
@@ -190,12 +219,11 @@ export class Flusher {
       data: ip.ino,
     });
     if (stateOf(ip) !== 'flush') {
-      flg.send({ type: 'REMOVE_INODE' });
+      flg.removeInode();
       return;
     }
     flg.tree.add(ip);
     this.mount.redo.startFlush(ip);
-    if (flg.state === 'closed') this.flusherAsync(flg);
   }
 
   /**
@@ -372,7 +400,7 @@ export class Flusher {
     );
     if (!wouldBlock) {
       flg.tree.delete(ip);
-      flg.send({ type: 'INODE_DONE' });
+      flg.inodeDone();
       this.mount.redo.endFlush(ip);
       if ((ip.flags & MODMASK) === 0) this.mount.space.release(ip);
     }

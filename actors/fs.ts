@@ -122,7 +122,9 @@ export class HammerFs implements FileSystem, HandleHost {
     const tooMuch = mount.dirtyDataBytes > mount.options.dirtyDataLimitBytes;
     if (!tooMany && !tooMuch) return;
     mount.runSafely(() => {
-      for (const ip of mount.dirtyInodes()) if (ip.state !== 'flush') mount.flusher.flushInode(ip);
+      mount.flusher.stage(() => {
+        for (const ip of mount.dirtyInodes()) if (ip.state !== 'flush') mount.flusher.flushInode(ip);
+      });
       if (tooMuch) mount.flusher.runAll();
       else mount.flusher.runClosed();
     });
@@ -350,7 +352,8 @@ export class HammerFs implements FileSystem, HandleHost {
       const r = this.forCreateOrExisting(path);
       let ip = r.ip;
       if (ip === undefined) {
-        ip = createInode(this.mount, r.parent, r.name, { objType: ObjType.REGFILE, mode: options.mode ?? 0o644 }, path);
+        const spec = { objType: ObjType.REGFILE, mode: options.mode ?? 0o644, withRecords: bytes.length > 0 };
+        ip = createInode(this.mount, r.parent, r.name, spec, path);
       } else {
         if (ip.isDirectory) throw new FsError('EISDIR', 'illegal operation on a directory', { path });
         this.writable(ip, path);

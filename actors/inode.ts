@@ -6,6 +6,7 @@ import type { LeafElm } from '../storage/format/btree-node.js';
 import type { InodeData } from '../storage/format/records.js';
 import { ObjType, TID_MAX } from '../storage/layout.js';
 import type { EventBus } from './bus.js';
+import type { Entry } from './namespace.js';
 import type { MemRecord } from './records.js';
 
 export const inodeLogic = inodeMachine<InodeData>();
@@ -45,6 +46,12 @@ export class Inode {
   /** Directories: newest live ADD per name, and DEL records by on-disk key. */
   readonly names = new Map<string, MemRecord>();
   readonly dels = new Map<string, MemRecord>();
+  /**
+   * Directories: what disk lookups found per name (the entry, or none) and
+   * the collision keys in use for its hash, like the VFS namecache. Dropped
+   * for a name whenever an entry of that name is added, removed or committed.
+   */
+  readonly nameCache = new Map<string, { entry: Entry | undefined; keys: number[] }>();
   /** Open handles and operations in progress. */
   refs = 0;
   /** REDO bookkeeping (hammer_redo_fifo_*): the first REDO offset still needed, and since the flush began. */

@@ -9,7 +9,7 @@ import type { Volume } from '../storage/volume.js';
 import { Backend } from './backend.js';
 import { EventBus } from './bus.js';
 import { Flusher } from './flusher.js';
-import { Inode, inodeKey } from './inode.js';
+import { Inode } from './inode.js';
 import { inodeLocalization } from './keys.js';
 import { type MemRecord, RecordFlag } from './records.js';
 import { RedoTracker } from './redo.js';
@@ -86,8 +86,13 @@ export class Mount {
     reclaimWaits: 0,
   };
   readonly undoRecLimit: number;
-  /** Live inodes by key; iteration for flushes is sorted by key, never by insertion. */
-  private readonly cache = new Map<string, Inode>();
+  /**
+   * Cached inodes by obj_id (ids are unique across PFSes except each PFS
+   * root), then (localization, asof). Iteration for flushes is sorted by
+   * key, never by insertion.
+   */
+  private readonly cache = new Map<number, Inode | Inode[]>();
+  private cacheSize = 0;
   /** Clean, unreferenced inodes in least-recently-used order. */
   private readonly clean = new Map<Inode, true>();
   /** Inodes with something to flush. */
@@ -116,8 +121,11 @@ export class Mount {
     this.space = new SpaceReserve(() => this.volume);
     this.undoRecLimit = Math.floor(volume.fifo.size / 8192) + 100;
     const bus = this.bus;
-    volume.observer = (type, payload) => {
-      if (bus.active) bus.fact('volume', type, payload);
+    volume.observer = {
+      get active() {
+        return bus.active;
+      },
+      note: (type, payload) => bus.fact('volume', type, payload),
     };
   }
 
@@ -164,7 +172,7 @@ export class Mount {
 
   /** hammer_find_inode: a cached inode, if any. */
   find(localization: number, objId: number, asof = TID_MAX): Inode | undefined {
-    const ip = this.cache.get(inodeKey(localization, objId, asof));
+    const ip = this.lookupCached(localization, objId, asof);
     if (ip !== undefined && this.clean.has(ip)) {
       this.clean.delete(ip);
       this.clean.set(ip, true);
@@ -227,25 +235,49 @@ export class Mount {
     return ip;
   }
 
+  private lookupCached(localization: number, objId: number, asof: number): Inode | undefined {
+    const slot = this.cache.get(objId);
+    if (slot === undefined) return undefined;
+    if (!Array.isArray(slot)) return slot.localization === localization && slot.asof === asof ? slot : undefined;
+    return slot.find((ip) => ip.localization === localization && ip.asof === asof);
+  }
+
   /** hammer_create_inode's cache side: a new inode, dirty from birth, not on disk yet. */
   adopt(ip: Inode): void {
-    assert(!this.cache.has(inodeKey(ip.localization, ip.objId, ip.asof)), 'a new inode id is not cached already');
+    assert(this.lookupCached(ip.localization, ip.objId, ip.asof) === undefined, 'a new inode id is not cached already');
     this.insert(ip);
     this.dirty.add(ip);
   }
 
   private insert(ip: Inode): void {
-    this.cache.set(inodeKey(ip.localization, ip.objId, ip.asof), ip);
+    const slot = this.cache.get(ip.objId);
+    if (slot === undefined) this.cache.set(ip.objId, ip);
+    else if (Array.isArray(slot)) slot.push(ip);
+    else this.cache.set(ip.objId, [slot, ip]);
+    this.cacheSize++;
     this.settleClean(ip);
+  }
+
+  private remove(ip: Inode): void {
+    const slot = this.cache.get(ip.objId);
+    if (slot === ip) this.cache.delete(ip.objId);
+    else if (Array.isArray(slot)) {
+      const rest = slot.filter((other) => other !== ip);
+      if (rest.length === 1 && rest[0] !== undefined) this.cache.set(ip.objId, rest[0]);
+      else this.cache.set(ip.objId, rest);
+    }
+    this.cacheSize--;
   }
 
   /** Cached inodes, in key order (tests, PFS unload). */
   cached(): Inode[] {
-    return [...this.cache.values()];
+    return [...this.cache.values()]
+      .flat()
+      .sort((a, b) => a.localization - b.localization || a.objId - b.objId || a.asof - b.asof);
   }
 
   get cachedCount(): number {
-    return this.cache.size;
+    return this.cacheSize;
   }
 
   /** The frontend modified `ip` (flags from the modify mask). */
@@ -321,7 +353,7 @@ export class Mount {
     assert(ip.records.size === 0 && ip.targetList.length === 0, 'an unloaded inode has no records or dependencies');
     this.clean.delete(ip);
     this.dirty.delete(ip);
-    this.cache.delete(inodeKey(ip.localization, ip.objId, ip.asof));
+    this.remove(ip);
     this.redo.forget(ip);
     if (ip.active) ip.send({ type: 'UNLOAD' });
     else ip.state = 'unloaded';
@@ -421,7 +453,9 @@ export class Mount {
       );
       for (const ip of this.dirtyInodes()) if (!pending.includes(ip)) this.inodeSettled(ip);
       if (pending.length === 0 && this.flusher.groups.length === 0) return;
-      for (const ip of pending) this.flusher.flushInode(ip);
+      this.flusher.stage(() => {
+        for (const ip of pending) this.flusher.flushInode(ip);
+      });
       this.flusher.runAll();
       for (const ip of pending) this.inodeSettled(ip);
     }

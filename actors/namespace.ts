@@ -50,18 +50,33 @@ export function lookupEntry(mount: Mount, dip: Inode, name: string, asof: number
   if (asof === TID_MAX) {
     const record = dip.names.get(name);
     if (record !== undefined) return memEntry(record);
+    if (!dip.has(InodeFlag.ONDISK)) return undefined;
+  }
+  if (asof === TID_MAX) {
+    const cached = dip.nameCache.get(name);
+    if (cached !== undefined) return cached.entry;
   }
   const base = dirHashBase(name);
   const loc = dataLocalization(dip.localization);
   const lo = rangeLo(loc, dip.objId, RecType.DIRENTRY, base);
   const hi = rangeHi(loc, dip.objId, RecType.DIRENTRY, base + DIRHASH_COLLISION_SPAN - 1);
+  const keys: number[] = [];
+  let found: Entry | undefined;
   for (const elm of mount.volume.scan(lo, hi, asof)) {
-    if (asof === TID_MAX && dip.dels.has(diskKeyId(elm))) continue;
+    keys.push(elm.key);
+    if (found !== undefined || (asof === TID_MAX && dip.dels.has(diskKeyId(elm)))) continue;
     const entry = decodeDirEntry(mount.volume.readData(elm), `directory ${dip.objId}`);
-    if (entry.name === name) return { ...entry, key: elm.key, record: undefined, diskKey: keyOf(elm) };
+    if (entry.name === name) found = { ...entry, key: elm.key, record: undefined, diskKey: keyOf(elm) };
   }
-  return undefined;
+  if (asof === TID_MAX) {
+    if (dip.nameCache.size >= NAME_CACHE_MAX) dip.nameCache.clear();
+    dip.nameCache.set(name, { entry: found, keys });
+  }
+  return found;
 }
+
+/** Names remembered per directory before the cache starts over. */
+export const NAME_CACHE_MAX = 4096;
 
 function memEntry(record: MemRecord): Entry {
   const entry = decodeDirEntry(record.data, 'an in-memory entry');
@@ -98,10 +113,23 @@ function freeKey(mount: Mount, dip: Inode, name: string): number {
   const base = dirHashBase(name);
   const loc = dataLocalization(dip.localization);
   const used = new Set<number>();
-  const lo = rangeLo(loc, dip.objId, RecType.DIRENTRY, base);
-  const hi = rangeHi(loc, dip.objId, RecType.DIRENTRY, base + DIRHASH_COLLISION_SPAN - 1);
-  for (const elm of mount.volume.scan(lo, hi, TID_MAX)) used.add(elm.key);
-  for (const record of dip.records) if (record.type === 'ADD' || record.type === 'DEL') used.add(record.key);
+  const cached = dip.nameCache.get(name);
+  if (cached !== undefined) {
+    for (const key of cached.keys) used.add(key);
+  } else if (dip.has(InodeFlag.ONDISK)) {
+    const lo = rangeLo(loc, dip.objId, RecType.DIRENTRY, base);
+    const hi = rangeHi(loc, dip.objId, RecType.DIRENTRY, base + DIRHASH_COLLISION_SPAN - 1);
+    for (const elm of mount.volume.scan(lo, hi, TID_MAX)) used.add(elm.key);
+  }
+  for (const record of dip.records) {
+    if (
+      (record.type === 'ADD' || record.type === 'DEL') &&
+      record.key - base >= 0 &&
+      record.key - base < DIRHASH_COLLISION_SPAN
+    )
+      used.add(record.key);
+  }
+  if (!used.has(base)) return base;
   for (let i = 0; i < DIRHASH_COLLISION_SPAN; i++) if (!used.has(base + i)) return base + i;
   throw new FsError('ENOSPC', `directory ${dip.objId}: every hash collision key of '${name}' is in use`);
 }
@@ -113,6 +141,8 @@ export interface NewInode {
   gid?: number;
   symlink?: Uint8Array;
   size?: number;
+  /** The caller adds records right after (a new file's data): start with XDIRTY, saving the actor an event. */
+  withRecords?: boolean;
 }
 
 /**
@@ -148,7 +178,7 @@ export function createInode(mount: Mount, dip: Inode, name: string, spec: NewIno
     { localization: dip.localization, objId, asof: TID_MAX },
     ino,
     undefined,
-    InodeFlag.DDIRTY,
+    InodeFlag.DDIRTY | (spec.withRecords ? InodeFlag.XDIRTY : 0),
     mount.bus,
     mount.flusher,
   );
@@ -180,6 +210,7 @@ export function addEntry(mount: Mount, dip: Inode, name: string, ip: Inode, path
   });
   mount.space.reserve(dip, RECORD_RESERVE_BYTES, path);
   dip.names.set(name, record);
+  dip.nameCache.delete(name);
   mount.addRecord(record);
   touchDirectory(mount, dip);
   setNlinks(mount, ip, ip.ino.nlinks + 1);
@@ -193,6 +224,7 @@ export function addEntry(mount: Mount, dip: Inode, name: string, ip: Inode, path
  */
 export function removeEntry(mount: Mount, dip: Inode, entry: Entry, ip: Inode, path: string): void {
   const record = entry.record;
+  dip.nameCache.delete(entry.name);
   if (record !== undefined) {
     dip.names.delete(entry.name);
     if (record.state === 'flush') {

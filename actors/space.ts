@@ -28,11 +28,19 @@ export class SpaceReserve {
     return this.total;
   }
 
+  /** The volume's free space, recomputed only after allocations could have changed it (a cycle ran). */
+  private cached: { epoch: string; bytes: number } | undefined;
+
   /** Free bytes the front end may still promise. */
   available(): number {
-    const free = this.volume().freeSpace();
-    const remainders = free.remainders.reduce((sum, bytes) => sum + bytes, 0);
-    return (free.bigblocks - SPARE_BIGBLOCKS) * BIGBLOCK_BYTES + remainders - this.total;
+    const volume = this.volume();
+    const epoch = `${volume.counters.cycles}:${volume.counters.finalizes}:${volume.cycleTid ?? ''}`;
+    if (this.cached === undefined || this.cached.epoch !== epoch || volume.cycleTid !== undefined) {
+      const free = volume.freeSpace();
+      const remainders = free.remainders.reduce((sum, bytes) => sum + bytes, 0);
+      this.cached = { epoch, bytes: (free.bigblocks - SPARE_BIGBLOCKS) * BIGBLOCK_BYTES + remainders };
+    }
+    return this.cached.bytes - this.total;
   }
 
   /**

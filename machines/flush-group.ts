@@ -21,16 +21,16 @@ export interface FlushGroupContext {
 }
 
 export type FlushGroupEvent =
-  | { type: 'ADD_INODE' }
+  | { type: 'ADD_INODE'; count?: number }
   /** flush_inode_core backed out (no record could go): the inode leaves before the group runs. */
-  | { type: 'REMOVE_INODE' }
-  | { type: 'ADD_REF' }
-  | { type: 'DROP_REF' }
+  | { type: 'REMOVE_INODE'; count?: number }
+  | { type: 'ADD_REF'; count?: number }
+  | { type: 'DROP_REF'; count?: number }
   | { type: 'CLOSE' }
   /** The flusher starts it; only the head group (seq = done + 1) may run. */
   | { type: 'RUN'; flusherDone: number }
   /** An inode's flush completed (it leaves the flush tree). */
-  | { type: 'INODE_DONE' }
+  | { type: 'INODE_DONE'; count?: number }
   /** The run finished: done when the tree is empty, else closed again for a re-run. */
   | { type: 'RUN_FINISHED' };
 
@@ -38,6 +38,14 @@ export interface FlushGroupInput {
   seq: number;
   undoRecLimit: number;
   autoflush: number;
+}
+
+/** ADD_INODE / REMOVE_INODE / ADD_REF / DROP_REF / INODE_DONE may carry a count (the coordinator batches one step's worth). */
+function countOf(event: FlushGroupEvent): number {
+  const count = 'count' in event ? (event.count ?? 1) : 1;
+  if (!Number.isInteger(count) || count < 1)
+    throw new Error('invariant violated: a batched count is a positive integer');
+  return count;
 }
 
 export const flushGroupMachine = setup({
@@ -48,22 +56,32 @@ export const flushGroupMachine = setup({
   },
   guards: {
     /** After adding one more inode, the group can still take others (else it closes: autoflush). */
-    roomAfterAdd: ({ context }) =>
-      context.totalCount + 1 + context.refs < context.undoRecLimit && context.totalCount + 1 < context.autoflush,
+    roomAfterAdd: ({ context, event }) =>
+      context.totalCount + countOf(event) + context.refs < context.undoRecLimit &&
+      context.totalCount + countOf(event) < context.autoflush,
     isHead: ({ context, event }) => event.type === 'RUN' && context.seq === event.flusherDone + 1,
     treeEmpty: ({ context }) => context.inodes === 0 && context.refs === 0,
   },
   actions: {
-    addInode: assign(({ context }) => ({ totalCount: context.totalCount + 1, inodes: context.inodes + 1 })),
-    removeInode: assign(({ context }) => ({ totalCount: context.totalCount - 1, inodes: context.inodes - 1 })),
-    addRef: assign(({ context }) => ({ refs: context.refs + 1 })),
-    dropRef: assign(({ context }) => {
-      if (context.refs <= 0) throw new Error('invariant violated: a group drops only references it holds');
-      return { refs: context.refs - 1 };
+    addInode: assign(({ context, event }) => ({
+      totalCount: context.totalCount + countOf(event),
+      inodes: context.inodes + countOf(event),
+    })),
+    removeInode: assign(({ context, event }) => {
+      const count = countOf(event);
+      if (context.inodes < count) throw new Error('invariant violated: only an inode in the group backs out');
+      return { totalCount: context.totalCount - count, inodes: context.inodes - count };
     }),
-    inodeDone: assign(({ context }) => {
-      if (context.inodes <= 0) throw new Error('invariant violated: only an inode in the flush tree completes');
-      return { inodes: context.inodes - 1 };
+    addRef: assign(({ context, event }) => ({ refs: context.refs + countOf(event) })),
+    dropRef: assign(({ context, event }) => {
+      const count = countOf(event);
+      if (context.refs < count) throw new Error('invariant violated: a group drops only references it holds');
+      return { refs: context.refs - count };
+    }),
+    inodeDone: assign(({ context, event }) => {
+      const count = countOf(event);
+      if (context.inodes < count) throw new Error('invariant violated: only an inode in the flush tree completes');
+      return { inodes: context.inodes - count };
     }),
     countRun: assign(({ context }) => ({ runs: context.runs + 1 })),
   },

@@ -94,7 +94,11 @@ export interface VolumeCounters {
  * and meta-data writes, the header): the actors layer forwards these to its
  * event bus. Unset, it costs one branch.
  */
-export type VolumeObserver = (type: string, payload: Record<string, unknown>) => void;
+export interface VolumeObserver {
+  /** Whether anyone listens now (payloads are built only then). */
+  readonly active: boolean;
+  note(type: string, payload: Record<string, unknown>): void;
+}
 
 /** The smallest FIFO record that carries a seq (an UNDO of one byte pads to 48). */
 const MIN_SEQ_RECORD_BYTES = 48;
@@ -325,14 +329,15 @@ export class Volume {
       elm.dataCrc = recordDataCrc(input.recType, data);
     }
     this.btree.insert(elm);
-    this.observer?.('RECORD_INSERT', {
-      objId: elm.objId,
-      recType: elm.recType,
-      key: elm.key,
-      tid,
-      dataLen: elm.dataLen,
-      dataOffset: elm.dataOffset,
-    });
+    if (this.observer?.active)
+      this.observer.note('RECORD_INSERT', {
+        objId: elm.objId,
+        recType: elm.recType,
+        key: elm.key,
+        tid,
+        dataLen: elm.dataLen,
+        dataOffset: elm.dataOffset,
+      });
     return elm;
   }
 
@@ -340,13 +345,14 @@ export class Volume {
   deleteRecord(key: BTreeKey): LeafElm {
     const tid = this.requireCycle('deleteRecord');
     const elm = this.btree.markDeleted(key, tid, Math.floor(this.clock.now() / 1e6));
-    this.observer?.('RECORD_DELETE', {
-      objId: key.objId,
-      recType: key.recType,
-      key: key.key,
-      createTid: key.createTid,
-      tid,
-    });
+    if (this.observer?.active)
+      this.observer.note('RECORD_DELETE', {
+        objId: key.objId,
+        recType: key.recType,
+        key: key.key,
+        createTid: key.createTid,
+        tid,
+      });
     return elm;
   }
 
@@ -355,12 +361,13 @@ export class Volume {
     this.requireCycle('destroyRecord');
     const elm = this.btree.destroy(key);
     if (elm.dataLen > 0) this.blockmap.free(elm.dataOffset, elm.dataLen);
-    this.observer?.('RECORD_DESTROY', {
-      objId: key.objId,
-      recType: key.recType,
-      key: key.key,
-      createTid: key.createTid,
-    });
+    if (this.observer?.active)
+      this.observer.note('RECORD_DESTROY', {
+        objId: key.objId,
+        recType: key.recType,
+        key: key.key,
+        createTid: key.createTid,
+      });
     return elm;
   }
 
@@ -386,7 +393,8 @@ export class Volume {
   patchInodeTimes(elm: LeafElm, times: { mtime?: number; atime?: number }): void {
     this.requireCycle('patchInodeTimes');
     this.data.patchInodeTimes(elm, times);
-    this.observer?.('INODE_TIMES', { objId: elm.objId, mtime: times.mtime, atime: times.atime });
+    if (this.observer?.active)
+      this.observer.note('INODE_TIMES', { objId: elm.objId, mtime: times.mtime, atime: times.atime });
   }
 
   /**
@@ -418,13 +426,14 @@ export class Volume {
   appendRedo(redo: Omit<RedoRecord, 'type' | 'seq'>): number {
     this.checkWritable('appendRedo');
     const offset = this.fifo.appendRedo(redo);
-    this.observer?.('REDO_APPEND', {
-      flags: redo.flags,
-      objId: redo.objId,
-      offset: redo.offset,
-      bytes: redo.payload.length,
-      fifoOffset: offset,
-    });
+    if (this.observer?.active)
+      this.observer.note('REDO_APPEND', {
+        flags: redo.flags,
+        objId: redo.objId,
+        offset: redo.offset,
+        bytes: redo.payload.length,
+        fifoOffset: offset,
+      });
     return offset;
   }
 
@@ -434,7 +443,7 @@ export class Volume {
     const bytes = this.fifo.writeOut();
     this.counters.fifoBytesWritten += bytes;
     this.fsync();
-    this.observer?.('REDO_SYNC', { fifoBytes: bytes });
+    if (this.observer?.active) this.observer.note('REDO_SYNC', { fifoBytes: bytes });
   }
 
   private fsync(): void {
@@ -467,7 +476,8 @@ export class Volume {
     this.nodes.sealDirty();
     const meta = this.cache.writeDirty('meta');
     this.counters.metaBytesWritten += meta;
-    this.observer?.('FINALIZE', { final, dataBytes: data, fifoBytes: fifo, metaBytes: meta });
+    if (this.observer?.active)
+      this.observer.note('FINALIZE', { final, dataBytes: data, fifoBytes: fifo, metaBytes: meta });
     if (meta > 0 || !final) this.fsync();
     if (final) {
       assert(this.cycle !== undefined, 'a final finalize belongs to a cycle');
@@ -539,12 +549,13 @@ export class Volume {
     this.committed = header;
     this.fifo.setFirst(span.next, span.nextSeq);
     this.fifo.protect(redoStart);
-    this.observer?.('HEADER_COMMIT', {
-      generation: header.generation,
-      lastCommitTid,
-      slot,
-      redoStart: redoStart ?? null,
-    });
+    if (this.observer?.active)
+      this.observer.note('HEADER_COMMIT', {
+        generation: header.generation,
+        lastCommitTid,
+        slot,
+        redoStart: redoStart ?? null,
+      });
   }
 
   stats(): VolumeStats {
