@@ -143,7 +143,8 @@ export class Backend {
 
   /** Delete (history kept) or destroy (no-history) an on-disk record of `ip`. */
   private removeElm(ip: Inode, key: BTreeKey): void {
-    if (ip.noHistory) this.mount.volume.destroyRecord(key);
+    // A version created by this very cycle (a re-run replacing it) has no history to keep.
+    if (ip.noHistory || key.createTid === this.mount.volume.cycleTid) this.mount.volume.destroyRecord(key);
     else this.mount.volume.deleteRecord(key);
   }
 

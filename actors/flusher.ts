@@ -337,44 +337,62 @@ export class Flusher {
   /** One group: a cycle per run, re-run while inodes would block. */
   private runGroup(flg: FlushGroup): void {
     const mount = this.mount;
+    flg.send({ type: 'RUN', flusherDone: this.done });
+    assert(flg.state === 'running', `group ${flg.seq} runs only as the head (done ${this.done})`);
+    if (flg.tree.size === 0 && flg.refs === 0) {
+      // Nothing joined (every inode backed out): done without a cycle (no TID is used).
+      this.actor.send({ type: 'START', seq: flg.seq, tid: 0 });
+      this.actor.send({ type: 'FINALIZE' });
+      flg.send({ type: 'RUN_FINISHED' });
+      this.actor.send({ type: 'FINALIZED', groupDone: true });
+      return;
+    }
+    const tid = mount.volume.beginCycle({ redoSyncOffset: mount.redo.oldest() });
+    this.actor.send({ type: 'START', seq: flg.seq, tid });
+    mount.bus.tid = tid;
+    mount.inFlush = true;
+    try {
+      this.runInCycle(flg, tid);
+      this.actor.send({ type: 'FINALIZE' });
+      mount.volume.commit();
+      mount.bus.fact('volume', 'COMMIT', { tid, group: flg.seq });
+    } catch (error) {
+      if (mount.volume.cycleTid !== undefined) mount.volume.abort();
+      mount.inFlush = false;
+      mount.bus.tid = undefined;
+      mount.critical(error, `flush group ${flg.seq}`);
+      throw error;
+    }
+    mount.inFlush = false;
+    this.actor.send({ type: 'FINALIZED', groupDone: true });
+    mount.bus.tid = undefined;
+    this.drain();
+  }
+
+  /**
+   * The group's runs, all inside its one cycle: inodes that would block
+   * (a truncation past its batch) run again after a partial finalize, which
+   * bounds the dirty buffers (the seed's reason for WOULDBLOCK) while the
+   * cycle stays revocable until its commit, so a crash never shows half a
+   * truncation (the seed commits between runs; we do not).
+   */
+  private runInCycle(flg: FlushGroup, tid: number): void {
     for (let run = 0; ; run++) {
       assert(run < RERUN_LIMIT, 'a group re-runs a bounded number of times');
-      flg.send({ type: 'RUN', flusherDone: this.done });
-      assert(flg.state === 'running', `group ${flg.seq} runs only as the head (done ${this.done})`);
+      if (run > 0) {
+        flg.send({ type: 'RUN', flusherDone: this.done });
+        assert(flg.state === 'running', `group ${flg.seq} re-runs as the head`);
+        this.mount.volume.finalize(false);
+      }
       const inodes = [...flg.tree].sort(compareInodes);
-      if (inodes.length === 0 && flg.refs === 0) {
-        // Nothing joined (every inode backed out): done without a cycle (no TID is used).
-        this.actor.send({ type: 'START', seq: flg.seq, tid: 0 });
-        this.actor.send({ type: 'FINALIZE' });
-        flg.send({ type: 'RUN_FINISHED' });
-        this.actor.send({ type: 'FINALIZED', groupDone: true });
-        return;
-      }
-      const tid = mount.volume.beginCycle({ redoSyncOffset: mount.redo.oldest() });
-      this.actor.send({ type: 'START', seq: flg.seq, tid });
-      mount.bus.tid = tid;
-      mount.inFlush = true;
-      try {
-        for (const ip of inodes) mount.backend.syncInode(ip, tid);
-        this.actor.send({ type: 'FINALIZE' });
-        mount.volume.commit();
-        mount.bus.fact('volume', 'COMMIT', { tid, group: flg.seq });
-      } catch (error) {
-        mount.volume.abort();
-        mount.inFlush = false;
-        mount.bus.tid = undefined;
-        mount.critical(error, `flush group ${flg.seq}`);
-        throw error;
-      }
-      mount.inFlush = false;
+      for (const ip of inodes) this.mount.backend.syncInode(ip, tid);
       for (const ip of inodes) this.flushInodeDone(ip, flg);
       this.testReleased();
       flg.send({ type: 'RUN_FINISHED' });
-      assert(groupStateOf(flg) !== 'done' || flg.refs === 0, 'a group whose tree emptied holds no record references');
-      this.actor.send({ type: 'FINALIZED', groupDone: groupStateOf(flg) === 'done' });
-      mount.bus.tid = undefined;
-      this.drain();
-      if (groupStateOf(flg) === 'done') return;
+      if (groupStateOf(flg) === 'done') {
+        assert(flg.refs === 0, 'a group whose tree emptied holds no record references');
+        return;
+      }
     }
   }
 

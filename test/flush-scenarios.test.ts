@@ -331,3 +331,49 @@ describe('flush scenarios of hammer_inode.c', () => {
     expect(checkImage(device).errors).toBe(0);
   });
 });
+
+describe('backend limits and failures', () => {
+  it('finalizes part-way through a big flush when dirty meta-data passes its limit', async () => {
+    const { device } = await memVolume();
+    const fs = await mountMem(device, { metaLimitBytes: 64 * 1024, autoflush: 100_000, reclaimLimit: 1_000_000 });
+    const mount = internals(fs);
+    for (let i = 0; i < 600; i++) await fs.writeFile(`/many-${i}`, `content ${i}`);
+    const events = collect(fs);
+    await fs.sync();
+    expect(mount.counters.partialFinalizes).toBeGreaterThan(0);
+    const partial = events.findIndex((e) => e.type === 'FINALIZE' && e.payload?.final === false);
+    const commit = events.findIndex((e) => e.type === 'COMMIT');
+    expect(partial).toBeGreaterThanOrEqual(0);
+    expect(partial).toBeLessThan(commit);
+    // No header between the partial finalize and the cycle's own commit: the cycle stayed revocable.
+    expect(events.slice(partial, commit).filter((e) => e.type === 'HEADER_COMMIT')).toHaveLength(1);
+    await fs.unmount();
+    const again = await mountMem(device);
+    expect(await again.readFile('/many-599', 'utf8')).toBe('content 599');
+    await again.unmount();
+    expect(checkImage(device).errors).toBe(0);
+  });
+
+  it('a record that fails to sync fails the flush (never lost): the cycle is rolled back and the mount turns read-only', async () => {
+    const { device } = await memVolume();
+    const fs = await mountMem(device);
+    const mount = internals(fs);
+    await fs.writeFile('/kept', 'committed');
+    await fs.sync();
+    await fs.writeFile('/doomed', 'never');
+    const insert = mount.volume.insertRecord.bind(mount.volume);
+    mount.volume.insertRecord = (input, data) => {
+      if (input.recType === RecType.DATA) throw new Error('simulated media error while writing a DATA record');
+      return insert(input, data);
+    };
+    await expect(fs.sync()).rejects.toMatchObject({ code: 'EIO' });
+    await expect(fs.writeFile('/more', 'x')).rejects.toMatchObject({ code: 'EIO' });
+    expect(await fs.readFile('/kept', 'utf8')).toBe('committed');
+    await expect(fs.unmount()).rejects.toMatchObject({ code: 'EIO' });
+    const again = await mountMem(device);
+    expect(await again.readFile('/kept', 'utf8')).toBe('committed');
+    await expect(again.readFile('/doomed')).rejects.toMatchObject({ code: 'ENOENT' });
+    await again.unmount();
+    expect(checkImage(device).errors).toBe(0);
+  });
+});

@@ -111,7 +111,9 @@ describe('section 8 invariants, broken on purpose', () => {
     const ip = await cachedInode(fs, mount, '/a');
     // A record slipped into the tree behind the flags' back (no hammer_mem_add) while the group commits.
     fs.events.subscribe((e) => {
-      if (e.type !== 'COMMIT' || ip.records.size > 0) return;
+      // The inode record is written after the records were checked: slip one in right then.
+      if (e.type !== 'RECORD_INSERT' || e.payload?.objId !== ip.objId || e.payload?.recType !== 1) return;
+      if (ip.records.size > 0) return;
       const ghost = mount.newRecord({
         type: 'GENERAL',
         ip,
