@@ -69,10 +69,12 @@ export class FileHandle implements FileHandleApi {
     length?: number,
     position: number | null = null,
   ): Promise<{ bytesWritten: number }> {
-    const bytes = typeof data === 'string' ? Buffer.from(data, 'utf8') : data;
+    const bytes = toBytes(data);
     const size = length ?? bytes.length - offset;
     return this.host.op('write', { fd: this.fd, bytes: size, position }, () => {
       this.check('write', 'write');
+      if (bytes === INVALID_DATA)
+        throw new FsError('EINVAL', 'data must be a string or a Uint8Array', { path: this.path });
       if (offset < 0 || size < 0 || offset + size > bytes.length) {
         throw new FsError('EINVAL', 'offset/length outside the buffer', { path: this.path });
       }
@@ -141,6 +143,16 @@ export class FileHandle implements FileHandleApi {
     return this.ip;
   }
 }
+
+/** Data for a write: a string (UTF-8) or bytes; anything else is EINVAL, thrown inside the returned promise. */
+export function toBytes(data: unknown): Uint8Array {
+  if (typeof data === 'string') return Buffer.from(data, 'utf8');
+  if (data instanceof Uint8Array) return data;
+  return INVALID_DATA;
+}
+
+/** A marker the operations reject with EINVAL (keeps toBytes total, so callers throw inside their promise). */
+export const INVALID_DATA = new Uint8Array(0);
 
 /** chmod-like changes: a new inode version (DDIRTY), ctime moves. */
 export function changeInode(

@@ -15,7 +15,7 @@ import {
   type Version,
 } from './api.js';
 import { readData, truncateData, writeData } from './file-data.js';
-import { changeInode, FileHandle, type HandleHost } from './file-handle.js';
+import { changeInode, FileHandle, type HandleHost, INVALID_DATA, toBytes } from './file-handle.js';
 import type { Inode } from './inode.js';
 import { pfsIdOf } from './keys.js';
 import type { Mount } from './mount.js';
@@ -347,8 +347,9 @@ export class HammerFs implements FileSystem, HandleHost {
   }
 
   writeFile(path: string, data: Uint8Array | string, options: { mode?: number } = {}): Promise<void> {
-    const bytes = typeof data === 'string' ? Buffer.from(data, 'utf8') : data;
+    const bytes = toBytes(data);
     return this.change('writeFile', { path, bytes: bytes.length }, () => {
+      if (bytes === INVALID_DATA) throw new FsError('EINVAL', 'data must be a string or a Uint8Array', { path });
       const r = this.forCreateOrExisting(path);
       let ip = r.ip;
       if (ip === undefined) {
@@ -365,8 +366,9 @@ export class HammerFs implements FileSystem, HandleHost {
   }
 
   appendFile(path: string, data: Uint8Array | string): Promise<void> {
-    const bytes = typeof data === 'string' ? Buffer.from(data, 'utf8') : data;
+    const bytes = toBytes(data);
     return this.change('appendFile', { path, bytes: bytes.length }, () => {
+      if (bytes === INVALID_DATA) throw new FsError('EINVAL', 'data must be a string or a Uint8Array', { path });
       const r = this.forCreateOrExisting(path);
       let ip = r.ip;
       if (ip === undefined)

@@ -142,6 +142,8 @@ describe('the node:fs-like API', () => {
     await fs.symlink('/loop2', '/loop1');
     await fs.symlink('/loop1', '/loop2');
     expect(await code(fs.readFile('/loop1'))).toBe('ELOOP');
+    expect(await code(fs.writeFile('/file', 42 as unknown as string))).toBe('EINVAL');
+    expect(await code(fs.readdir(7 as unknown as string))).toBe('EINVAL');
     expect(await fs.readFile('/file', 'utf8')).toBe('data');
     await fs.unmount();
     expect(await code(fs.readFile('/file'))).toBe('EIO');
