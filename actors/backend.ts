@@ -7,7 +7,7 @@ import { encodeInode, type InodeData } from '../storage/format/records.js';
 import { KEY_MAX, KEY_MIN, RecType, TID_MAX } from '../storage/layout.js';
 import type { Inode } from './inode.js';
 import { blockSize, dataLocalization, inodeLocalization, rangeHi, rangeLo } from './keys.js';
-import type { Mount } from './mount.js';
+import { indexDel, type Mount } from './mount.js';
 import { compareRecords, hasFlag, type MemRecord, RecordFlag } from './records.js';
 
 /** What sync_inode leaves for flush_inode_done. */
@@ -264,6 +264,7 @@ export class Backend {
       record.group = undefined;
       if (ip.names.get(record.name) === record) ip.names.delete(record.name);
       ip.dels.set(diskKeyId(record.diskKey), record);
+      indexDel(ip, record);
       return;
     }
     assert(

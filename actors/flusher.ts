@@ -34,6 +34,8 @@ export class Flusher {
   /** Staging depth (flush_inode calls in progress): a group never runs in the middle of one. */
   private depth = 0;
   private runDeferred = false;
+  /** Inodes inside flush_inode_core (between joining the group's count and their FLUSH event). */
+  private readonly staging = new Map<Inode, number>();
 
   constructor(private readonly mount: Mount) {
     this.actor = createActor(flusherMachine);
@@ -185,17 +187,36 @@ export class Flusher {
       target?.send({ type: 'MARK', flags: InodeFlag.CONN_DOWN });
       return good;
     }
-    if (pip.state !== 'flush') this.flushInodeCore(pip, flg, { recursion: true });
-    assert(stateOf(pip) === 'flush', 'upward recursion leaves the parent flushing');
+    if (pip.state !== 'flush' && !this.staging.has(pip)) this.flushInodeCore(pip, flg, { recursion: true });
+    assert(stateOf(pip) === 'flush' || this.staging.has(pip), 'upward recursion leaves the parent flushing');
     // A rename loop can revisit a record that the recursion already placed.
     if (recordStateOf(record) === 'flush') return record.type === 'ADD' ? 1 : 0;
-    if (pip.group === flg.seq) {
+    if (this.inGroup(pip, flg) && !this.blockedByPendingDel(record, flg)) {
       this.joinGroup(record, flg);
       return record.type === 'ADD' ? 1 : 0;
     }
     pip.send({ type: 'MARK', flags: InodeFlag.REFLUSH });
     target?.send({ type: 'MARK', flags: InodeFlag.CONN_DOWN });
     return -1;
+  }
+
+  /**
+   * A new entry never reaches the disk before the removal of an older entry
+   * of the same name in the same directory (else a crash between the two
+   * groups shows the name twice). The pending DEL is pulled into this group
+   * if it can be; if not (its target flushes elsewhere), the ADD waits.
+   */
+  private blockedByPendingDel(record: MemRecord, flg: FlushGroup): boolean {
+    if (record.type !== 'ADD') return false;
+    const dels = record.ip.delsByName.get(record.name);
+    if (dels === undefined) return false;
+    for (const del of [...dels]) {
+      if (del.flags & (RecordFlag.COMMITTED | RecordFlag.DELETED_BE)) continue;
+      if (del.state === 'setup') this.setupChild(del, flg);
+      if (del.state === 'idle') this.joinGroup(del, flg);
+      if (del.state !== 'flush' || del.group !== flg.seq) return true;
+    }
+    return false;
   }
 
   private joinGroup(record: MemRecord, flg: FlushGroup): void {
@@ -206,7 +227,22 @@ export class Flusher {
 
   /** hammer_flush_inode_core: place the inode in FLUSH, or back in SETUP when none of its records can go. */
   private flushInodeCore(ip: Inode, flg: FlushGroup, options: FlushOptions): void {
-    assert(ip.state !== 'flush', 'flush_inode_core never sees an inode already flushing');
+    assert(ip.state !== 'flush' && !this.staging.has(ip), 'flush_inode_core never sees an inode already flushing');
+    // The seed marks the inode FLUSH before its scan; ours learns goCount first, so it is "staging" meanwhile.
+    this.staging.set(ip, flg.seq);
+    try {
+      this.flushInodeCoreStaged(ip, flg, options);
+    } finally {
+      this.staging.delete(ip);
+    }
+  }
+
+  /** Whether `ip` flushes (or is being placed) in `flg`. */
+  private inGroup(ip: Inode, flg: FlushGroup): boolean {
+    return ip.state === 'flush' ? ip.group === flg.seq : this.staging.get(ip) === flg.seq;
+  }
+
+  private flushInodeCoreStaged(ip: Inode, flg: FlushGroup, options: FlushOptions): void {
     assert(!ip.has(InodeFlag.WOULDBLOCK), 'flush_inode_core never sees WOULDBLOCK');
     flg.addInode();
     const goCount = options.recursion ? 1 + this.joinIdleRecords(ip, flg) : this.scanChildren(ip, flg);
@@ -272,7 +308,13 @@ export class Flusher {
         const target = record.target;
         assert(target !== undefined, 'a SETUP record has a target');
         assert(target.state !== 'idle', 'the target of a SETUP record is not IDLE');
-        if (target.state === 'flush') {
+        if (target.state === 'flush' || this.staging.has(target)) {
+          // Already flushing in this very group: the record joins it (nlinks are computed at
+          // sync time, so nothing frozen is stale), keeping a rename's ADD and DEL together.
+          if (this.inGroup(target, flg) && !this.blockedByPendingDel(record, flg)) {
+            this.joinGroup(record, flg);
+            return 1;
+          }
           (record.type === 'ADD' ? ip : target).send({ type: 'MARK', flags: InodeFlag.REFLUSH });
           return 0;
         }
@@ -282,8 +324,14 @@ export class Flusher {
           this.mount.counters.overfullScans++;
           return -1;
         }
+        if (this.blockedByPendingDel(record, flg)) {
+          ip.send({ type: 'MARK', flags: InodeFlag.REFLUSH });
+          return 0;
+        }
         this.joinGroup(record, flg);
         this.flushInodeCore(target, flg, { recursion: true });
+        // The target's other dependencies (the other half of a rename) come along where they can.
+        this.setupParentInodes(target, 0, flg);
         return 1;
       }
       case 'flush':
@@ -296,7 +344,7 @@ export class Flusher {
   flusherAsync(flg: FlushGroup): void {
     assert(flg.state !== 'running' && flg.state !== 'done', 'a group being closed is not running (or done)');
     if (flg.state === 'open') flg.send({ type: 'CLOSE' });
-    if (this.scheduled || this.mount.inFlush) return;
+    if (this.scheduled) return;
     this.scheduled = true;
     this.mount.scheduler.schedule(() => {
       this.scheduled = false;
@@ -307,9 +355,13 @@ export class Flusher {
 
   /** Run every group up to the last closed one, in seq order. */
   runClosed(): void {
-    let last = 0;
-    for (const flg of this.groups) if (flg.state === 'closed') last = flg.seq;
-    this.runThrough(last);
+    for (let round = 0; ; round++) {
+      assert(round < RERUN_LIMIT, 'closed groups drain');
+      let last = 0;
+      for (const flg of this.groups) if (flg.state === 'closed') last = flg.seq;
+      if (last === 0) return;
+      this.runThrough(last);
+    }
   }
 
   /** Close and run every group with seq <= `seq`. */

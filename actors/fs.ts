@@ -301,7 +301,12 @@ export class HammerFs implements FileSystem, HandleHost {
     if (access === undefined) throw new FsError('EINVAL', `unknown open flags '${String(flags)}'`, { path });
     const body = () => {
       let ip: Inode;
-      const r = access.create ? this.forCreateOrExisting(path) : this.resolve(path);
+      // O_CREAT|O_EXCL does not follow a symlink in the last component: it exists (EEXIST).
+      const r = access.exclusive
+        ? this.forCreateExclusive(path)
+        : access.create
+          ? this.forCreateOrExisting(path)
+          : this.resolve(path);
       if (r.ip === undefined) {
         ip = createInode(this.mount, r.parent, r.name, { objType: ObjType.REGFILE, mode }, path);
       } else {
@@ -321,6 +326,15 @@ export class HammerFs implements FileSystem, HandleHost {
     return access.write || access.create
       ? this.change('open', { path, flags }, body)
       : this.op('open', { path, flags }, body);
+  }
+
+  private forCreateExclusive(path: string): Resolved {
+    const r = resolvePath(this.mount, this.root, path, { follow: false, parentOnly: true });
+    if (r.ip !== undefined) throw new FsError('EEXIST', 'file exists', { path });
+    if (r.asof !== TID_MAX || r.parent.has(InodeFlag.RO))
+      throw new FsError('EROFS', 'an as-of view is read-only', { path });
+    checkName(r.name, path);
+    return r;
   }
 
   /** open(O_CREAT) resolution: the existing file (symlinks followed) or the parent to create in. */

@@ -46,6 +46,8 @@ export class Inode {
   /** Directories: newest live ADD per name, and DEL records by on-disk key. */
   readonly names = new Map<string, MemRecord>();
   readonly dels = new Map<string, MemRecord>();
+  /** Directories: pending DEL records by name (a new entry of that name waits for them). */
+  readonly delsByName = new Map<string, Set<MemRecord>>();
   /**
    * Directories: what disk lookups found per name (the entry, or none) and
    * the collision keys in use for its hash, like the VFS namecache. Dropped

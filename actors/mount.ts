@@ -53,6 +53,20 @@ export interface MountCounters {
   reclaimWaits: number;
 }
 
+/** A pending DEL is findable by name until it is committed or dropped. */
+export function indexDel(ip: Inode, record: MemRecord): void {
+  const set = ip.delsByName.get(record.name) ?? new Set<MemRecord>();
+  set.add(record);
+  ip.delsByName.set(record.name, set);
+}
+
+function unindexDel(ip: Inode, record: MemRecord): void {
+  const set = ip.delsByName.get(record.name);
+  if (set === undefined) return;
+  set.delete(record);
+  if (set.size === 0) ip.delsByName.delete(record.name);
+}
+
 /** Per-creator reclaim statistics (hammer_inode_inostats): a count that halves every second. */
 interface InoStats {
   count: number;
@@ -408,6 +422,7 @@ export class Mount {
       const id = `${record.diskKey.key}:${record.diskKey.createTid}`;
       if (ip.dels.get(id) === record) ip.dels.delete(id);
     }
+    if (record.type === 'DEL') unindexDel(ip, record);
     if (ip.records.size === 0 && ip.has(InodeFlag.XDIRTY)) ip.send({ type: 'RECORDS_EMPTY' });
   }
 

@@ -16,7 +16,7 @@ import { ObjType, RecType, TID_MAX } from '../storage/layout.js';
 import { diskKeyId, keyOf } from './backend.js';
 import { Inode, UF_NOHISTORY } from './inode.js';
 import { dataLocalization, rangeHi, rangeLo } from './keys.js';
-import type { Mount } from './mount.js';
+import { indexDel, type Mount } from './mount.js';
 import { type MemRecord, RecordFlag } from './records.js';
 import { RECORD_RESERVE_BYTES } from './space.js';
 
@@ -249,6 +249,7 @@ export function removeEntry(mount: Mount, dip: Inode, entry: Entry, ip: Inode, p
     });
     mount.space.reserve(dip, RECORD_RESERVE_BYTES, path);
     dip.dels.set(diskKeyId(entry.diskKey), del);
+    indexDel(dip, del);
     mount.addRecord(del);
   }
   touchDirectory(mount, dip);
