@@ -21,6 +21,8 @@ export interface SyncOutcome {
 }
 
 const TIMES = InodeFlag.ATIME | InodeFlag.MTIME;
+/** Records synced between two looks at the dirty meta-data (hammer_flusher_meta_limit). */
+const META_CHECK_EVERY = 16;
 const INODE_WRITE = InodeFlag.DDIRTY | InodeFlag.SDIRTY | TIMES;
 
 /**
@@ -34,6 +36,7 @@ export class Backend {
   private readonly outcomes = new Map<Inode, SyncOutcome>();
   /** Targets whose last dependency resolved during the run (hammer_test_inode afterwards). */
   readonly released = new Set<Inode>();
+  private recordsSinceCheck = 0;
 
   constructor(private readonly mount: Mount) {}
 
@@ -159,6 +162,9 @@ export class Backend {
     if (!hasFlag(record, RecordFlag.DELETED_BE | RecordFlag.COMMITTED)) this.writeRecord(record, sync);
     this.flushRecordDone(record);
     const volume = this.mount.volume;
+    // Counting dirty buffers walks the cache: look every few records (the limit is a soft bound).
+    if (++this.recordsSinceCheck < META_CHECK_EVERY) return;
+    this.recordsSinceCheck = 0;
     if (volume.dirtyMetaBytes() > this.mount.options.metaLimitBytes) {
       volume.finalize(false);
       this.mount.counters.partialFinalizes++;
