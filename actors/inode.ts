@@ -43,17 +43,37 @@ export class Inode {
   readonly targetList: MemRecord[] = [];
   /** DATA: newest record per block base. */
   readonly blocks = new Map<number, MemRecord>();
-  /** Directories: newest live ADD per name, and DEL records by on-disk key. */
-  readonly names = new Map<string, MemRecord>();
-  readonly dels = new Map<string, MemRecord>();
+  /** Directory bookkeeping, allocated on first use (a file never pays for it). */
+  private dir: DirectoryState | undefined;
+
+  /** Directories: newest live ADD per name. */
+  get names(): Map<string, MemRecord> {
+    this.dir ??= new DirectoryState();
+    return this.dir.names;
+  }
+
+  /** Directories: DEL records by on-disk key. */
+  get dels(): Map<string, MemRecord> {
+    this.dir ??= new DirectoryState();
+    return this.dir.dels;
+  }
+
   /** Directories: pending DEL records by name (a new entry of that name waits for them). */
-  readonly delsByName = new Map<string, Set<MemRecord>>();
+  get delsByName(): Map<string, Set<MemRecord>> {
+    this.dir ??= new DirectoryState();
+    return this.dir.delsByName;
+  }
+
   /**
    * Directories: what disk lookups found per name (the entry, or none) and
    * the collision keys in use for its hash, like the VFS namecache. Dropped
    * for a name whenever an entry of that name is added, removed or committed.
    */
-  readonly nameCache = new Map<string, { entry: Entry | undefined; keys: number[] }>();
+  get nameCache(): Map<string, { entry: Entry | undefined; keys: number[] }> {
+    this.dir ??= new DirectoryState();
+    return this.dir.nameCache;
+  }
+
   /** Open handles and operations in progress. */
   refs = 0;
   /** REDO bookkeeping (hammer_redo_fifo_*): the first REDO offset still needed, and since the flush began. */
@@ -186,6 +206,13 @@ export class Inode {
     if (this.asof === TID_MAX) return this.ino;
     return { ...this.ino, atime: this.ino.ctime, mtime: this.ino.ctime };
   }
+}
+
+class DirectoryState {
+  readonly names = new Map<string, MemRecord>();
+  readonly dels = new Map<string, MemRecord>();
+  readonly delsByName = new Map<string, Set<MemRecord>>();
+  readonly nameCache = new Map<string, { entry: Entry | undefined; keys: number[] }>();
 }
 
 export function inodeKey(localization: number, objId: number, asof: number): string {

@@ -58,6 +58,9 @@ export function encodeInode(inode: InodeData): Uint8Array {
   return bytes;
 }
 
+/** Shared by every inode without an inline symlink (never written to). */
+const NO_SYMLINK = new Uint8Array(0);
+
 export function decodeInode(bytes: Uint8Array, where: string): InodeData {
   if (bytes.length !== INODE_BYTES) throw new FsError('EIO', `inode data of ${where}: ${bytes.length} bytes, want 128`);
   const view = viewOf(bytes);
@@ -79,7 +82,7 @@ export function decodeInode(bytes: Uint8Array, where: string): InodeData {
     capFlags: view.getUint8(65),
     nlinks: readU64(view, 72),
     size: readU64(view, 80),
-    symlink: symlinkArea.slice(0, end < 0 ? INODE_SYMLINK_BYTES : end),
+    symlink: end === 0 ? NO_SYMLINK : symlinkArea.slice(0, end < 0 ? INODE_SYMLINK_BYTES : end),
     mtime: readU64(view, INODE_MTIME_AT),
     atime: readU64(view, INODE_ATIME_AT),
   };
