@@ -11,7 +11,8 @@ export interface HandleHost {
   /** Run a front-end operation: logged as a command, mount checks, errors as FsError. */
   op<T>(type: string, args: Record<string, unknown>, body: () => T): Promise<T>;
   stats(ip: Inode): Stats;
-  fsync(ip: Inode): void;
+  opAsync<T>(type: string, args: Record<string, unknown>, body: () => Promise<T>): Promise<T>;
+  fsync(ip: Inode): Promise<void>;
   touchAtime(ip: Inode): void;
   closed(handle: FileHandle): void;
 }
@@ -106,9 +107,9 @@ export class FileHandle implements FileHandleApi {
   }
 
   sync(): Promise<void> {
-    return this.host.op('fsync', { fd: this.fd }, () => {
+    return this.host.opAsync('fsync', { fd: this.fd }, async () => {
       this.check('sync', 'none');
-      if (!this.ip.has(InodeFlag.RO)) this.host.fsync(this.ip);
+      if (!this.ip.has(InodeFlag.RO)) await this.host.fsync(this.ip);
     });
   }
 

@@ -514,6 +514,11 @@ export class Flusher {
   waitInode(ip: Inode): Promise<void> {
     const pending = ip.state === 'flush' || (ip.state === 'setup' && ip.has(InodeFlag.RESIGNAL));
     if (!pending) return Promise.resolve();
+    // Its group may still be open: queue it, or the wait could be forever.
+    const flg = this.group(ip.group);
+    if (ip.state === 'flush' && flg !== undefined && (flg.state === 'open' || flg.state === 'closed')) {
+      this.flusherAsync(flg);
+    }
     ip.send({ type: 'WAIT' });
     return new Promise((resolve) => {
       const list = this.waiters.get(ip) ?? [];

@@ -92,6 +92,17 @@ export class HammerFs implements FileSystem, HandleHost {
     this.timers = timers();
   }
 
+  /** An operation whose body awaits (fsync waits for its flush group). */
+  async opAsync<T>(type: string, args: Record<string, unknown>, body: () => Promise<T>): Promise<T> {
+    if (!this.mounted) throw new FsError('EIO', `${type}: the filesystem is unmounted`);
+    this.mount.bus.command(type, args);
+    try {
+      return await body();
+    } catch (error) {
+      throw toFsError(error, typeof args.path === 'string' ? args.path : undefined);
+    }
+  }
+
   async op<T>(type: string, args: Record<string, unknown>, body: () => T): Promise<T> {
     if (!this.mounted) throw new FsError('EIO', `${type}: the filesystem is unmounted`);
     this.mount.bus.command(type, args);
@@ -195,7 +206,7 @@ export class HammerFs implements FileSystem, HandleHost {
    * pending only the FIFO is written and fsynced (HAMMER's fsync mode 2).
    * Otherwise the inode (and whatever it depends on) is flushed.
    */
-  fsync(ip: Inode): void {
+  async fsync(ip: Inode): Promise<void> {
     const mount = this.mount;
     mount.checkWritable(undefined);
     const pending = () => ip.dirty || ip.state !== 'idle' || ip.records.size > 0;
@@ -205,8 +216,14 @@ export class HammerFs implements FileSystem, HandleHost {
       mount.bus.fact(ip.id, 'REDO_FSYNC', { redoStart: ip.redoFifoStart });
       return;
     }
-    mount.flusher.flushInode(ip, { signal: true });
-    mount.flusher.runAll();
+    // flush_inode with SIGNAL closes the inode's group and asks the scheduler to run it;
+    // wait_inode waits for that flush to complete (FLUSHW), as the seed's fsync does.
+    mount.runSafely(() => mount.flusher.flushInode(ip, { signal: true }));
+    if (mount.failed) throw mount.failed;
+    // In SETUP (CONN_DOWN: its parents could not join, e.g. past the depth limit) nothing
+    // would run it soon: the sync below flushes the parents first instead of waiting.
+    if (ip.state === 'flush') await mount.flusher.waitInode(ip);
+    if (mount.failed) throw mount.failed;
     // Still waiting (CONN_DOWN: a parent chain past the depth limit, or in another group):
     // flush everything, parents first, as the periodic sync would.
     if (pending()) mount.syncAll();

@@ -44,6 +44,8 @@ export class UndoFifo {
   readonly size: number;
   private span: FifoSpan;
   private readonly dirty = new Map<number, Uint8Array>();
+  /** Per dirty buffer, the sector range appends changed since the last writeOut. */
+  private readonly touched = new Map<number, { lo: number; hi: number }>();
   private current: { index: number; bytes: Uint8Array } | undefined;
   private protectedFrom: number | undefined;
 
@@ -170,7 +172,19 @@ export class UndoFifo {
 
   private writeRecord(record: FifoRecord): number {
     const buffer = this.bufferAt(this.span.next);
-    return encodeFifoRecord(buffer, this.span.next % BUFFER_BYTES, record);
+    const within = this.span.next % BUFFER_BYTES;
+    const size = encodeFifoRecord(buffer, within, record);
+    // Remember which sectors changed: writeOut writes those, not the whole 16 KiB buffer.
+    const index = Math.floor(this.span.next / BUFFER_BYTES);
+    const lo = within - (within % SECTOR_BYTES);
+    const hi = Math.min(BUFFER_BYTES, Math.ceil((within + Math.max(size, 1)) / SECTOR_BYTES) * SECTOR_BYTES);
+    const range = this.touched.get(index);
+    if (range === undefined) this.touched.set(index, { lo, hi });
+    else {
+      range.lo = Math.min(range.lo, lo);
+      range.hi = Math.max(range.hi, hi);
+    }
+    return size;
   }
 
   /**
@@ -205,21 +219,30 @@ export class UndoFifo {
     return this.dirty.size > 0;
   }
 
-  /** Write every dirty FIFO buffer (the caller fsyncs). The buffer being filled stays cached. */
+  /**
+   * Write the sectors appends changed in every dirty FIFO buffer (the caller
+   * fsyncs). Untouched sectors of a fresh buffer keep whatever the disk held:
+   * an older lap or an older mount, whose seqs can never continue the live
+   * sequence, so a scan ends there as it would at a DUMMY. The buffer being
+   * filled stays cached.
+   */
   writeOut(): number {
     let written = 0;
     for (const [index, bytes] of this.dirty) {
-      this.device.write(this.physical(index * BUFFER_BYTES), bytes);
-      written += bytes.length;
+      const range = this.touched.get(index) ?? { lo: 0, hi: BUFFER_BYTES };
+      this.device.write(this.physical(index * BUFFER_BYTES) + range.lo, bytes.subarray(range.lo, range.hi));
+      written += range.hi - range.lo;
     }
     // The buffer being filled stays in `current`; the next append marks it dirty again.
     this.dirty.clear();
+    this.touched.clear();
     return written;
   }
 
   /** Forget unwritten appends since the last writeOut (an aborted cycle), back to `span`. */
   resetTo(span: FifoSpan): void {
     this.dirty.clear();
+    this.touched.clear();
     this.current = undefined;
     this.span = { ...span };
   }
