@@ -10,6 +10,7 @@ import {
   runBenchmarks,
 } from '../bench/harness.js';
 import '../bench/storage.js';
+import '../bench/fs.js';
 import { benchTable } from '../cli/commands/bench.js';
 import { main } from '../cli/main.js';
 
@@ -81,6 +82,19 @@ describe('benchmark harness', () => {
     expect(lines[1]?.fsyncsPerCycle).toBeGreaterThanOrEqual(3);
     expect(lines[2]?.spanMiB).toBeGreaterThanOrEqual(2);
     expect(lines[2]?.undoRecords).toBeGreaterThan(0);
+  });
+
+  it('runs the filesystem benchmarks in quick mode, each against its baselines', async () => {
+    const names = ['create', 'fsync', 'seqwrite', 'memory'];
+    const lines = await runBenchmarks(names, { quick: true, reps: 1, progress: () => undefined });
+    expect(lines.map((l) => l.benchmark)).toEqual(names);
+    for (const line of lines) expectShape(line);
+    expect(Object.keys(lines[0]?.baselines ?? {}).sort()).toEqual(['node-fs', 'sqlite']);
+    expect(Object.keys(lines[1]?.baselines ?? {})).toEqual(['raw-file']);
+    expect(Object.keys(lines[2]?.baselines ?? {})).toEqual(['raw-file']);
+    expect(Object.keys(lines[3]?.baselines ?? {})).toEqual(['js-map']);
+    expect(lines[0]?.target).toBe(0.5);
+    expect(typeof lines[1]?.p99).toBe('number');
   });
 
   it('refuses an unknown benchmark by name', async () => {
