@@ -18,6 +18,12 @@ export interface BlockDevice {
   /** Make every write issued before this call durable. */
   fsync(): void;
   close(): void;
+  /**
+   * Optional: allocate [offset, offset + length) now (a file device writes
+   * zeros there), so later writes into that range do not allocate and their
+   * fsyncs commit no file-system metadata. Contents are unspecified.
+   */
+  reserve?(offset: number, length: number): void;
 }
 
 function checkRange(device: BlockDevice, offset: number, length: number, op: string): void {
@@ -82,6 +88,16 @@ export class FileDevice implements BlockDevice {
     let done = 0;
     while (done < data.length) {
       done += writeSync(this.fd, data, done, data.length - done, offset + done);
+    }
+  }
+
+  /** Write zeros over the range, so the file system allocates it once, here (mkfs, for the FIFO). */
+  reserve(offset: number, length: number): void {
+    checkRange(this, offset, length, 'reserve');
+    const zeros = new Uint8Array(Math.min(length, 1024 * 1024));
+    for (let done = 0; done < length; done += zeros.length) {
+      const n = Math.min(zeros.length, length - done);
+      writeSync(this.fd, zeros, 0, n, offset + done);
     }
   }
 

@@ -204,6 +204,9 @@ export class Volume {
   /** Make a new volume on `device` (like newfs_hammer): the root directory inode and the PFS 0 record. */
   static mkfs(device: BlockDevice, options: MkfsOptions): Volume {
     const header = initialHeader(device.size, options);
+    // The FIFO is written and fsynced constantly: allocate it in the file now, so an fsync
+    // on the REDO path never has to commit file-system metadata for new blocks.
+    for (const block of header.undoArray) device.reserve?.(header.bufBeg + offPart(block), BIGBLOCK_BYTES);
     writeInitialFreemap(device, header);
     device.write(HEADER_SLOTS[0], encodeHeader(header));
     device.fsync();
