@@ -110,9 +110,13 @@ export function writeData(mount: Mount, ip: Inode, position: number, data: Uint8
     const base = blockBase(at);
     const size = blockSize(base);
     const stop = Math.min(end, base + size);
-    const old = readBlock(mount, ip, base);
+    // Nothing old to merge when the write starts the block and covers what the file had of it.
+    const covers = at === base && stop >= Math.min(base + size, Math.max(base, ip.ino.size));
+    const old = covers ? undefined : readBlock(mount, ip, base);
     const oldLength = old === undefined ? 0 : Math.min(old.length, Math.max(0, ip.ino.size - base));
-    const bytes = new Uint8Array(Math.max(oldLength, stop - base));
+    const length = Math.max(oldLength, stop - base);
+    // Every byte is set below (old bytes, then the new ones from `at`), except a hole between them, zeroed.
+    const bytes = at - base > oldLength ? new Uint8Array(length) : Buffer.allocUnsafe(length);
     if (old !== undefined) bytes.set(old.subarray(0, oldLength));
     bytes.set(data.subarray(at - position, stop - position), at - base);
     records.push(putBlock(mount, ip, base, bytes, path));

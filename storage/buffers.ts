@@ -59,6 +59,17 @@ export class BufferCache {
     return buffer;
   }
 
+  /**
+   * Drop a clean cached copy of the buffer at `offset`: its space is about to be
+   * written around the cache (large data goes straight to the device).
+   */
+  forget(offset: number): void {
+    const buffer = this.buffers.get(offset);
+    if (buffer === undefined) return;
+    assert(!buffer.dirty, 'a buffer written around the cache has no dirty cached copy');
+    this.buffers.delete(offset);
+  }
+
   /** A buffer whose old content does not matter (fresh space): zeroed, not read. */
   getFresh(offset: number, kind: BufferKind): Buffer16k {
     let buffer = this.buffers.get(offset);

@@ -2,6 +2,7 @@ import { assert } from './assert.js';
 import type { Blockmap } from './blockmap.js';
 import type { BufferCache, BufferKind } from './buffers.js';
 import { crcOf } from './crc.js';
+import type { BlockDevice } from './device.js';
 import { crcError, FsError } from './errors.js';
 import type { LeafElm } from './format/btree-node.js';
 import { INODE_ATIME_AT, INODE_BYTES, INODE_MTIME_AT, inodeDataCrc } from './format/records.js';
@@ -36,6 +37,15 @@ export function recordDataCrc(recType: number, data: Uint8Array): number {
  * it needs no UNDO); the only in-place change is an inode's time patch.
  */
 export class RecordData {
+  /**
+   * Large data (whole 16 KiB buffers of its own: LARGE_DATA allocations are
+   * rounded and aligned to 16 KiB) waiting for the cycle's data write-out, by
+   * physical offset. It bypasses the buffer cache: no copy into 16 KiB
+   * buffers, one device write per record. The bytes are the record's own and
+   * are never changed afterwards.
+   */
+  private readonly pending = new Map<number, Uint8Array>();
+
   constructor(
     private readonly cache: BufferCache,
     private readonly blockmap: Blockmap,
@@ -47,6 +57,12 @@ export class RecordData {
   write(recType: number, data: Uint8Array): number {
     const zone = dataZone(recType, data.length);
     const alloc = this.blockmap.alloc(zone, data.length);
+    if (zone === Zone.LARGE_DATA) {
+      assert(alloc.physical % BUFFER_BYTES === 0, 'large data starts a buffer of its own');
+      for (let at = alloc.physical; at < alloc.physical + data.length; at += BUFFER_BYTES) this.cache.forget(at);
+      this.pending.set(alloc.physical, data);
+      return alloc.offset;
+    }
     const kind = bufferKind(zone);
     let done = 0;
     while (done < data.length) {
@@ -74,8 +90,9 @@ export class RecordData {
     const physical = this.bufBeg + offPart(elm.dataOffset);
     if (physical + elm.dataLen > this.bufEnd) throw new FsError('EIO', `${where} is past the volume end`);
     const kind = bufferKind(zone);
-    const out = new Uint8Array(elm.dataLen);
-    let done = 0;
+    const waiting = this.pending.get(physical);
+    const out = waiting !== undefined ? waiting.slice(0, elm.dataLen) : new Uint8Array(elm.dataLen);
+    let done = waiting !== undefined ? out.length : 0;
     while (done < out.length) {
       const at = physical + done;
       const base = at - (at % BUFFER_BYTES);
@@ -86,6 +103,22 @@ export class RecordData {
     const found = recordDataCrc(elm.recType, out);
     if (found !== elm.dataCrc) throw crcError(`data of object ${elm.objId} record`, physical, elm.dataCrc, found);
     return out;
+  }
+
+  /** The cycle's data write-out: large data in offset order (the caller fsyncs after the FIFO). Returns bytes. */
+  writePending(device: BlockDevice): number {
+    let bytes = 0;
+    for (const [physical, data] of [...this.pending].sort((a, b) => a[0] - b[0])) {
+      device.write(physical, data);
+      bytes += data.length;
+    }
+    this.pending.clear();
+    return bytes;
+  }
+
+  /** An aborted cycle: its large data is never written. */
+  dropPending(): void {
+    this.pending.clear();
   }
 
   /**

@@ -468,7 +468,7 @@ export class Volume {
   finalize(final: boolean): void {
     this.requireCycle('finalize');
     this.counters.finalizes++;
-    const data = this.cache.writeDirty('data');
+    const data = this.cache.writeDirty('data') + this.data.writePending(this.device);
     this.counters.dataBytesWritten += data;
     let fifo = 0;
     if (this.fifo.hasDirty()) {
@@ -509,6 +509,7 @@ export class Volume {
     this.requireCycle('abort');
     assert(this.cycle !== undefined, 'abort runs inside a cycle');
     this.cache.abortCycle();
+    this.data.dropPending();
     this.nodes.clear();
     // TIDs and object ids handed out stay used: the sequence never goes back.
     this.working = { ...this.cycle.start, nextTid: Math.max(this.cycle.start.nextTid, this.working.nextTid) };
