@@ -74,6 +74,12 @@ export class Inode {
     return this.dir.nameCache;
   }
 
+  /** Directories: B-tree keys held by in-memory ADD / DEL records (a count per key). */
+  get entryKeys(): Map<number, number> {
+    this.dir ??= new DirectoryState();
+    return this.dir.entryKeys;
+  }
+
   /** Open handles and operations in progress. */
   refs = 0;
   /** REDO bookkeeping (hammer_redo_fifo_*): the first REDO offset still needed, and since the flush began. */
@@ -213,6 +219,7 @@ class DirectoryState {
   readonly dels = new Map<string, MemRecord>();
   readonly delsByName = new Map<string, Set<MemRecord>>();
   readonly nameCache = new Map<string, { entry: Entry | undefined; keys: number[] }>();
+  readonly entryKeys = new Map<number, number>();
 }
 
 export function inodeKey(localization: number, objId: number, asof: number): string {

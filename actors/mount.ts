@@ -395,6 +395,8 @@ export class Mount {
   addRecord(record: MemRecord): void {
     const ip = record.ip;
     ip.records.add(record);
+    if (record.type === 'ADD' || record.type === 'DEL')
+      ip.entryKeys.set(record.key, (ip.entryKeys.get(record.key) ?? 0) + 1);
     if (record.target !== undefined) {
       record.state = 'setup';
       record.target.targetList.push(record);
@@ -408,6 +410,12 @@ export class Mount {
   /** The record leaves its inode's tree and indexes (committed, disposed of, or dropped by the frontend). */
   dropRecord(record: MemRecord): void {
     const ip = record.ip;
+    if ((record.type === 'ADD' || record.type === 'DEL') && ip.records.has(record)) {
+      const count = (ip.entryKeys.get(record.key) ?? 0) - 1;
+      assert(count >= 0, 'an entry key is counted once per record');
+      if (count === 0) ip.entryKeys.delete(record.key);
+      else ip.entryKeys.set(record.key, count);
+    }
     assert(
       record.state !== 'flush' || (record.flags & (RecordFlag.COMMITTED | RecordFlag.DELETED_BE)) !== 0,
       'a record is freed only outside FLUSH, or once the backend wrote or disposed of it',
@@ -463,10 +471,12 @@ export class Mount {
   syncAll(): void {
     for (let round = 0; ; round++) {
       assert(round < 10_000, 'sync converges');
-      const pending = this.dirtyInodes().filter(
+      const all = this.dirtyInodes();
+      const pending = all.filter(
         (ip) => ip.dirty || ip.state !== 'idle' || ip.records.size > 0 || ip.targetList.length > 0,
       );
-      for (const ip of this.dirtyInodes()) if (!pending.includes(ip)) this.inodeSettled(ip);
+      const busy = new Set(pending);
+      for (const ip of all) if (!busy.has(ip)) this.inodeSettled(ip);
       if (pending.length === 0 && this.flusher.groups.length === 0) return;
       this.flusher.stage(() => {
         for (const ip of pending) this.flusher.flushInode(ip);

@@ -121,16 +121,9 @@ function freeKey(mount: Mount, dip: Inode, name: string): number {
     const hi = rangeHi(loc, dip.objId, RecType.DIRENTRY, base + DIRHASH_COLLISION_SPAN - 1);
     for (const elm of mount.volume.scan(lo, hi, TID_MAX)) used.add(elm.key);
   }
-  for (const record of dip.records) {
-    if (
-      (record.type === 'ADD' || record.type === 'DEL') &&
-      record.key - base >= 0 &&
-      record.key - base < DIRHASH_COLLISION_SPAN
-    )
-      used.add(record.key);
-  }
-  if (!used.has(base)) return base;
-  for (let i = 0; i < DIRHASH_COLLISION_SPAN; i++) if (!used.has(base + i)) return base + i;
+  const memory = dip.entryKeys;
+  if (!used.has(base) && !memory.has(base)) return base;
+  for (let i = 0; i < DIRHASH_COLLISION_SPAN; i++) if (!used.has(base + i) && !memory.has(base + i)) return base + i;
   throw new FsError('ENOSPC', `directory ${dip.objId}: every hash collision key of '${name}' is in use`);
 }
 
