@@ -1,7 +1,7 @@
 import { produce } from 'immer';
 import { InodeFlag, MODMASK } from '../machines/inode-flags.js';
 import { assert } from '../storage/assert.js';
-import type { BTreeKey, LeafElm } from '../storage/format/btree-node.js';
+import { type BTreeKey, keyOf } from '../storage/format/btree-node.js';
 import { RedoFlag, TERM_ALL } from '../storage/format/fifo.js';
 import { encodeInode, type InodeData } from '../storage/format/records.js';
 import { KEY_MAX, KEY_MIN, RecType, TID_MAX } from '../storage/layout.js';
@@ -119,13 +119,8 @@ export class Backend {
   }
 
   private untarget(record: MemRecord): void {
-    const target = record.target;
-    if (target === undefined) return;
-    const at = target.targetList.indexOf(record);
-    assert(at >= 0, 'a record with a target is on its target list');
-    target.targetList.splice(at, 1);
-    record.target = undefined;
-    if (target.targetList.length === 0) this.released.add(target);
+    const released = this.mount.untarget(record);
+    if (released !== undefined) this.released.add(released);
   }
 
   /**
@@ -363,15 +358,7 @@ export class Backend {
   }
 }
 
-export function keyOf(elm: LeafElm | BTreeKey): BTreeKey {
-  return {
-    localization: elm.localization,
-    objId: elm.objId,
-    recType: elm.recType,
-    key: elm.key,
-    createTid: elm.createTid,
-  };
-}
+export { keyOf };
 
 export function diskKeyId(key: BTreeKey | undefined): string {
   assert(key !== undefined, 'an on-disk key is known');

@@ -66,6 +66,19 @@ export function readData(mount: Mount, ip: Inode, position: number, length: numb
   return out;
 }
 
+/** Log a REDO WRITE or TRUNC for `ip` (after its first fsync) and note it for the REDO bookkeeping. */
+function logRedo(mount: Mount, ip: Inode, flags: number, offset: number, mtime: number, payload: Uint8Array): void {
+  const at = mount.volume.appendRedo({
+    flags,
+    objId: ip.objId,
+    localization: dataLocalization(ip.localization),
+    offset,
+    mtime,
+    payload,
+  });
+  mount.redo.noted(ip, at);
+}
+
 /** A new DATA record for the block at `base`; the older in-memory one is dropped unless it is flushing. */
 function putBlock(mount: Mount, ip: Inode, base: number, bytes: Uint8Array, path: string): MemRecord {
   mount.space.reserve(ip, bytes.length + RECORD_RESERVE_BYTES, path);
@@ -125,15 +138,7 @@ export function writeData(mount: Mount, ip: Inode, position: number, data: Uint8
   const now = mount.clock.now();
   const grows = end > ip.ino.size;
   if (ip.redoMode && ip.has(InodeFlag.ONDISK)) {
-    const offset = mount.volume.appendRedo({
-      flags: RedoFlag.WRITE,
-      objId: ip.objId,
-      localization: dataLocalization(ip.localization),
-      offset: position,
-      mtime: now,
-      payload: data,
-    });
-    mount.redo.noted(ip, offset);
+    logRedo(mount, ip, RedoFlag.WRITE, position, now, data);
     for (const record of records) record.flags |= RecordFlag.REDO;
     mount.counters.redoWrites++;
     // hammer_limit_redo: past 4 MiB of REDO the inode stops logging; its next fsync flushes.
@@ -187,15 +192,7 @@ export function truncateData(mount: Mount, ip: Inode, length: number, path: stri
     flags |= InodeFlag.TRUNCATED;
   }
   if (ip.redoMode && ip.has(InodeFlag.ONDISK)) {
-    const offset = mount.volume.appendRedo({
-      flags: RedoFlag.TRUNC,
-      objId: ip.objId,
-      localization: dataLocalization(ip.localization),
-      offset: length,
-      mtime: now,
-      payload: new Uint8Array(0),
-    });
-    mount.redo.noted(ip, offset);
+    logRedo(mount, ip, RedoFlag.TRUNC, length, now, new Uint8Array(0));
   } else {
     ip.structural = true;
   }

@@ -434,6 +434,21 @@ export class Mount {
     if (ip.records.size === 0 && ip.has(InodeFlag.XDIRTY)) ip.send({ type: 'RECORDS_EMPTY' });
   }
 
+  /**
+   * The record no longer holds its target (it was written, disposed of, or
+   * dropped by the frontend): it leaves the target's list. Returns the target
+   * when nothing else holds it any more (hammer_test_inode's cue).
+   */
+  untarget(record: MemRecord): Inode | undefined {
+    const target = record.target;
+    if (target === undefined) return undefined;
+    const at = target.targetList.indexOf(record);
+    assert(at >= 0, 'a record with a target is on its target list');
+    target.targetList.splice(at, 1);
+    record.target = undefined;
+    return target.targetList.length === 0 ? target : undefined;
+  }
+
   // --- reclaim back-pressure --------------------------------------------
 
   /**

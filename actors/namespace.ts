@@ -251,13 +251,8 @@ export function removeEntry(mount: Mount, dip: Inode, entry: Entry, ip: Inode, p
 
 /** A dropped dependency: the target leaves SETUP when nothing else holds it (hammer_test_inode). */
 function untargetFrontend(mount: Mount, record: MemRecord): void {
-  const target = record.target;
-  if (target === undefined) return;
-  const at = target.targetList.indexOf(record);
-  assert(at >= 0, 'a record with a target is on its target list');
-  target.targetList.splice(at, 1);
-  record.target = undefined;
-  if (target.targetList.length === 0 && target.state === 'setup' && !target.dirty) mount.flusher.flushInode(target);
+  const released = mount.untarget(record);
+  if (released !== undefined && released.state === 'setup' && !released.dirty) mount.flusher.flushInode(released);
 }
 
 function setNlinks(mount: Mount, ip: Inode, nlinks: number): void {

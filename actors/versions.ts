@@ -7,6 +7,7 @@ import {
   encodePfs,
   encodeSnapshot,
   PFS_MIRROR_DELETED,
+  rootDirectoryInode,
 } from '../storage/format/records.js';
 import { formatTid, KEY_MAX, KEY_MIN, ObjType, RecType, ROOT_OBJ_ID, TID_MAX } from '../storage/layout.js';
 import type { PfsInfo, Version } from './api.js';
@@ -150,24 +151,7 @@ export function createPfs(mount: Mount, label: string): PfsInfo {
         pruneMax: 0,
       }),
     );
-    const root = encodeInode({
-      version: 1,
-      mode: 0o755,
-      uflags: 0,
-      rmajor: 0,
-      rminor: 0,
-      ctime: now,
-      parentObjId: 0,
-      uid: 0,
-      gid: 0,
-      objType: ObjType.DIRECTORY,
-      capFlags: 0,
-      nlinks: 1,
-      size: 0,
-      symlink: new Uint8Array(0),
-      mtime: now,
-      atime: now,
-    });
+    const root = encodeInode(rootDirectoryInode(now));
     mount.volume.insertRecord(
       {
         localization: inodeLocalization(pfsLocalization(id)),

@@ -8,6 +8,7 @@ import {
   elmAt,
   INTERNAL_MAX,
   type InternalElm,
+  keyOf,
   LEAF_MAX,
   type LeafElm,
   MAX_BOUND,
@@ -26,16 +27,6 @@ export { walkTolerant } from './btree-walk.js';
 export { MAX_BOUND, MIN_BOUND } from './format/btree-node.js';
 
 type Base = Omit<BTreeKey, 'createTid'>;
-
-function keyOf(elm: BTreeKey): BTreeKey {
-  return {
-    localization: elm.localization,
-    objId: elm.objId,
-    recType: elm.recType,
-    key: elm.key,
-    createTid: elm.createTid,
-  };
-}
 
 /**
  * Move the encoded elements from index `from` on by `by` slots (+1 after an

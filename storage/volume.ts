@@ -15,7 +15,7 @@ import {
   slotFor,
   type VolumeHeader,
 } from './format/header.js';
-import { encodeInode, encodePfs } from './format/records.js';
+import { encodeInode, encodePfs, rootDirectoryInode } from './format/records.js';
 import {
   ALLOC_ZONES,
   BIGBLOCK_BYTES,
@@ -229,24 +229,7 @@ export class Volume {
     const now = this.clock.now();
     this.beginCycle();
     this.tree = BTree.create(this.nodes);
-    const inode = encodeInode({
-      version: 1,
-      mode: 0o755,
-      uflags: 0,
-      rmajor: 0,
-      rminor: 0,
-      ctime: now,
-      parentObjId: 0,
-      uid: 0,
-      gid: 0,
-      objType: ObjType.DIRECTORY,
-      capFlags: 0,
-      nlinks: 1,
-      size: 0,
-      symlink: new Uint8Array(0),
-      mtime: now,
-      atime: now,
-    });
+    const inode = encodeInode(rootDirectoryInode(now));
     const base = { objId: ROOT_OBJ_ID, key: 0 };
     this.insertRecord(
       { ...base, localization: localization(0, LOCALIZE_INODE), recType: RecType.INODE, objType: ObjType.DIRECTORY },

@@ -83,6 +83,17 @@ export const MAX_BOUND: BTreeKey = {
   createTid: 0,
 };
 
+/** Just the key fields of an element (a copy). */
+export function keyOf(elm: BTreeKey): BTreeKey {
+  return {
+    localization: elm.localization,
+    objId: elm.objId,
+    recType: elm.recType,
+    key: elm.key,
+    createTid: elm.createTid,
+  };
+}
+
 /** Compare two keys in B-tree order; create_tid 0 sorts as +infinity. */
 export function compareKeys(a: BTreeKey, b: BTreeKey): number {
   if (a.localization !== b.localization) return a.localization < b.localization ? -1 : 1;

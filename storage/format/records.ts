@@ -1,7 +1,7 @@
 import { assert } from '../assert.js';
 import { crcOf } from '../crc.js';
 import { FsError } from '../errors.js';
-import { readI64, readU64, viewOf, writeI64, writeU64 } from '../layout.js';
+import { ObjType, readI64, readU64, viewOf, writeI64, writeU64 } from '../layout.js';
 
 /**
  * Data of the records that live in the META zone: the 128-byte inode, directory
@@ -33,6 +33,28 @@ export interface InodeData {
   symlink: Uint8Array;
   mtime: number;
   atime: number;
+}
+
+/** A root directory's inode (mkfs, a new PFS): mode 755, one link, times `now` (µs). */
+export function rootDirectoryInode(now: number): InodeData {
+  return {
+    version: INODE_VERSION,
+    mode: 0o755,
+    uflags: 0,
+    rmajor: 0,
+    rminor: 0,
+    ctime: now,
+    parentObjId: 0,
+    uid: 0,
+    gid: 0,
+    objType: ObjType.DIRECTORY,
+    capFlags: 0,
+    nlinks: 1,
+    size: 0,
+    symlink: new Uint8Array(0),
+    mtime: now,
+    atime: now,
+  };
 }
 
 export function encodeInode(inode: InodeData): Uint8Array {
