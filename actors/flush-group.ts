@@ -101,8 +101,4 @@ export class FlushGroup {
   get refs(): number {
     return this.actor.getSnapshot().context.refs + this.addRefs - this.dropRefs;
   }
-
-  get runs(): number {
-    return this.actor.getSnapshot().context.runs;
-  }
 }

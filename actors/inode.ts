@@ -222,8 +222,4 @@ class DirectoryState {
   readonly entryKeys = new Map<number, number>();
 }
 
-export function inodeKey(localization: number, objId: number, asof: number): string {
-  return `${localization}:${objId}:${asof}`;
-}
-
 export { InodeFlag };

@@ -106,7 +106,6 @@ export class Mount {
    * key, never by insertion.
    */
   private readonly cache = new Map<number, Inode | Inode[]>();
-  private cacheSize = 0;
   /** Clean, unreferenced inodes in least-recently-used order. */
   private readonly clean = new Map<Inode, true>();
   /** Inodes with something to flush. */
@@ -268,7 +267,6 @@ export class Mount {
     if (slot === undefined) this.cache.set(ip.objId, ip);
     else if (Array.isArray(slot)) slot.push(ip);
     else this.cache.set(ip.objId, [slot, ip]);
-    this.cacheSize++;
     this.settleClean(ip);
   }
 
@@ -280,7 +278,6 @@ export class Mount {
       if (rest.length === 1 && rest[0] !== undefined) this.cache.set(ip.objId, rest[0]);
       else this.cache.set(ip.objId, rest);
     }
-    this.cacheSize--;
   }
 
   /** Cached inodes, in key order (tests, PFS unload). */
@@ -288,10 +285,6 @@ export class Mount {
     return [...this.cache.values()]
       .flat()
       .sort((a, b) => a.localization - b.localization || a.objId - b.objId || a.asof - b.asof);
-  }
-
-  get cachedCount(): number {
-    return this.cacheSize;
   }
 
   /** The frontend modified `ip` (flags from the modify mask). */
@@ -499,10 +492,6 @@ export class Mount {
       this.flusher.runAll();
       for (const ip of pending) this.inodeSettled(ip);
     }
-  }
-
-  get reclaimCount(): number {
-    return this.reclaiming.size;
   }
 
   /** Every dirty inode, in key order. */
