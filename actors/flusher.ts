@@ -212,6 +212,8 @@ export class Flusher {
     if (dels === undefined) return false;
     for (const del of [...dels]) {
       if (del.flags & (RecordFlag.COMMITTED | RecordFlag.DELETED_BE)) continue;
+      // A frontend-deleted ADD is written first and deleted by a later group: wait for its DEL.
+      if (del.type === 'ADD') return true;
       if (del.state === 'setup') this.setupChild(del, flg);
       if (del.state === 'idle') this.joinGroup(del, flg);
       if (del.state !== 'flush' || del.group !== flg.seq) return true;

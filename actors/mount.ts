@@ -423,7 +423,7 @@ export class Mount {
       const id = `${record.diskKey.key}:${record.diskKey.createTid}`;
       if (ip.dels.get(id) === record) ip.dels.delete(id);
     }
-    if (record.type === 'DEL') unindexDel(ip, record);
+    if (record.type === 'DEL' || record.type === 'ADD') unindexDel(ip, record);
     if (ip.records.size === 0 && ip.has(InodeFlag.XDIRTY)) ip.send({ type: 'RECORDS_EMPTY' });
   }
 

@@ -223,6 +223,8 @@ export function removeEntry(mount: Mount, dip: Inode, entry: Entry, ip: Inode, p
     if (record.state === 'flush') {
       assert(!(record.flags & RecordFlag.INTERLOCK_BE), 'the frontend never races the backend on a record');
       record.flags |= RecordFlag.DELETED_FE;
+      // It will still be written (then converted to a DEL): a new entry of this name must wait for that DEL.
+      indexDel(dip, record);
     } else {
       mount.dropRecord(record);
       untargetFrontend(mount, record);
