@@ -1,44 +1,17 @@
-import { produce } from 'immer';
-import type { Observable, Subscription } from 'rxjs';
-import { InodeFlag } from '../machines/inode-flags.js';
-import { FsError, isFsError } from '../storage/errors.js';
+import { FsError } from '../storage/errors.js';
 import { ObjType, ROOT_OBJ_ID, TID_MAX } from '../storage/layout.js';
-import {
-  type BusEvent,
-  type Dirent,
-  type FileSystem,
-  type OpenFlags,
-  type PfsInfo,
-  type RecoveryInfo,
-  type Stats,
-  UF_NOHISTORY,
-  type Version,
-} from './api.js';
+import type { Dirent, FileSystem, OpenFlags, PfsInfo, Stats, Version } from './api.js';
 import { readData, truncateData, writeData } from './file-data.js';
-import { changeInode, FileHandle, type HandleHost, INVALID_DATA, toBytes } from './file-handle.js';
+import { FileHandle, INVALID_DATA, toBytes } from './file-handle.js';
+import { toFsError } from './fs-core.js';
+import { FsNames } from './fs-names.js';
 import type { Inode } from './inode.js';
 import { pfsIdOf } from './keys.js';
-import type { Mount } from './mount.js';
-import {
-  addEntry,
-  addSymlinkRecord,
-  checkDirectory,
-  checkName,
-  createInode,
-  listEntries,
-  readSymlink,
-  removeEntry,
-  symlinkBytes,
-} from './namespace.js';
-import { type Resolved, resolvePath, splitPath } from './resolve.js';
+import { createInode, listEntries } from './namespace.js';
+import { resolvePath, splitPath } from './resolve.js';
 import { createPfs, destroyPfs, history, listPfs, listSnapshots, recordSnapshot } from './versions.js';
 
-const S_IFMT = 0o170000;
-const TYPE_BITS: Record<number, number> = {
-  [ObjType.DIRECTORY]: 0o040000,
-  [ObjType.REGFILE]: 0o100000,
-  [ObjType.SOFTLINK]: 0o120000,
-};
+export { toFsError };
 
 const OPEN_FLAGS: Record<
   OpenFlags,
@@ -62,184 +35,7 @@ const OPEN_FLAGS: Record<
  * flusher, which runs from the scheduler between calls), logs itself on the
  * bus as a command, and turns every failure into an FsError with a code.
  */
-export class HammerFs implements FileSystem, HandleHost {
-  readonly events: Observable<BusEvent>;
-  readonly recovery: RecoveryInfo;
-  private readonly root: Inode;
-  private readonly handles = new Map<number, FileHandle>();
-  private nextFd = 3;
-  private mounted = true;
-  private readonly timers: Subscription | undefined;
-
-  constructor(
-    readonly mount: Mount,
-    private readonly pfsId: number,
-    private readonly noatime: boolean,
-    timers: () => Subscription | undefined,
-  ) {
-    this.events = mount.bus.events;
-    const report = mount.volume.recovery;
-    this.recovery = {
-      spanRecords: report.records,
-      undone: report.undone,
-      redoPending: report.redo.length,
-      redoReplayed: 0,
-    };
-    const root = mount.get(pfsId * 0x10000, ROOT_OBJ_ID);
-    if (root === undefined) throw new FsError('EIO', `PFS ${pfsId} has no root inode`);
-    this.root = root;
-    mount.ref(root);
-    this.timers = timers();
-  }
-
-  /** An operation whose body awaits (fsync waits for its flush group). */
-  async opAsync<T>(type: string, args: Record<string, unknown>, body: () => Promise<T>): Promise<T> {
-    if (!this.mounted) throw new FsError('EIO', `${type}: the filesystem is unmounted`);
-    this.mount.bus.command(type, args);
-    try {
-      return await body();
-    } catch (error) {
-      throw toFsError(error, typeof args.path === 'string' ? args.path : undefined);
-    }
-  }
-
-  async op<T>(type: string, args: Record<string, unknown>, body: () => T): Promise<T> {
-    if (!this.mounted) throw new FsError('EIO', `${type}: the filesystem is unmounted`);
-    this.mount.bus.command(type, args);
-    try {
-      return body();
-    } catch (error) {
-      throw toFsError(error, typeof args.path === 'string' ? args.path : undefined);
-    }
-  }
-
-  /** An operation that changes the volume: waits out reclaim back-pressure first, then autoflushes. */
-  private async change<T>(type: string, args: Record<string, unknown>, body: () => T): Promise<T> {
-    if (!this.mounted) throw new FsError('EIO', `${type}: the filesystem is unmounted`);
-    const wait = this.mount.reclaimWait('fs');
-    if (wait !== undefined) await wait;
-    const result = await this.op(type, args, () => {
-      this.mount.checkWritable(typeof args.path === 'string' ? args.path : undefined);
-      return body();
-    });
-    this.autoflush();
-    return result;
-  }
-
-  /** Too many dirty inodes or too much dirty data: queue them into groups; the scheduler runs the groups. */
-  private autoflush(): void {
-    const mount = this.mount;
-    const tooMany = mount.dirty.size >= 2 * mount.options.autoflush;
-    const tooMuch = mount.dirtyDataBytes > mount.options.dirtyDataLimitBytes;
-    if (!tooMany && !tooMuch) return;
-    mount.runSafely(() => {
-      mount.flusher.stage(() => {
-        for (const ip of mount.dirtyInodes()) if (ip.state !== 'flush') mount.flusher.flushInode(ip);
-      });
-      if (tooMuch) mount.flusher.runAll();
-      else mount.flusher.runClosed();
-    });
-    if (mount.failed) throw mount.failed;
-  }
-
-  private resolve(path: string, follow = true): Resolved {
-    return resolvePath(this.mount, this.root, path, { follow });
-  }
-
-  private existing(path: string, follow = true): Inode {
-    const r = this.resolve(path, follow);
-    if (r.ip === undefined) throw new FsError('ENOENT', 'no such file or directory', { path });
-    return r.ip;
-  }
-
-  /** The parent directory and new name for a create; EROFS through an as-of path. */
-  private forCreate(path: string): Resolved {
-    const r = resolvePath(this.mount, this.root, path, { follow: false, parentOnly: true });
-    if (r.asof !== TID_MAX || r.parent.has(InodeFlag.RO))
-      throw new FsError('EROFS', 'an as-of view is read-only', { path });
-    if (r.name === '') throw new FsError('EEXIST', 'file exists', { path });
-    checkName(r.name, path);
-    return r;
-  }
-
-  private writable(ip: Inode, path: string): void {
-    if (ip.has(InodeFlag.RO)) throw new FsError('EROFS', 'an as-of view is read-only', { path });
-  }
-
-  stats(ip: Inode): Stats {
-    const ino = ip.view();
-    const type = ino.objType;
-    return {
-      ino: ip.objId,
-      mode: (TYPE_BITS[type] ?? 0) | (ino.mode & 0o7777),
-      nlink: ino.nlinks,
-      uid: ino.uid,
-      gid: ino.gid,
-      size: ino.size,
-      atimeMs: ino.atime / 1000,
-      mtimeMs: ino.mtime / 1000,
-      ctimeMs: ino.ctime / 1000,
-      tid: ip.leaf?.createTid ?? 0,
-      flags: ino.uflags,
-      isFile: () => type === ObjType.REGFILE,
-      isDirectory: () => type === ObjType.DIRECTORY,
-      isSymbolicLink: () => type === ObjType.SOFTLINK,
-    };
-  }
-
-  touchAtime(ip: Inode): void {
-    if (this.noatime || ip.has(InodeFlag.RO) || this.mount.readOnly || this.mount.failed) return;
-    const now = this.mount.clock.now();
-    this.mount.modified(
-      ip,
-      InodeFlag.ATIME,
-      produce(ip.ino, (draft) => {
-        draft.atime = now;
-      }),
-    );
-    this.mount.inodeSettled(ip);
-  }
-
-  /**
-   * fsync: durable when it returns. After the inode's first full flush, its
-   * writes went to the REDO log as well, and when nothing but such writes is
-   * pending only the FIFO is written and fsynced (HAMMER's fsync mode 2).
-   * Otherwise the inode (and whatever it depends on) is flushed.
-   */
-  async fsync(ip: Inode): Promise<void> {
-    const mount = this.mount;
-    mount.checkWritable(undefined);
-    const pending = () => ip.dirty || ip.state !== 'idle' || ip.records.size > 0;
-    if (!pending()) return;
-    if (ip.redoMode && ip.has(InodeFlag.ONDISK) && !ip.structural) {
-      mount.volume.syncRedo();
-      mount.bus.fact(ip.id, 'REDO_FSYNC', { redoStart: ip.redoFifoStart });
-      return;
-    }
-    // flush_inode with SIGNAL closes the inode's group and asks the scheduler to run it;
-    // wait_inode waits for that flush to complete (FLUSHW), as the seed's fsync does.
-    mount.runSafely(() => mount.flusher.flushInode(ip, { signal: true }));
-    if (mount.failed) throw mount.failed;
-    // In SETUP (CONN_DOWN: its parents could not join, e.g. past the depth limit) nothing
-    // would run it soon: the sync below flushes the parents first instead of waiting.
-    if (ip.state === 'flush') await mount.flusher.waitInode(ip);
-    if (mount.failed) throw mount.failed;
-    // Still waiting (CONN_DOWN: a parent chain past the depth limit, or in another group):
-    // flush everything, parents first, as the periodic sync would.
-    if (pending()) mount.syncAll();
-    if (mount.failed) throw mount.failed;
-    if (pending()) throw new FsError('EIO', `fsync of inode ${ip.objId} left it unflushed`);
-    ip.redoMode = true;
-    ip.redoBytes = 0;
-    ip.structural = false;
-  }
-
-  closed(handle: FileHandle): void {
-    this.handles.delete(handle.fd);
-  }
-
-  // --- directories ----------------------------------------------------
-
+export class HammerFs extends FsNames implements FileSystem {
   mkdir(path: string, options: { recursive?: boolean; mode?: number } = {}): Promise<void> {
     return this.change('mkdir', { path, ...options }, () => {
       if (options.recursive) {
@@ -259,7 +55,7 @@ export class HammerFs implements FileSystem, HandleHost {
     });
   }
 
-  private makeDirectory(path: string, mode = 0o755): void {
+  protected makeDirectory(path: string, mode = 0o755): void {
     const r = this.forCreate(path);
     if (r.ip !== undefined) throw new FsError('EEXIST', 'file exists', { path });
     const ip = createInode(this.mount, r.parent, r.name, { objType: ObjType.DIRECTORY, mode }, path);
@@ -345,25 +141,6 @@ export class HammerFs implements FileSystem, HandleHost {
       : this.op('open', { path, flags }, body);
   }
 
-  private forCreateExclusive(path: string): Resolved {
-    const r = resolvePath(this.mount, this.root, path, { follow: false, parentOnly: true });
-    if (r.ip !== undefined) throw new FsError('EEXIST', 'file exists', { path });
-    if (r.asof !== TID_MAX || r.parent.has(InodeFlag.RO))
-      throw new FsError('EROFS', 'an as-of view is read-only', { path });
-    checkName(r.name, path);
-    return r;
-  }
-
-  /** open(O_CREAT) resolution: the existing file (symlinks followed) or the parent to create in. */
-  private forCreateOrExisting(path: string): Resolved {
-    const r = resolvePath(this.mount, this.root, path, { follow: true, parentOnly: true });
-    if (r.ip !== undefined) return r;
-    if (r.asof !== TID_MAX || r.parent.has(InodeFlag.RO))
-      throw new FsError('EROFS', 'an as-of view is read-only', { path });
-    checkName(r.name, path);
-    return r;
-  }
-
   readFile(path: string): Promise<Buffer>;
   readFile(path: string, encoding: 'utf8'): Promise<string>;
   readFile(path: string, encoding?: 'utf8'): Promise<Buffer | string> {
@@ -421,206 +198,7 @@ export class HammerFs implements FileSystem, HandleHost {
     });
   }
 
-  // --- names -----------------------------------------------------------
-
-  /** Remove the entry `r` names from `dir`; the inode is deleted when its last link and reference go. */
-  private unlinkEntry(dir: Inode, r: Resolved, ip: Inode, path: string): void {
-    if (r.entry === undefined) throw new FsError('ENOENT', 'no such file or directory', { path });
-    this.mount.ref(ip);
-    try {
-      removeEntry(this.mount, dir, r.entry, ip, path);
-    } finally {
-      this.mount.rel(ip);
-    }
-    this.mount.inodeSettled(dir);
-  }
-
-  unlink(path: string): Promise<void> {
-    return this.change('unlink', { path }, () => {
-      const r = this.forCreate(path);
-      const ip = r.ip;
-      if (ip === undefined) throw new FsError('ENOENT', 'no such file or directory', { path });
-      if (ip.isDirectory) throw new FsError('EISDIR', 'illegal operation on a directory', { path });
-      this.unlinkEntry(r.parent, r, ip, path);
-    });
-  }
-
-  link(existing: string, newPath: string): Promise<void> {
-    return this.change('link', { path: newPath, existing }, () => {
-      const ip = this.existing(existing, false);
-      if (ip.isDirectory) throw new FsError('EPERM', 'hard links to directories are not allowed', { path: existing });
-      this.writable(ip, existing);
-      const r = this.forCreate(newPath);
-      if (r.ip !== undefined) throw new FsError('EEXIST', 'file exists', { path: newPath });
-      if (r.parent.localization !== ip.localization)
-        throw new FsError('EXDEV', 'a link cannot cross PFSes', { path: newPath });
-      checkDirectory(r.parent, newPath);
-      if (r.parent.ino.nlinks === 0) throw new FsError('EINVAL', 'the directory has been deleted', { path: newPath });
-      addEntry(this.mount, r.parent, r.name, ip, newPath);
-      this.mount.inodeSettled(ip);
-    });
-  }
-
-  symlink(target: string, path: string): Promise<void> {
-    return this.change('symlink', { path, target }, () => {
-      if (typeof target !== 'string' || target.length === 0)
-        throw new FsError('ENOENT', 'empty symlink target', { path });
-      const r = this.forCreate(path);
-      if (r.ip !== undefined) throw new FsError('EEXIST', 'file exists', { path });
-      const { inline, bytes } = symlinkBytes(target);
-      const ip = createInode(
-        this.mount,
-        r.parent,
-        r.name,
-        { objType: ObjType.SOFTLINK, mode: 0o777, symlink: inline, size: bytes.length },
-        path,
-      );
-      if (inline === undefined) addSymlinkRecord(this.mount, ip, bytes, path);
-      this.mount.inodeSettled(ip);
-    });
-  }
-
-  readlink(path: string): Promise<string> {
-    return this.op('readlink', { path }, () => {
-      const ip = this.existing(path, false);
-      if (ip.ino.objType !== ObjType.SOFTLINK) throw new FsError('EINVAL', 'not a symbolic link', { path });
-      return readSymlink(this.mount, ip);
-    });
-  }
-
-  /**
-   * rename(2): the new entry first, then the old one goes (and a replaced
-   * target's entry before both). A directory moved elsewhere gets its new
-   * parent; moving a directory under itself is EINVAL.
-   */
-  rename(from: string, to: string): Promise<void> {
-    return this.change('rename', { path: from, to }, () => {
-      const source = this.forCreate(from);
-      const ip = source.ip;
-      if (ip === undefined || source.entry === undefined)
-        throw new FsError('ENOENT', 'no such file or directory', { path: from });
-      const target = this.forCreate(to);
-      checkDirectory(target.parent, to);
-      if (target.parent.localization !== ip.localization)
-        throw new FsError('EXDEV', 'a rename cannot cross PFSes', { path: to });
-      if (target.parent.ino.nlinks === 0) throw new FsError('EINVAL', 'the directory has been deleted', { path: to });
-      if (target.ip === ip) return;
-      if (ip.isDirectory) this.checkNotUnder(ip, target.parent, to);
-      this.mount.ref(ip);
-      try {
-        if (target.ip !== undefined) this.replaceTarget(target, ip, to);
-        addEntry(this.mount, target.parent, target.name, ip, to);
-        const again = this.forCreate(from);
-        removeEntry(this.mount, source.parent, again.entry ?? source.entry, ip, from);
-        if (ip.isDirectory && ip.ino.parentObjId !== target.parent.objId) {
-          const parentObjId = target.parent.objId;
-          this.mount.modified(
-            ip,
-            InodeFlag.DDIRTY,
-            produce(ip.ino, (d) => {
-              d.parentObjId = parentObjId;
-            }),
-          );
-        }
-      } finally {
-        this.mount.rel(ip);
-      }
-      this.mount.inodeSettled(source.parent);
-      this.mount.inodeSettled(target.parent);
-    });
-  }
-
-  private replaceTarget(target: Resolved, ip: Inode, to: string): void {
-    const victim = target.ip;
-    if (victim === undefined) return;
-    if (victim.isDirectory && !ip.isDirectory)
-      throw new FsError('EISDIR', 'cannot overwrite a directory with a file', { path: to });
-    if (!victim.isDirectory && ip.isDirectory)
-      throw new FsError('ENOTDIR', 'cannot overwrite a file with a directory', { path: to });
-    if (victim.isDirectory && listEntries(this.mount, victim, TID_MAX).length > 0) {
-      throw new FsError('ENOTEMPTY', 'directory not empty', { path: to });
-    }
-    this.unlinkEntry(target.parent, target, victim, to);
-  }
-
-  private checkNotUnder(dir: Inode, parent: Inode, path: string): void {
-    for (let cur: Inode | undefined = parent, depth = 0; cur !== undefined; depth++) {
-      if (cur === dir) throw new FsError('EINVAL', 'cannot move a directory under itself', { path });
-      if (cur.objId === ROOT_OBJ_ID || depth > 100_000) return;
-      cur = this.mount.get(cur.localization, cur.ino.parentObjId);
-    }
-  }
-
-  // --- attributes ---------------------------------------------------------
-
-  utimes(path: string, atime: number | Date, mtime: number | Date): Promise<void> {
-    return this.change('utimes', { path }, () => {
-      const ip = this.existing(path);
-      this.writable(ip, path);
-      const a = toMicros(atime, path);
-      const m = toMicros(mtime, path);
-      ip.structural = true;
-      this.mount.modified(
-        ip,
-        InodeFlag.ATIME | InodeFlag.MTIME,
-        produce(ip.ino, (draft) => {
-          draft.atime = a;
-          draft.mtime = m;
-        }),
-      );
-      this.mount.inodeSettled(ip);
-    });
-  }
-
-  chmod(path: string, mode: number): Promise<void> {
-    return this.change('chmod', { path, mode }, () => {
-      const ip = this.existing(path);
-      this.writable(ip, path);
-      if (!Number.isInteger(mode) || mode < 0) throw new FsError('EINVAL', `invalid mode ${mode}`, { path });
-      changeInode(this.mount, ip, (d) => {
-        d.mode = mode & 0o7777 & ~S_IFMT;
-      });
-      this.mount.inodeSettled(ip);
-    });
-  }
-
-  chown(path: string, uid: number, gid: number): Promise<void> {
-    return this.change('chown', { path, uid, gid }, () => {
-      const ip = this.existing(path);
-      this.writable(ip, path);
-      for (const id of [uid, gid]) {
-        if (!Number.isInteger(id) || id < 0 || id > 0xffffffff)
-          throw new FsError('EINVAL', `invalid id ${id}`, { path });
-      }
-      changeInode(this.mount, ip, (d) => {
-        d.uid = uid;
-        d.gid = gid;
-      });
-      this.mount.inodeSettled(ip);
-    });
-  }
-
-  chflags(path: string, flags: number): Promise<void> {
-    return this.change('chflags', { path, flags }, () => {
-      const ip = this.existing(path);
-      this.writable(ip, path);
-      if (!Number.isInteger(flags) || flags < 0 || (flags & ~UF_NOHISTORY) !== 0) {
-        throw new FsError('EINVAL', `unsupported flags 0x${flags.toString(16)} (only UF_NOHISTORY 0x40)`, { path });
-      }
-      ip.structural = true;
-      this.mount.modified(
-        ip,
-        InodeFlag.DDIRTY,
-        produce(ip.ino, (draft) => {
-          draft.uflags = flags;
-          draft.ctime = this.mount.clock.now();
-        }),
-      );
-      this.mount.inodeSettled(ip);
-    });
-  }
-
-  // --- whole-filesystem -----------------------------------------------
+  // --- the whole filesystem --------------------------------------------
 
   sync(): Promise<number> {
     return this.op('sync', {}, () => {
@@ -686,19 +264,4 @@ export class HammerFs implements FileSystem, HandleHost {
     const failed = this.mount.failed ?? failure;
     if (failed !== undefined && !this.mount.readOnly) throw toFsError(failed, undefined);
   }
-}
-
-function toMicros(time: number | Date, path: string): number {
-  const ms = time instanceof Date ? time.getTime() : typeof time === 'number' ? time * 1000 : Number.NaN;
-  if (!Number.isFinite(ms) || ms < 0) throw new FsError('EINVAL', `invalid time ${String(time)}`, { path });
-  return Math.round(ms * 1000);
-}
-
-/** Any failure as an FsError: ours pass through, an invariant or unknown error becomes EIO naming it. */
-export function toFsError(error: unknown, path: string | undefined): FsError {
-  if (isFsError(error)) return error;
-  const message = error instanceof Error ? error.message : String(error);
-  const wrapped = new FsError('EIO', message, { path });
-  if (error instanceof Error && error.stack !== undefined) wrapped.stack = error.stack;
-  return wrapped;
 }

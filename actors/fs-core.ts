@@ -1,0 +1,246 @@
+import { produce } from 'immer';
+import type { Observable, Subscription } from 'rxjs';
+import { InodeFlag } from '../machines/inode-flags.js';
+import { FsError, isFsError } from '../storage/errors.js';
+import { ObjType, ROOT_OBJ_ID, TID_MAX } from '../storage/layout.js';
+import type { BusEvent, RecoveryInfo, Stats } from './api.js';
+import type { FileHandle, HandleHost } from './file-handle.js';
+import type { Inode } from './inode.js';
+import type { Mount } from './mount.js';
+import { checkName, removeEntry } from './namespace.js';
+import { type Resolved, resolvePath } from './resolve.js';
+
+const TYPE_BITS: Record<number, number> = {
+  [ObjType.DIRECTORY]: 0o040000,
+  [ObjType.REGFILE]: 0o100000,
+  [ObjType.SOFTLINK]: 0o120000,
+};
+
+/**
+ * What every front-end call shares: the mount, the root, open handles, the
+ * command wrapper (logged on the bus, errors as FsError), back-pressure and
+ * autoflush, path resolution for creates, stat, atime and fsync. The calls
+ * themselves are in fs-names.ts (names and attributes) and fs.ts.
+ */
+export abstract class FsCore implements HandleHost {
+  readonly events: Observable<BusEvent>;
+  readonly recovery: RecoveryInfo;
+  protected readonly root: Inode;
+  protected readonly handles = new Map<number, FileHandle>();
+  protected nextFd = 3;
+  protected mounted = true;
+  protected readonly timers: Subscription | undefined;
+
+  constructor(
+    readonly mount: Mount,
+    protected readonly pfsId: number,
+    protected readonly noatime: boolean,
+    timers: () => Subscription | undefined,
+  ) {
+    this.events = mount.bus.events;
+    const report = mount.volume.recovery;
+    this.recovery = {
+      spanRecords: report.records,
+      undone: report.undone,
+      redoPending: report.redo.length,
+      redoReplayed: 0,
+    };
+    const root = mount.get(pfsId * 0x10000, ROOT_OBJ_ID);
+    if (root === undefined) throw new FsError('EIO', `PFS ${pfsId} has no root inode`);
+    this.root = root;
+    mount.ref(root);
+    this.timers = timers();
+  }
+
+  /** An operation whose body awaits (fsync waits for its flush group). */
+  async opAsync<T>(type: string, args: Record<string, unknown>, body: () => Promise<T>): Promise<T> {
+    if (!this.mounted) throw new FsError('EIO', `${type}: the filesystem is unmounted`);
+    this.mount.bus.command(type, args);
+    try {
+      return await body();
+    } catch (error) {
+      throw toFsError(error, typeof args.path === 'string' ? args.path : undefined);
+    }
+  }
+
+  async op<T>(type: string, args: Record<string, unknown>, body: () => T): Promise<T> {
+    if (!this.mounted) throw new FsError('EIO', `${type}: the filesystem is unmounted`);
+    this.mount.bus.command(type, args);
+    try {
+      return body();
+    } catch (error) {
+      throw toFsError(error, typeof args.path === 'string' ? args.path : undefined);
+    }
+  }
+
+  /** An operation that changes the volume: waits out reclaim back-pressure first, then autoflushes. */
+  protected async change<T>(type: string, args: Record<string, unknown>, body: () => T): Promise<T> {
+    if (!this.mounted) throw new FsError('EIO', `${type}: the filesystem is unmounted`);
+    const wait = this.mount.reclaimWait('fs');
+    if (wait !== undefined) await wait;
+    const result = await this.op(type, args, () => {
+      this.mount.checkWritable(typeof args.path === 'string' ? args.path : undefined);
+      return body();
+    });
+    this.autoflush();
+    return result;
+  }
+
+  /** Too many dirty inodes or too much dirty data: queue them into groups; the scheduler runs the groups. */
+  protected autoflush(): void {
+    const mount = this.mount;
+    const tooMany = mount.dirty.size >= 2 * mount.options.autoflush;
+    const tooMuch = mount.dirtyDataBytes > mount.options.dirtyDataLimitBytes;
+    if (!tooMany && !tooMuch) return;
+    mount.runSafely(() => {
+      mount.flusher.stage(() => {
+        for (const ip of mount.dirtyInodes()) if (ip.state !== 'flush') mount.flusher.flushInode(ip);
+      });
+      if (tooMuch) mount.flusher.runAll();
+      else mount.flusher.runClosed();
+    });
+    if (mount.failed) throw mount.failed;
+  }
+
+  protected resolve(path: string, follow = true): Resolved {
+    return resolvePath(this.mount, this.root, path, { follow });
+  }
+
+  protected existing(path: string, follow = true): Inode {
+    const r = this.resolve(path, follow);
+    if (r.ip === undefined) throw new FsError('ENOENT', 'no such file or directory', { path });
+    return r.ip;
+  }
+
+  /** The parent directory and new name for a create; EROFS through an as-of path. */
+  protected forCreate(path: string): Resolved {
+    const r = resolvePath(this.mount, this.root, path, { follow: false, parentOnly: true });
+    if (r.asof !== TID_MAX || r.parent.has(InodeFlag.RO))
+      throw new FsError('EROFS', 'an as-of view is read-only', { path });
+    if (r.name === '') throw new FsError('EEXIST', 'file exists', { path });
+    checkName(r.name, path);
+    return r;
+  }
+
+  protected writable(ip: Inode, path: string): void {
+    if (ip.has(InodeFlag.RO)) throw new FsError('EROFS', 'an as-of view is read-only', { path });
+  }
+
+  stats(ip: Inode): Stats {
+    const ino = ip.view();
+    const type = ino.objType;
+    return {
+      ino: ip.objId,
+      mode: (TYPE_BITS[type] ?? 0) | (ino.mode & 0o7777),
+      nlink: ino.nlinks,
+      uid: ino.uid,
+      gid: ino.gid,
+      size: ino.size,
+      atimeMs: ino.atime / 1000,
+      mtimeMs: ino.mtime / 1000,
+      ctimeMs: ino.ctime / 1000,
+      tid: ip.leaf?.createTid ?? 0,
+      flags: ino.uflags,
+      isFile: () => type === ObjType.REGFILE,
+      isDirectory: () => type === ObjType.DIRECTORY,
+      isSymbolicLink: () => type === ObjType.SOFTLINK,
+    };
+  }
+
+  touchAtime(ip: Inode): void {
+    if (this.noatime || ip.has(InodeFlag.RO) || this.mount.readOnly || this.mount.failed) return;
+    const now = this.mount.clock.now();
+    this.mount.modified(
+      ip,
+      InodeFlag.ATIME,
+      produce(ip.ino, (draft) => {
+        draft.atime = now;
+      }),
+    );
+    this.mount.inodeSettled(ip);
+  }
+
+  /**
+   * fsync: durable when it returns. After the inode's first full flush, its
+   * writes went to the REDO log as well, and when nothing but such writes is
+   * pending only the FIFO is written and fsynced (HAMMER's fsync mode 2).
+   * Otherwise the inode (and whatever it depends on) is flushed.
+   */
+  async fsync(ip: Inode): Promise<void> {
+    const mount = this.mount;
+    mount.checkWritable(undefined);
+    const pending = () => ip.dirty || ip.state !== 'idle' || ip.records.size > 0;
+    if (!pending()) return;
+    if (ip.redoMode && ip.has(InodeFlag.ONDISK) && !ip.structural) {
+      mount.volume.syncRedo();
+      mount.bus.fact(ip.id, 'REDO_FSYNC', { redoStart: ip.redoFifoStart });
+      return;
+    }
+    // flush_inode with SIGNAL closes the inode's group and asks the scheduler to run it;
+    // wait_inode waits for that flush to complete (FLUSHW), as the seed's fsync does.
+    mount.runSafely(() => mount.flusher.flushInode(ip, { signal: true }));
+    if (mount.failed) throw mount.failed;
+    // In SETUP (CONN_DOWN: its parents could not join, e.g. past the depth limit) nothing
+    // would run it soon: the sync below flushes the parents first instead of waiting.
+    if (ip.state === 'flush') await mount.flusher.waitInode(ip);
+    if (mount.failed) throw mount.failed;
+    // Still waiting (CONN_DOWN: a parent chain past the depth limit, or in another group):
+    // flush everything, parents first, as the periodic sync would.
+    if (pending()) mount.syncAll();
+    if (mount.failed) throw mount.failed;
+    if (pending()) throw new FsError('EIO', `fsync of inode ${ip.objId} left it unflushed`);
+    ip.redoMode = true;
+    ip.redoBytes = 0;
+    ip.structural = false;
+  }
+
+  closed(handle: FileHandle): void {
+    this.handles.delete(handle.fd);
+  }
+
+  protected forCreateExclusive(path: string): Resolved {
+    const r = resolvePath(this.mount, this.root, path, { follow: false, parentOnly: true });
+    if (r.ip !== undefined) throw new FsError('EEXIST', 'file exists', { path });
+    if (r.asof !== TID_MAX || r.parent.has(InodeFlag.RO))
+      throw new FsError('EROFS', 'an as-of view is read-only', { path });
+    checkName(r.name, path);
+    return r;
+  }
+
+  /** open(O_CREAT) resolution: the existing file (symlinks followed) or the parent to create in. */
+  protected forCreateOrExisting(path: string): Resolved {
+    const r = resolvePath(this.mount, this.root, path, { follow: true, parentOnly: true });
+    if (r.ip !== undefined) return r;
+    if (r.asof !== TID_MAX || r.parent.has(InodeFlag.RO))
+      throw new FsError('EROFS', 'an as-of view is read-only', { path });
+    checkName(r.name, path);
+    return r;
+  }
+
+  /** Remove the entry `r` names from `dir`; the inode is deleted when its last link and reference go. */
+  protected unlinkEntry(dir: Inode, r: Resolved, ip: Inode, path: string): void {
+    if (r.entry === undefined) throw new FsError('ENOENT', 'no such file or directory', { path });
+    this.mount.ref(ip);
+    try {
+      removeEntry(this.mount, dir, r.entry, ip, path);
+    } finally {
+      this.mount.rel(ip);
+    }
+    this.mount.inodeSettled(dir);
+  }
+}
+
+export function toMicros(time: number | Date, path: string): number {
+  const ms = time instanceof Date ? time.getTime() : typeof time === 'number' ? time * 1000 : Number.NaN;
+  if (!Number.isFinite(ms) || ms < 0) throw new FsError('EINVAL', `invalid time ${String(time)}`, { path });
+  return Math.round(ms * 1000);
+}
+
+/** Any failure as an FsError: ours pass through, an invariant or unknown error becomes EIO naming it. */
+export function toFsError(error: unknown, path: string | undefined): FsError {
+  if (isFsError(error)) return error;
+  const message = error instanceof Error ? error.message : String(error);
+  const wrapped = new FsError('EIO', message, { path });
+  if (error instanceof Error && error.stack !== undefined) wrapped.stack = error.stack;
+  return wrapped;
+}

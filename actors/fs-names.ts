@@ -1,0 +1,209 @@
+import { produce } from 'immer';
+import { InodeFlag } from '../machines/inode-flags.js';
+import { FsError } from '../storage/errors.js';
+import { ObjType, ROOT_OBJ_ID, TID_MAX } from '../storage/layout.js';
+import { UF_NOHISTORY } from './api.js';
+import { changeInode } from './file-handle.js';
+import { FsCore, toMicros } from './fs-core.js';
+import type { Inode } from './inode.js';
+import {
+  addEntry,
+  addSymlinkRecord,
+  checkDirectory,
+  createInode,
+  listEntries,
+  readSymlink,
+  removeEntry,
+  symlinkBytes,
+} from './namespace.js';
+import type { Resolved } from './resolve.js';
+
+const S_IFMT = 0o170000;
+
+/** The calls that change names (unlink, link, symlink, rename) and attributes (times, mode, owner, flags). */
+export abstract class FsNames extends FsCore {
+  unlink(path: string): Promise<void> {
+    return this.change('unlink', { path }, () => {
+      const r = this.forCreate(path);
+      const ip = r.ip;
+      if (ip === undefined) throw new FsError('ENOENT', 'no such file or directory', { path });
+      if (ip.isDirectory) throw new FsError('EISDIR', 'illegal operation on a directory', { path });
+      this.unlinkEntry(r.parent, r, ip, path);
+    });
+  }
+
+  link(existing: string, newPath: string): Promise<void> {
+    return this.change('link', { path: newPath, existing }, () => {
+      const ip = this.existing(existing, false);
+      if (ip.isDirectory) throw new FsError('EPERM', 'hard links to directories are not allowed', { path: existing });
+      this.writable(ip, existing);
+      const r = this.forCreate(newPath);
+      if (r.ip !== undefined) throw new FsError('EEXIST', 'file exists', { path: newPath });
+      if (r.parent.localization !== ip.localization)
+        throw new FsError('EXDEV', 'a link cannot cross PFSes', { path: newPath });
+      checkDirectory(r.parent, newPath);
+      if (r.parent.ino.nlinks === 0) throw new FsError('EINVAL', 'the directory has been deleted', { path: newPath });
+      addEntry(this.mount, r.parent, r.name, ip, newPath);
+      this.mount.inodeSettled(ip);
+    });
+  }
+
+  symlink(target: string, path: string): Promise<void> {
+    return this.change('symlink', { path, target }, () => {
+      if (typeof target !== 'string' || target.length === 0)
+        throw new FsError('ENOENT', 'empty symlink target', { path });
+      const r = this.forCreate(path);
+      if (r.ip !== undefined) throw new FsError('EEXIST', 'file exists', { path });
+      const { inline, bytes } = symlinkBytes(target);
+      const ip = createInode(
+        this.mount,
+        r.parent,
+        r.name,
+        { objType: ObjType.SOFTLINK, mode: 0o777, symlink: inline, size: bytes.length },
+        path,
+      );
+      if (inline === undefined) addSymlinkRecord(this.mount, ip, bytes, path);
+      this.mount.inodeSettled(ip);
+    });
+  }
+
+  readlink(path: string): Promise<string> {
+    return this.op('readlink', { path }, () => {
+      const ip = this.existing(path, false);
+      if (ip.ino.objType !== ObjType.SOFTLINK) throw new FsError('EINVAL', 'not a symbolic link', { path });
+      return readSymlink(this.mount, ip);
+    });
+  }
+
+  /**
+   * rename(2): the new entry first, then the old one goes (and a replaced
+   * target's entry before both). A directory moved elsewhere gets its new
+   * parent; moving a directory under itself is EINVAL.
+   */
+  rename(from: string, to: string): Promise<void> {
+    return this.change('rename', { path: from, to }, () => {
+      const source = this.forCreate(from);
+      const ip = source.ip;
+      if (ip === undefined || source.entry === undefined)
+        throw new FsError('ENOENT', 'no such file or directory', { path: from });
+      const target = this.forCreate(to);
+      checkDirectory(target.parent, to);
+      if (target.parent.localization !== ip.localization)
+        throw new FsError('EXDEV', 'a rename cannot cross PFSes', { path: to });
+      if (target.parent.ino.nlinks === 0) throw new FsError('EINVAL', 'the directory has been deleted', { path: to });
+      if (target.ip === ip) return;
+      if (ip.isDirectory) this.checkNotUnder(ip, target.parent, to);
+      this.mount.ref(ip);
+      try {
+        if (target.ip !== undefined) this.replaceTarget(target, ip, to);
+        addEntry(this.mount, target.parent, target.name, ip, to);
+        const again = this.forCreate(from);
+        removeEntry(this.mount, source.parent, again.entry ?? source.entry, ip, from);
+        if (ip.isDirectory && ip.ino.parentObjId !== target.parent.objId) {
+          const parentObjId = target.parent.objId;
+          this.mount.modified(
+            ip,
+            InodeFlag.DDIRTY,
+            produce(ip.ino, (d) => {
+              d.parentObjId = parentObjId;
+            }),
+          );
+        }
+      } finally {
+        this.mount.rel(ip);
+      }
+      this.mount.inodeSettled(source.parent);
+      this.mount.inodeSettled(target.parent);
+    });
+  }
+
+  protected replaceTarget(target: Resolved, ip: Inode, to: string): void {
+    const victim = target.ip;
+    if (victim === undefined) return;
+    if (victim.isDirectory && !ip.isDirectory)
+      throw new FsError('EISDIR', 'cannot overwrite a directory with a file', { path: to });
+    if (!victim.isDirectory && ip.isDirectory)
+      throw new FsError('ENOTDIR', 'cannot overwrite a file with a directory', { path: to });
+    if (victim.isDirectory && listEntries(this.mount, victim, TID_MAX).length > 0) {
+      throw new FsError('ENOTEMPTY', 'directory not empty', { path: to });
+    }
+    this.unlinkEntry(target.parent, target, victim, to);
+  }
+
+  protected checkNotUnder(dir: Inode, parent: Inode, path: string): void {
+    for (let cur: Inode | undefined = parent, depth = 0; cur !== undefined; depth++) {
+      if (cur === dir) throw new FsError('EINVAL', 'cannot move a directory under itself', { path });
+      if (cur.objId === ROOT_OBJ_ID || depth > 100_000) return;
+      cur = this.mount.get(cur.localization, cur.ino.parentObjId);
+    }
+  }
+
+  // --- attributes ---------------------------------------------------------
+
+  utimes(path: string, atime: number | Date, mtime: number | Date): Promise<void> {
+    return this.change('utimes', { path }, () => {
+      const ip = this.existing(path);
+      this.writable(ip, path);
+      const a = toMicros(atime, path);
+      const m = toMicros(mtime, path);
+      ip.structural = true;
+      this.mount.modified(
+        ip,
+        InodeFlag.ATIME | InodeFlag.MTIME,
+        produce(ip.ino, (draft) => {
+          draft.atime = a;
+          draft.mtime = m;
+        }),
+      );
+      this.mount.inodeSettled(ip);
+    });
+  }
+
+  chmod(path: string, mode: number): Promise<void> {
+    return this.change('chmod', { path, mode }, () => {
+      const ip = this.existing(path);
+      this.writable(ip, path);
+      if (!Number.isInteger(mode) || mode < 0) throw new FsError('EINVAL', `invalid mode ${mode}`, { path });
+      changeInode(this.mount, ip, (d) => {
+        d.mode = mode & 0o7777 & ~S_IFMT;
+      });
+      this.mount.inodeSettled(ip);
+    });
+  }
+
+  chown(path: string, uid: number, gid: number): Promise<void> {
+    return this.change('chown', { path, uid, gid }, () => {
+      const ip = this.existing(path);
+      this.writable(ip, path);
+      for (const id of [uid, gid]) {
+        if (!Number.isInteger(id) || id < 0 || id > 0xffffffff)
+          throw new FsError('EINVAL', `invalid id ${id}`, { path });
+      }
+      changeInode(this.mount, ip, (d) => {
+        d.uid = uid;
+        d.gid = gid;
+      });
+      this.mount.inodeSettled(ip);
+    });
+  }
+
+  chflags(path: string, flags: number): Promise<void> {
+    return this.change('chflags', { path, flags }, () => {
+      const ip = this.existing(path);
+      this.writable(ip, path);
+      if (!Number.isInteger(flags) || flags < 0 || (flags & ~UF_NOHISTORY) !== 0) {
+        throw new FsError('EINVAL', `unsupported flags 0x${flags.toString(16)} (only UF_NOHISTORY 0x40)`, { path });
+      }
+      ip.structural = true;
+      this.mount.modified(
+        ip,
+        InodeFlag.DDIRTY,
+        produce(ip.ino, (draft) => {
+          draft.uflags = flags;
+          draft.ctime = this.mount.clock.now();
+        }),
+      );
+      this.mount.inodeSettled(ip);
+    });
+  }
+}
