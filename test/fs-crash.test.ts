@@ -131,9 +131,8 @@ async function checkCrash(image: MemDevice, rec: Recorded, point: number, label:
   for (const [path, content] of seen) {
     const options = may.get(path) ?? new Set();
     if (!options.has(content)) {
-      throw new Error(
-        `${label}: ${path} shows ${JSON.stringify(content)}, allowed ${JSON.stringify([...options])}; redo ${redo.join(' ')}`,
-      );
+      const choices = [...options].map((option) => show(option as string | undefined)).join(' | ');
+      throw new Error(`${label}: ${path} shows ${show(content)}, allowed ${choices}; redo ${redo.join(' ')}`);
     }
   }
   await fs.unmount();

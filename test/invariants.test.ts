@@ -5,7 +5,6 @@ import type { Mount } from '../actors/mount.js';
 import { RecordFlag } from '../actors/records.js';
 import { flusherMachine } from '../machines/flusher.js';
 import { InodeFlag } from '../machines/inode-flags.js';
-import { InvariantError } from '../storage/assert.js';
 import { internals, memVolume, mountMem } from './support/fs.js';
 
 /**
