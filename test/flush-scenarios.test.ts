@@ -1,3 +1,4 @@
+import { VirtualTimeScheduler } from 'rxjs';
 import { describe, expect, it } from 'vitest';
 import type { BusEvent, FileSystem } from '../actors/api.js';
 import { InodeFlag } from '../machines/inode-flags.js';
@@ -420,5 +421,35 @@ describe('names across groups', () => {
       expect(new Set(names).size, `crash before op ${point}: ${names.join(' ')}`).toBe(names.length);
       await crashed.unmount();
     }
+  });
+});
+
+describe('reclaim statistics per creator (hammer_inode_inostats)', () => {
+  it('a heavy creator waits down to a lower mark; its count halves every second of the clock', async () => {
+    const { device } = await memVolume();
+    let now = 1_700_000_000_000_000;
+    const scheduler = new VirtualTimeScheduler();
+    const fs = await mountMem(device, { clock: { now: () => now }, scheduler, reclaimLimit: 8, autoflush: 1000 });
+    const mount = internals(fs);
+    const marks: Array<{ creator: unknown; mark: unknown }> = [];
+    fs.events.subscribe((e) => {
+      if (e.type === 'RECLAIM_WAIT') marks.push({ creator: e.payload?.creator, mark: e.payload?.mark });
+    });
+    for (let i = 0; i < 8; i++) await fs.writeFile(`/r${i}`, 'x'); // creator 'fs': 8 creations, 8 detached dirty inodes
+    const light = mount.reclaimWait('light');
+    const heavy = mount.reclaimWait('fs');
+    expect(light).toBeDefined();
+    expect(heavy).toBeDefined();
+    expect(marks).toEqual([
+      { creator: 'light', mark: 7 },
+      { creator: 'fs', mark: 4 },
+    ]);
+    now += 4_000_000; // four seconds: 9 -> 0 after four halvings
+    void mount.reclaimWait('fs');
+    expect(marks[2]).toEqual({ creator: 'fs', mark: 7 });
+    scheduler.flush(); // the flush groups the waits asked for run (virtual time)
+    await Promise.all([light, heavy]);
+    expect(mount.dirty.size).toBe(0);
+    await fs.unmount();
   });
 });

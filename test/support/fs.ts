@@ -1,4 +1,4 @@
-import type { FileSystem } from '../../actors/api.js';
+import type { FileSystem, MountOptions } from '../../actors/api.js';
 import type { HammerFs } from '../../actors/fs.js';
 import { type MountInternals, mkfs, mount } from '../../actors/index.js';
 import type { Mount } from '../../actors/mount.js';
@@ -19,7 +19,10 @@ export async function memVolume(options: { size?: number; undoBytes?: number; cr
 }
 
 /** Mount with deterministic time and a synchronous scheduler (flush groups run when signalled). */
-export async function mountMem(device: MemDevice | CrashDevice, options: MountInternals = {}): Promise<FileSystem> {
+export async function mountMem(
+  device: MemDevice | CrashDevice,
+  options: MountOptions & MountInternals = {},
+): Promise<FileSystem> {
   return mount(device, { clock: logicalClock(2_000_000_000_000_000), ...options });
 }
 
