@@ -3,12 +3,10 @@ import { flusherMachine } from '../machines/flusher.js';
 import { InodeFlag, MODMASK } from '../machines/inode-flags.js';
 import { assert } from '../storage/assert.js';
 import { FlushGroup, type FlushGroupState } from './flush-group.js';
-import type { Inode, InodeState } from './inode.js';
+import type { Inode } from './inode.js';
 import type { Mount } from './mount.js';
-import { type FlushState, hasFlag, type MemRecord, RecordFlag } from './records.js';
+import { Staging } from './staging.js';
 
-/** hammer_setup_parent_inodes' recursion limit. */
-export const SETUP_DEPTH_LIMIT = 20;
 /** Re-runs of one group (WOULDBLOCK) before the flusher calls it a bug. */
 const RERUN_LIMIT = 10_000;
 
@@ -20,10 +18,10 @@ export interface FlushOptions {
 
 /**
  * The coordinator of hammer_inode.c's flush logic, outside the actors: it
- * holds the groups, resolves dependencies upward (setup_parent_inodes) and
- * downward (setup_child_callback), sends each inode actor the facts it
- * decides on, and runs groups through the backend. Nothing here awaits: a
- * group's run is one synchronous volume cycle.
+ * holds the groups, stages inodes into them (staging.ts: upward and downward
+ * resolution), runs groups through the backend, hands each inode actor the
+ * outcome (flush_inode_done) and drains what the actors emit. Nothing here
+ * awaits: a group's run is one synchronous volume cycle.
  */
 export class Flusher {
   readonly groups: FlushGroup[] = [];
@@ -34,12 +32,12 @@ export class Flusher {
   /** Staging depth (flush_inode calls in progress): a group never runs in the middle of one. */
   private depth = 0;
   private runDeferred = false;
-  /** Inodes inside flush_inode_core (between joining the group's count and their FLUSH event). */
-  private readonly staging = new Map<Inode, number>();
+  private readonly staging: Staging;
 
   constructor(private readonly mount: Mount) {
     this.actor = createActor(flusherMachine);
     this.actor.start();
+    this.staging = new Staging(mount, this);
   }
 
   get done(): number {
@@ -76,7 +74,7 @@ export class Flusher {
   flushInode(ip: Inode, options: FlushOptions = {}): void {
     this.depth++;
     try {
-      this.queueInode(ip, options);
+      this.staging.queue(ip, options);
     } finally {
       this.depth--;
     }
@@ -105,240 +103,6 @@ export class Flusher {
       if (flg.state !== 'open' && flg.state !== 'closed') continue;
       flg.settle();
       if (groupStateOf(flg) === 'closed') this.flusherAsync(flg);
-    }
-  }
-
-  private queueInode(ip: Inode, options: FlushOptions): void {
-    if (ip.has(InodeFlag.RO) || ip.state === 'unloaded') return;
-    const flg = this.fillGroup();
-    if (!ip.dirty) {
-      if (ip.state === 'setup' && ip.targetList.length === 0) {
-        ip.send({ type: 'FLUSH', group: flg.seq, goCount: 0, signal: false, targetListEmpty: true });
-      }
-      if (ip.state === 'idle') return;
-    }
-    switch (ip.state) {
-      case 'idle':
-        this.flushInodeCore(ip, flg, options);
-        break;
-      case 'setup': {
-        const good = this.setupParentInodes(ip, 0, flg);
-        if (good >= 0) {
-          this.flushInodeCore(ip, flg, options);
-        } else {
-          ip.send({ type: 'CONN_DOWN', signal: options.signal ?? false });
-          if (options.signal) this.flusherAsync(flg);
-        }
-        break;
-      }
-      case 'flush':
-        ip.send({
-          type: 'FLUSH',
-          group: ip.group ?? flg.seq,
-          goCount: 1,
-          signal: options.signal ?? false,
-          targetListEmpty: true,
-        });
-        if (options.signal) this.flusherAsync(this.group(ip.group) ?? flg);
-        break;
-      default:
-        break;
-    }
-    this.drain();
-  }
-
-  /**
-   * hammer_setup_parent_inodes: walk the records targeting `ip` upward.
-   * 1: a parent's ADD gives connectivity in this group; 0: nothing relevant;
-   * -1: a parent cannot flush with us; -2: the depth limit cut the walk.
-   */
-  private setupParentInodes(ip: Inode, depth: number, flg: FlushGroup): number {
-    if (depth === SETUP_DEPTH_LIMIT && ip.targetList.length > 0) {
-      this.mount.bus.fact(ip.id, 'DEPTH_LIMIT', { depth });
-      this.mount.counters.depthLimitHits++;
-      return -2;
-    }
-    let good = 0;
-    for (const record of [...ip.targetList]) {
-      const r = this.setupParentHelper(record, depth, flg);
-      assert(record.target === ip || record.target === undefined, 'a target-list record targets its inode');
-      if (r < 0 && good === 0) good = -1;
-      if (r > 0) good = 1;
-      if (r === -2) break;
-    }
-    return good;
-  }
-
-  private setupParentHelper(record: MemRecord, depth: number, flg: FlushGroup): number {
-    assert(record.state !== 'idle', 'a record on a target list is in SETUP or FLUSH');
-    const pip = record.ip;
-    const target = record.target;
-    if (record.state === 'flush') {
-      if (record.group !== flg.seq) {
-        pip.send({ type: 'MARK', flags: InodeFlag.REFLUSH });
-        target?.send({ type: 'MARK', flags: InodeFlag.CONN_DOWN });
-        return -1;
-      }
-      return record.type === 'ADD' ? 1 : 0;
-    }
-    const good = this.setupParentInodes(pip, depth + 1, flg);
-    if (good < 0) {
-      pip.send({ type: 'MARK', flags: InodeFlag.REFLUSH });
-      target?.send({ type: 'MARK', flags: InodeFlag.CONN_DOWN });
-      return good;
-    }
-    if (pip.state !== 'flush' && !this.staging.has(pip)) this.flushInodeCore(pip, flg, { recursion: true });
-    assert(stateOf(pip) === 'flush' || this.staging.has(pip), 'upward recursion leaves the parent flushing');
-    // A rename loop can revisit a record that the recursion already placed.
-    if (recordStateOf(record) === 'flush') return record.type === 'ADD' ? 1 : 0;
-    if (this.inGroup(pip, flg) && !this.blockedByPendingDel(record, flg)) {
-      this.joinGroup(record, flg);
-      return record.type === 'ADD' ? 1 : 0;
-    }
-    pip.send({ type: 'MARK', flags: InodeFlag.REFLUSH });
-    target?.send({ type: 'MARK', flags: InodeFlag.CONN_DOWN });
-    return -1;
-  }
-
-  /**
-   * A new entry never reaches the disk before the removal of an older entry
-   * of the same name in the same directory (else a crash between the two
-   * groups shows the name twice). The pending DEL is pulled into this group
-   * if it can be; if not (its target flushes elsewhere), the ADD waits.
-   */
-  private blockedByPendingDel(record: MemRecord, flg: FlushGroup): boolean {
-    if (record.type !== 'ADD') return false;
-    const dels = record.ip.delsByName.get(record.name);
-    if (dels === undefined) return false;
-    for (const del of [...dels]) {
-      if (del.flags & (RecordFlag.COMMITTED | RecordFlag.DELETED_BE)) continue;
-      // A frontend-deleted ADD is written first and deleted by a later group: wait for its DEL.
-      if (del.type === 'ADD') return true;
-      if (del.state === 'setup') this.setupChild(del, flg);
-      if (del.state === 'idle') this.joinGroup(del, flg);
-      if (del.state !== 'flush' || del.group !== flg.seq) return true;
-    }
-    return false;
-  }
-
-  private joinGroup(record: MemRecord, flg: FlushGroup): void {
-    record.state = 'flush';
-    record.group = flg.seq;
-    flg.addRef();
-  }
-
-  /** hammer_flush_inode_core: place the inode in FLUSH, or back in SETUP when none of its records can go. */
-  private flushInodeCore(ip: Inode, flg: FlushGroup, options: FlushOptions): void {
-    assert(ip.state !== 'flush' && !this.staging.has(ip), 'flush_inode_core never sees an inode already flushing');
-    // The seed marks the inode FLUSH before its scan; ours learns goCount first, so it is "staging" meanwhile.
-    this.staging.set(ip, flg.seq);
-    try {
-      this.flushInodeCoreStaged(ip, flg, options);
-    } finally {
-      this.staging.delete(ip);
-    }
-  }
-
-  /** Whether `ip` flushes (or is being placed) in `flg`. */
-  private inGroup(ip: Inode, flg: FlushGroup): boolean {
-    return ip.state === 'flush' ? ip.group === flg.seq : this.staging.get(ip) === flg.seq;
-  }
-
-  private flushInodeCoreStaged(ip: Inode, flg: FlushGroup, options: FlushOptions): void {
-    assert(!ip.has(InodeFlag.WOULDBLOCK), 'flush_inode_core never sees WOULDBLOCK');
-    flg.addInode();
-    const goCount = options.recursion ? 1 + this.joinIdleRecords(ip, flg) : this.scanChildren(ip, flg);
-    ip.send({
-      type: 'FLUSH',
-      group: flg.seq,
-      goCount,
-      signal: options.signal ?? false,
-      targetListEmpty: ip.targetList.length === 0,
-      data: ip.ino,
-    });
-    if (stateOf(ip) !== 'flush') {
-      flg.removeInode();
-      return;
-    }
-    flg.tree.add(ip);
-    this.mount.redo.startFlush(ip);
-  }
-
-  /**
-   * A recursion does not scan SETUP records again (no walk down from a walk
-   * up), but the inode's IDLE records (its data blocks, its auxiliary
-   * records) have no dependency and join it. The seed leaves them for the
-   * next group (its data goes through the buffer cache, ours is records), and
-   * a crash between the two would show a new file's size without its bytes.
-   */
-  private joinIdleRecords(ip: Inode, flg: FlushGroup): number {
-    let joined = 0;
-    for (const record of ip.records) {
-      if (
-        record.state !== 'idle' ||
-        record.flags & (RecordFlag.DELETED_FE | RecordFlag.DELETED_BE | RecordFlag.COMMITTED)
-      )
-        continue;
-      this.joinGroup(record, flg);
-      joined++;
-    }
-    return joined;
-  }
-
-  /** RB_SCAN of the record tree with hammer_setup_child_callback; the sum of its results. */
-  private scanChildren(ip: Inode, flg: FlushGroup): number {
-    let goCount = 0;
-    for (const record of [...ip.records]) {
-      const r = this.setupChild(record, flg);
-      if (r < 0) return -1;
-      goCount += r;
-    }
-    return goCount;
-  }
-
-  private setupChild(record: MemRecord, flg: FlushGroup): number {
-    const ip = record.ip;
-    if (hasFlag(record, RecordFlag.DELETED_FE | RecordFlag.DELETED_BE | RecordFlag.COMMITTED)) {
-      return record.state === 'flush' ? 1 : 0;
-    }
-    switch (record.state) {
-      case 'idle':
-        assert(record.target === undefined, 'an IDLE record has no target');
-        this.joinGroup(record, flg);
-        return 1;
-      case 'setup': {
-        const target = record.target;
-        assert(target !== undefined, 'a SETUP record has a target');
-        assert(target.state !== 'idle', 'the target of a SETUP record is not IDLE');
-        if (target.state === 'flush' || this.staging.has(target)) {
-          // Already flushing in this very group: the record joins it (nlinks are computed at
-          // sync time, so nothing frozen is stale), keeping a rename's ADD and DEL together.
-          if (this.inGroup(target, flg) && !this.blockedByPendingDel(record, flg)) {
-            this.joinGroup(record, flg);
-            return 1;
-          }
-          (record.type === 'ADD' ? ip : target).send({ type: 'MARK', flags: InodeFlag.REFLUSH });
-          return 0;
-        }
-        if (flg.totalCount + flg.refs > this.mount.undoRecLimit) {
-          // Over-full: flush what we have; the directory drains over several groups.
-          ip.send({ type: 'MARK', flags: InodeFlag.RESIGNAL | InodeFlag.REFLUSH });
-          this.mount.counters.overfullScans++;
-          return -1;
-        }
-        if (this.blockedByPendingDel(record, flg)) {
-          ip.send({ type: 'MARK', flags: InodeFlag.REFLUSH });
-          return 0;
-        }
-        this.joinGroup(record, flg);
-        this.flushInodeCore(target, flg, { recursion: true });
-        // The target's other dependencies (the other half of a rename) come along where they can.
-        this.setupParentInodes(target, 0, flg);
-        return 1;
-      }
-      case 'flush':
-        assert(ip.isDirectory || record.group === flg.seq, 'a flushing record of a file is in its group');
-        return 1;
     }
   }
 
@@ -496,7 +260,8 @@ export class Flusher {
     this.pending.push({ ip, type: event.type, signal: event.signal });
   }
 
-  private drain(): void {
+  /** Handle what the actors emitted (after the send that produced it returned). */
+  drain(): void {
     while (this.pending.length > 0) {
       const next = this.pending.shift();
       if (next === undefined) break;
@@ -536,15 +301,7 @@ export class Flusher {
   }
 }
 
-/** Read a state after events that changed it (defeats TypeScript's narrowing from an earlier test). */
-function stateOf(ip: Inode): InodeState {
-  return ip.state;
-}
-
-function recordStateOf(record: MemRecord): FlushState {
-  return record.state;
-}
-
+/** A group's state after events that changed it (defeats TypeScript's narrowing). */
 function groupStateOf(flg: FlushGroup): FlushGroupState {
   return flg.state;
 }
