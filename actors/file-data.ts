@@ -67,15 +67,19 @@ export function readData(mount: Mount, ip: Inode, position: number, length: numb
 }
 
 /** Log a REDO WRITE or TRUNC for `ip` (after its first fsync) and note it for the REDO bookkeeping. */
-function logRedo(mount: Mount, ip: Inode, flags: number, offset: number, mtime: number, payload: Uint8Array): void {
-  const at = mount.volume.appendRedo({
-    flags,
-    objId: ip.objId,
-    localization: dataLocalization(ip.localization),
-    offset,
-    mtime,
-    payload,
-  });
+function logRedo(
+  mount: Mount,
+  ip: Inode,
+  flags: number,
+  offset: number,
+  mtime: number,
+  payload: Uint8Array,
+  more = false,
+): void {
+  const at = mount.volume.appendRedo(
+    { flags, objId: ip.objId, localization: dataLocalization(ip.localization), offset, mtime, payload },
+    more,
+  );
   mount.redo.noted(ip, at);
 }
 
@@ -165,7 +169,7 @@ export function writeData(mount: Mount, ip: Inode, position: number, data: Uint8
  * rewritten short, in-memory blocks past it are dropped, and TRUNCATED with
  * the offset tells the backend to delete the on-disk blocks past it.
  */
-export function truncateData(mount: Mount, ip: Inode, length: number, path: string): void {
+export function truncateData(mount: Mount, ip: Inode, length: number, path: string, writeFollows = false): void {
   if (!Number.isSafeInteger(length) || length < 0 || length > FILE_SIZE_MAX) {
     throw new FsError('EINVAL', `invalid length ${length}`, { path });
   }
@@ -192,7 +196,8 @@ export function truncateData(mount: Mount, ip: Inode, length: number, path: stri
     flags |= InodeFlag.TRUNCATED;
   }
   if (ip.redoMode && ip.has(InodeFlag.ONDISK)) {
-    logRedo(mount, ip, RedoFlag.TRUNC, length, now, new Uint8Array(0));
+    // When a write completes the operation (writeFile), the two replay together or not at all.
+    logRedo(mount, ip, RedoFlag.TRUNC, length, now, new Uint8Array(0), writeFollows);
   } else {
     ip.structural = true;
   }

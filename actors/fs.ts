@@ -166,7 +166,7 @@ export class HammerFs extends FsNames implements FileSystem {
       } else {
         if (ip.isDirectory) throw new FsError('EISDIR', 'illegal operation on a directory', { path });
         this.writable(ip, path);
-        if (ip.ino.size > 0) truncateData(this.mount, ip, 0, path);
+        if (ip.ino.size > 0) truncateData(this.mount, ip, 0, path, bytes.length > 0);
       }
       writeData(this.mount, ip, 0, bytes, path);
       this.mount.inodeSettled(ip);

@@ -151,7 +151,29 @@ function collectRedo(
   };
   for (const entry of outside) consider(entry, true);
   for (const entry of span) consider(entry, false);
-  report.redo.push(...pending);
+  report.redo.push(...wholeOperations(pending));
+}
+
+/**
+ * An operation logged as several records (CHAIN on all but its last) is
+ * replayed whole or not at all: a chain the log ends inside, or that another
+ * object's record interrupts, is dropped. Half a write (or a truncation
+ * without the write that followed it) was never a state of the file.
+ */
+function wholeOperations(pending: PendingRedo[]): PendingRedo[] {
+  const out: PendingRedo[] = [];
+  let chain: PendingRedo[] = [];
+  for (const entry of pending) {
+    const r = entry.record;
+    const first = chain[0]?.record;
+    if (first !== undefined && (r.objId !== first.objId || r.localization !== first.localization)) chain = [];
+    chain.push(entry);
+    if (!(r.flags & RedoFlag.CHAIN)) {
+      out.push(...chain);
+      chain = [];
+    }
+  }
+  return out;
 }
 
 /** The records from `from` up to first_offset, if they form an unbroken chain into the span. */

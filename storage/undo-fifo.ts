@@ -9,6 +9,7 @@ import {
   FifoType,
   HEAD_BYTES,
   REDO_BODY_BYTES,
+  RedoFlag,
   type RedoRecord,
   TAIL_BYTES,
   UNDO_BODY_BYTES,
@@ -118,15 +119,22 @@ export class UndoFifo {
     return start;
   }
 
-  /** Append a REDO record; a WRITE payload longer than a sector allows is split, offsets following. */
-  appendRedo(redo: Omit<RedoRecord, 'type' | 'seq'>): number {
+  /**
+   * Append a REDO record; a WRITE payload longer than a sector allows is
+   * split, offsets following. Every chunk but the last carries CHAIN, and so
+   * does the last when `more` says the operation goes on: recovery replays an
+   * operation only whole.
+   */
+  appendRedo(redo: Omit<RedoRecord, 'type' | 'seq'>, more = false): number {
     let start = -1;
     let done = 0;
     do {
       const room = this.roomFor(HEAD_BYTES + REDO_BODY_BYTES + TAIL_BYTES + 8);
       const chunk = Math.min(redo.payload.length - done, room - (HEAD_BYTES + REDO_BODY_BYTES + TAIL_BYTES));
+      const last = done + chunk >= redo.payload.length;
       const at = this.put({
         ...redo,
+        flags: redo.flags | (!last || more ? RedoFlag.CHAIN : 0),
         type: FifoType.REDO,
         seq: this.span.nextSeq,
         offset: redo.payload.length > 0 ? redo.offset + done : redo.offset,

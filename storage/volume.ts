@@ -409,9 +409,9 @@ export class Volume {
   }
 
   /** Append a REDO record (fsync fast path); durable after syncRedo(). Returns its FIFO offset. */
-  appendRedo(redo: Omit<RedoRecord, 'type' | 'seq'>): number {
+  appendRedo(redo: Omit<RedoRecord, 'type' | 'seq'>, more = false): number {
     this.checkWritable('appendRedo');
-    const offset = this.fifo.appendRedo(redo);
+    const offset = this.fifo.appendRedo(redo, more);
     if (this.observer?.active)
       this.observer.note('REDO_APPEND', {
         flags: redo.flags,

@@ -209,6 +209,44 @@ describe('REDO and recovery stage 2', () => {
     after.close();
   });
 
+  it('replays an operation logged as several REDO records whole or not at all (CHAIN)', () => {
+    const image = freshImage();
+    const recorder = new CrashDevice(image);
+    const volume = mount(recorder);
+    const payload = new Uint8Array(3000).map((_, i) => i & 0xff);
+    volume.appendRedo(
+      { flags: RedoFlag.TRUNC, objId: 7, localization: MISC, offset: 0, mtime: 1, payload: new Uint8Array(0) },
+      true,
+    );
+    volume.appendRedo({ flags: RedoFlag.WRITE, objId: 7, localization: MISC, offset: 0, mtime: 1, payload });
+    const before = recorder.ops.length;
+    volume.syncRedo();
+    const whole = mount(recorder.crashImage(recorder.ops.length));
+    const records = whole.recovery.redo.map((r) => r.record);
+    expect(records[0]?.flags).toBe(RedoFlag.TRUNC | RedoFlag.CHAIN);
+    expect(records.slice(1).reduce((n, r) => n + r.payload.length, 0)).toBe(3000);
+    expect(records[records.length - 1]?.flags).toBe(RedoFlag.WRITE);
+    whole.close();
+    // Every image with only part of the chain on disk replays none of it.
+    let partial = 0;
+    for (const point of recorder.writePoints().filter((p) => p >= before)) {
+      const pending = recorder.pendingWrites(point + 1);
+      const last = pending[pending.length - 1];
+      const sectors = Math.ceil((last?.data.length ?? 0) / 512);
+      // Torn: only the first sectors of the FIFO write land (a chain cut in the middle).
+      const torn = Array.from({ length: sectors }, (_, i) => i < sectors / 2);
+      for (const fate of ['drop', 'whole', { sectors: torn }] as const) {
+        const fates = pending.map((_, i) => (i === pending.length - 1 ? fate : 'whole'));
+        const crashed = mount(recorder.crashImage(point + 1, fates));
+        const found = crashed.recovery.redo.filter((r) => r.record.objId === 7);
+        expect([0, records.length]).toContain(found.length);
+        if (found.length === 0) partial++;
+        crashed.close();
+      }
+    }
+    expect(partial).toBeGreaterThan(0);
+  });
+
   it('reaches REDO before first_offset through the header after a commit, and a TERM there cancels it', () => {
     const image = freshImage();
     const volume = mount(image);

@@ -36,6 +36,8 @@ export const RedoFlag = {
   TERM_WRITE: 0x04,
   TERM_TRUNC: 0x08,
   SYNC: 0x10,
+  /** More records of the same operation follow (a split write, a truncation a write completes). */
+  CHAIN: 0x20,
 } as const;
 
 /**
