@@ -165,7 +165,11 @@ export class Staging {
   private flushInodeCoreStaged(ip: Inode, flg: FlushGroup, options: FlushOptions): void {
     assert(!ip.has(InodeFlag.WOULDBLOCK), 'flush_inode_core never sees WOULDBLOCK');
     flg.addInode();
-    const goCount = options.recursion ? 1 + this.joinIdleRecords(ip, flg) : this.scanChildren(ip, flg);
+    // A directory whose own entry is going away brings its pending removals along (full
+    // scan even under recursion): its entry must never leave the disk before its contents.
+    const removingDirectory = ip.isDirectory && ip.ino.nlinks === 0;
+    const goCount =
+      options.recursion && !removingDirectory ? 1 + this.joinIdleRecords(ip, flg) : this.scanChildren(ip, flg);
     ip.send({
       type: 'FLUSH',
       group: flg.seq,

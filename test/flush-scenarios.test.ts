@@ -453,3 +453,44 @@ describe('reclaim statistics per creator (hammer_inode_inostats)', () => {
     await fs.unmount();
   });
 });
+
+describe('removed directories', () => {
+  it("a directory's entry never leaves the disk before the removals inside it (no orphaned subtree)", async () => {
+    const { base } = await memVolume();
+    const device = new CrashDevice(base);
+    const options = { autoflush: 4, reclaimLimit: 64, truncateBatch: 1 };
+    let fs = await mountMem(device, options);
+    await fs.mkdir('/a');
+    await fs.writeFile('/a/a', '');
+    await fs.link('/a/a', '/b');
+    await fs.unmount();
+    fs = await mountMem(device, options);
+    await fs.rename('/a/a', '/a/b');
+    await fs.unlink('/a/b');
+    await fs.unlink('/b');
+    await fs.rmdir('/a');
+    const fh = await fs.open('/a', 'w'); // the name /a again: pulls the old directory's removal along
+    await fh.sync();
+    await fh.close();
+    for (const point of device.writePoints().concat(device.ops.length)) {
+      const crashed = await mountMem(device.crashImage(point));
+      // Every file's nlink equals the names reachable from the root.
+      const names = new Map<number, number>();
+      const links = new Map<number, number>();
+      const walk = async (dir: string): Promise<void> => {
+        for (const name of await crashed.readdir(dir)) {
+          const path = `${dir === '/' ? '' : dir}/${name}`;
+          const st = await crashed.lstat(path);
+          if (st.isDirectory()) await walk(path);
+          else {
+            names.set(st.ino, (names.get(st.ino) ?? 0) + 1);
+            links.set(st.ino, st.nlink);
+          }
+        }
+      };
+      await walk('/');
+      for (const [ino, count] of names) expect(links.get(ino), `crash before op ${point}, inode ${ino}`).toBe(count);
+      await crashed.unmount();
+    }
+  });
+});

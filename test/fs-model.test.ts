@@ -29,7 +29,8 @@ import {
  * one) and checks the durability contract inode by inode and entry by entry
  * (support/fs-model.ts, crashViolations), then adopts the recovered tree.
  * HAMMERSTATE_MODEL_RUNS / _COMMANDS make a longer campaign; HAMMERSTATE_MODEL_SEED (and
- * HAMMERSTATE_MODEL_PATH, fast-check's path) replay a reported failure. The default seed is
+ * HAMMERSTATE_MODEL_PATH, fast-check's path) replay a reported failure (HAMMERSTATE_MODEL_TRACE=1 prints
+ * each command with its paths picked). The default seed is
  * fixed, so CI is reproducible; HAMMERSTATE_MODEL_SEED=random explores new ones.
  */
 const RUNS = Number(process.env.HAMMERSTATE_MODEL_RUNS ?? 50);
@@ -325,6 +326,7 @@ class Run {
       const value = picked[key];
       if (typeof value === 'string' || typeof value === 'number') picked[key] = this.pick(value);
     }
+    if (process.env.HAMMERSTATE_MODEL_TRACE) console.log('CMD', JSON.stringify(picked));
     return this.apply(picked as Cmd);
   }
 
