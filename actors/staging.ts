@@ -19,6 +19,8 @@ export const SETUP_DEPTH_LIMIT = 20;
 export class Staging {
   /** Inodes inside flush_inode_core (between joining the group's count and their FLUSH event). */
   private readonly placing = new Map<Inode, number>();
+  /** Records whose same-name partner is being pulled in (breaks the ADD <-> DEL recursion). */
+  private readonly resolving = new Set<MemRecord>();
 
   constructor(
     private readonly mount: Mount,
@@ -42,7 +44,8 @@ export class Staging {
       case 'setup': {
         const good = this.setupParentInodes(ip, 0, flg);
         if (good >= 0) {
-          this.flushInodeCore(ip, flg, options);
+          // A same-name partner pulled in during the walk may have placed the inode already.
+          if (stateOf(ip) !== 'flush' && !this.placing.has(ip)) this.flushInodeCore(ip, flg, options);
         } else {
           ip.send({ type: 'CONN_DOWN', signal: options.signal ?? false });
           if (options.signal) this.flusher.flusherAsync(flg);
@@ -110,6 +113,8 @@ export class Staging {
     // A rename loop can revisit a record that the recursion already placed.
     if (recordStateOf(record) === 'flush') return record.type === 'ADD' ? 1 : 0;
     if (this.inGroup(pip, flg) && !this.blockedByPendingDel(record, flg)) {
+      // The same-name resolution may have placed it already.
+      if (recordStateOf(record) === 'flush') return record.type === 'ADD' ? 1 : 0;
       this.joinGroup(record, flg);
       return record.type === 'ADD' ? 1 : 0;
     }
@@ -125,7 +130,21 @@ export class Staging {
    * if it can be; if not (its target flushes elsewhere), the ADD waits.
    */
   private blockedByPendingDel(record: MemRecord, flg: FlushGroup): boolean {
-    if (record.type !== 'ADD') return false;
+    if (this.resolving.has(record)) return false;
+    this.resolving.add(record);
+    try {
+      return record.type === 'ADD'
+        ? this.addWaits(record, flg)
+        : record.type === 'DEL'
+          ? this.delWaits(record, flg)
+          : false;
+    } finally {
+      this.resolving.delete(record);
+    }
+  }
+
+  /** An ADD waits for every pending removal of its name in its directory to be in this group. */
+  private addWaits(record: MemRecord, flg: FlushGroup): boolean {
     const dels = record.ip.delsByName.get(record.name);
     if (dels === undefined) return false;
     for (const del of [...dels]) {
@@ -134,9 +153,23 @@ export class Staging {
       if (del.type === 'ADD') return true;
       if (del.state === 'setup') this.setupChild(del, flg);
       if (del.state === 'idle') this.joinGroup(del, flg);
-      if (del.state !== 'flush' || del.group !== flg.seq) return true;
+      if (recordStateOf(del) !== 'flush' || del.group !== flg.seq) return true;
     }
     return false;
+  }
+
+  /**
+   * A DEL whose name already has a new entry (a rename over it, a create
+   * after it) goes with that ADD, so the name is never missing after a crash:
+   * the ADD is pulled into this group, or the DEL waits.
+   */
+  private delWaits(record: MemRecord, flg: FlushGroup): boolean {
+    const add = record.ip.names.get(record.name);
+    if (add === undefined || add.flags & (RecordFlag.COMMITTED | RecordFlag.DELETED_BE | RecordFlag.DELETED_FE)) {
+      return false;
+    }
+    if (add.state === 'setup') this.setupChild(add, flg);
+    return recordStateOf(add) !== 'flush' || add.group !== flg.seq;
   }
 
   private joinGroup(record: MemRecord, flg: FlushGroup): void {
@@ -236,7 +269,7 @@ export class Staging {
           // Already flushing in this very group: the record joins it (nlinks are computed at
           // sync time, so nothing frozen is stale), keeping a rename's ADD and DEL together.
           if (this.inGroup(target, flg) && !this.blockedByPendingDel(record, flg)) {
-            this.joinGroup(record, flg);
+            if (recordStateOf(record) !== 'flush') this.joinGroup(record, flg);
             return 1;
           }
           (record.type === 'ADD' ? ip : target).send({ type: 'MARK', flags: InodeFlag.REFLUSH });
@@ -252,8 +285,10 @@ export class Staging {
           ip.send({ type: 'MARK', flags: InodeFlag.REFLUSH });
           return 0;
         }
+        if (recordStateOf(record) === 'flush') return 1;
         this.joinGroup(record, flg);
-        this.flushInodeCore(target, flg, { recursion: true });
+        if (stateOf(target) !== 'flush' && !this.placing.has(target))
+          this.flushInodeCore(target, flg, { recursion: true });
         // The target's other dependencies (the other half of a rename) come along where they can.
         this.setupParentInodes(target, 0, flg);
         return 1;

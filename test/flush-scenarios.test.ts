@@ -494,3 +494,30 @@ describe('removed directories', () => {
     }
   });
 });
+
+describe('rename over an existing name', () => {
+  it('the name is never missing after a crash: its removal flushes with the new entry', async () => {
+    const { base } = await memVolume();
+    const device = new CrashDevice(base);
+    const options = { autoflush: 2, reclaimLimit: 8 };
+    let fs = await mountMem(device, options);
+    await fs.writeFile('/m', 'm');
+    await fs.link('/m', '/b');
+    await fs.symlink('/missing', '/a');
+    await fs.unmount();
+    fs = await mountMem(device, options);
+    const start = device.ops.length; // everything before is durable (unmount)
+    await fs.rename('/a', '/b'); // /b: the link to /m, replaced by the symlink
+    const fh = await fs.open('/m', 'r+'); // flushing /m pulls the removal of /b -> /m ...
+    await fh.sync(); // ... which must bring the new /b along
+    await fh.close();
+    for (const point of device
+      .writePoints()
+      .filter((p) => p >= start)
+      .concat(device.ops.length)) {
+      const crashed = await mountMem(device.crashImage(point));
+      expect(await crashed.readdir('/'), `crash before op ${point}`).toContain('b');
+      await crashed.unmount();
+    }
+  });
+});
