@@ -97,8 +97,9 @@ export abstract class FsNames extends FsCore {
       try {
         if (target.ip !== undefined) this.replaceTarget(target, ip, to);
         addEntry(this.mount, target.parent, target.name, ip, to);
-        const again = this.forCreate(from);
-        removeEntry(this.mount, source.parent, again.entry ?? source.entry, ip, from);
+        // The source entry as resolved at the start: re-walking `from` now could pass through
+        // the very name just replaced (a symlink in its path).
+        removeEntry(this.mount, source.parent, source.entry, ip, from);
         if (ip.isDirectory && ip.ino.parentObjId !== target.parent.objId) {
           const parentObjId = target.parent.objId;
           this.mount.modified(

@@ -106,6 +106,12 @@ describe('the node:fs-like API', () => {
     expect(await code(fs.rename('/d2/b', '/empty'))).toBe('EISDIR');
     expect(await code(fs.rename('/empty', '/d2/b'))).toBe('ENOTDIR');
     await fs.rename('/full/x', '/full/x');
+    // The source path runs through the very symlink the rename replaces.
+    await fs.writeFile('/full/f', 'through');
+    await fs.symlink('/full', '/via');
+    await fs.rename('/via/f', '/via');
+    expect(await fs.readFile('/via', 'utf8')).toBe('through');
+    expect((await fs.readdir('/full')).includes('f')).toBe(false);
     await fs.unlink('/d2/b');
     expect((await fs.stat('/d2/moved/hard')).nlink).toBe(1);
     await fs.unmount();
