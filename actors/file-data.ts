@@ -154,13 +154,15 @@ export function writeData(mount: Mount, ip: Inode, position: number, data: Uint8
   } else {
     ip.structural = true;
   }
-  mount.modified(
+  // Whether REDO covers the write was settled above (structural or not).
+  mount.edit(
     ip,
     grows ? InodeFlag.DDIRTY : InodeFlag.MTIME,
-    produce(ip.ino, (draft) => {
+    (draft) => {
       if (grows) draft.size = end;
       draft.mtime = now;
-    }),
+    },
+    false,
   );
 }
 

@@ -1,4 +1,3 @@
-import { produce } from 'immer';
 import { InodeFlag } from '../machines/inode-flags.js';
 import { FsError } from '../storage/errors.js';
 import type { FileHandle as FileHandleApi, Stats } from './api.js';
@@ -154,21 +153,3 @@ export function toBytes(data: unknown): Uint8Array {
 
 /** A marker the operations reject with EINVAL (keeps toBytes total, so callers throw inside their promise). */
 export const INVALID_DATA = new Uint8Array(0);
-
-/** chmod-like changes: a new inode version (DDIRTY), ctime moves. */
-export function changeInode(
-  mount: Mount,
-  ip: Inode,
-  change: (draft: { mode: number; uid: number; gid: number }) => void,
-): void {
-  const now = mount.clock.now();
-  ip.structural = true;
-  mount.modified(
-    ip,
-    InodeFlag.DDIRTY,
-    produce(ip.ino, (draft) => {
-      change(draft);
-      draft.ctime = now;
-    }),
-  );
-}

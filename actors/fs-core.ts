@@ -1,4 +1,3 @@
-import { produce } from 'immer';
 import type { Observable, Subscription } from 'rxjs';
 import { InodeFlag } from '../machines/inode-flags.js';
 import { FsError, isFsError } from '../storage/errors.js';
@@ -150,12 +149,14 @@ export abstract class FsCore implements HandleHost {
   touchAtime(ip: Inode): void {
     if (this.noatime || ip.has(InodeFlag.RO) || this.mount.readOnly || this.mount.failed) return;
     const now = this.mount.clock.now();
-    this.mount.modified(
+    // An atime is no structural change: the REDO fast path stays open.
+    this.mount.edit(
       ip,
       InodeFlag.ATIME,
-      produce(ip.ino, (draft) => {
+      (draft) => {
         draft.atime = now;
-      }),
+      },
+      false,
     );
     this.mount.inodeSettled(ip);
   }

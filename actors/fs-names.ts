@@ -1,9 +1,7 @@
-import { produce } from 'immer';
 import { InodeFlag } from '../machines/inode-flags.js';
 import { FsError } from '../storage/errors.js';
 import { ObjType, ROOT_OBJ_ID, TID_MAX } from '../storage/layout.js';
 import { UF_NOHISTORY } from './api.js';
-import { changeInode } from './file-handle.js';
 import { FsCore, toMicros } from './fs-core.js';
 import type { Inode } from './inode.js';
 import {
@@ -102,13 +100,9 @@ export abstract class FsNames extends FsCore {
         removeEntry(this.mount, source.parent, source.entry, ip, from);
         if (ip.isDirectory && ip.ino.parentObjId !== target.parent.objId) {
           const parentObjId = target.parent.objId;
-          this.mount.modified(
-            ip,
-            InodeFlag.DDIRTY,
-            produce(ip.ino, (d) => {
-              d.parentObjId = parentObjId;
-            }),
-          );
+          this.mount.edit(ip, InodeFlag.DDIRTY, (d) => {
+            d.parentObjId = parentObjId;
+          });
         }
       } finally {
         this.mount.rel(ip);
@@ -147,15 +141,10 @@ export abstract class FsNames extends FsCore {
       this.writable(ip, path);
       const a = toMicros(atime, path);
       const m = toMicros(mtime, path);
-      ip.structural = true;
-      this.mount.modified(
-        ip,
-        InodeFlag.ATIME | InodeFlag.MTIME,
-        produce(ip.ino, (draft) => {
-          draft.atime = a;
-          draft.mtime = m;
-        }),
-      );
+      this.mount.edit(ip, InodeFlag.ATIME | InodeFlag.MTIME, (draft) => {
+        draft.atime = a;
+        draft.mtime = m;
+      });
       this.mount.inodeSettled(ip);
     });
   }
@@ -165,8 +154,10 @@ export abstract class FsNames extends FsCore {
       const ip = this.existing(path);
       this.writable(ip, path);
       if (!Number.isInteger(mode) || mode < 0) throw new FsError('EINVAL', `invalid mode ${mode}`, { path });
-      changeInode(this.mount, ip, (d) => {
+      const now = this.mount.clock.now();
+      this.mount.edit(ip, InodeFlag.DDIRTY, (d) => {
         d.mode = mode & 0o7777 & ~S_IFMT;
+        d.ctime = now;
       });
       this.mount.inodeSettled(ip);
     });
@@ -180,9 +171,11 @@ export abstract class FsNames extends FsCore {
         if (!Number.isInteger(id) || id < 0 || id > 0xffffffff)
           throw new FsError('EINVAL', `invalid id ${id}`, { path });
       }
-      changeInode(this.mount, ip, (d) => {
+      const now = this.mount.clock.now();
+      this.mount.edit(ip, InodeFlag.DDIRTY, (d) => {
         d.uid = uid;
         d.gid = gid;
+        d.ctime = now;
       });
       this.mount.inodeSettled(ip);
     });
@@ -195,15 +188,11 @@ export abstract class FsNames extends FsCore {
       if (!Number.isInteger(flags) || flags < 0 || (flags & ~UF_NOHISTORY) !== 0) {
         throw new FsError('EINVAL', `unsupported flags 0x${flags.toString(16)} (only UF_NOHISTORY 0x40)`, { path });
       }
-      ip.structural = true;
-      this.mount.modified(
-        ip,
-        InodeFlag.DDIRTY,
-        produce(ip.ino, (draft) => {
-          draft.uflags = flags;
-          draft.ctime = this.mount.clock.now();
-        }),
-      );
+      const now = this.mount.clock.now();
+      this.mount.edit(ip, InodeFlag.DDIRTY, (draft) => {
+        draft.uflags = flags;
+        draft.ctime = now;
+      });
       this.mount.inodeSettled(ip);
     });
   }

@@ -1,3 +1,4 @@
+import { type Draft, produce } from 'immer';
 import { BehaviorSubject, filter, firstValueFrom, type SchedulerLike } from 'rxjs';
 import { InodeFlag, MODMASK } from '../machines/inode-flags.js';
 import { assert } from '../storage/assert.js';
@@ -296,6 +297,16 @@ export class Mount {
       this.dirty.add(ip);
       this.clean.delete(ip);
     }
+  }
+
+  /**
+   * A front-end change to an inode's data: a new frozen copy (immer) with the
+   * modify flags it calls for. `structural` (the default) says REDO cannot
+   * cover it, so the next fsync flushes the inode.
+   */
+  edit(ip: Inode, flags: number, recipe: (draft: Draft<InodeData>) => void, structural = true): void {
+    if (structural) ip.structural = true;
+    this.modified(ip, flags, produce(ip.ino, recipe));
   }
 
   /** A reference taken (open handle, operation in progress). */

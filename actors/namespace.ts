@@ -1,4 +1,3 @@
-import { produce } from 'immer';
 import { InodeFlag } from '../machines/inode-flags.js';
 import { assert } from '../storage/assert.js';
 import { FsError } from '../storage/errors.js';
@@ -259,28 +258,19 @@ function untargetFrontend(mount: Mount, record: MemRecord): void {
 
 function setNlinks(mount: Mount, ip: Inode, nlinks: number): void {
   assert(nlinks >= 0, 'nlinks never goes negative');
-  ip.structural = true;
-  mount.modified(
-    ip,
-    InodeFlag.DDIRTY,
-    produce(ip.ino, (draft) => {
-      draft.nlinks = nlinks;
-      draft.ctime = mount.clock.now();
-    }),
-  );
+  const now = mount.clock.now();
+  mount.edit(ip, InodeFlag.DDIRTY, (draft) => {
+    draft.nlinks = nlinks;
+    draft.ctime = now;
+  });
 }
 
 /** A directory's entries changed: its mtime moves (patched in place when nothing else changed). */
 function touchDirectory(mount: Mount, dip: Inode): void {
   const now = mount.clock.now();
-  dip.structural = true;
-  mount.modified(
-    dip,
-    InodeFlag.MTIME,
-    produce(dip.ino, (draft) => {
-      draft.mtime = now;
-    }),
-  );
+  mount.edit(dip, InodeFlag.MTIME, (draft) => {
+    draft.mtime = now;
+  });
 }
 
 /** A symlink target: inline in the inode up to 24 bytes, else a GENERAL (FIX) record. */
