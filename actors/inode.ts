@@ -1,16 +1,14 @@
-import { type Actor, createActor } from 'xstate';
-import { type InodeEmitted, type InodeEvent, inodeMachine } from '../machines/inode.js';
+import type { InodeEmitted, InodeEvent } from '../machines/inode.js';
 import { InodeFlag, MODMASK } from '../machines/inode-flags.js';
 import { assert } from '../storage/assert.js';
 import type { LeafElm } from '../storage/format/btree-node.js';
 import type { InodeData } from '../storage/format/records.js';
 import { ObjType, TID_MAX } from '../storage/layout.js';
 import type { EventBus } from './bus.js';
+import { inodeTransition } from './inode-transitions.js';
 import type { Entry } from './namespace.js';
 import type { MemRecord } from './records.js';
 
-export const inodeLogic = inodeMachine<InodeData>();
-type InodeActorRef = Actor<typeof inodeLogic>;
 export type InodeState = 'idle' | 'setup' | 'flush' | 'unloaded';
 
 export { UF_NOHISTORY } from './api.js';
@@ -26,10 +24,9 @@ export interface EmitSink {
  * One cached inode (hammer_inode): the frontend copy (`ino`, frozen by immer,
  * replaced on every change), the on-disk element (`leaf`), the in-memory
  * records and the target list, and the XState actor that owns the flush state
- * and flags. The actor is virtual: while the inode is idle and clean it is
- * passivated (stopped, nothing but these fields kept) and started again from
- * its state on the next event, so a cached clean inode costs no running actor.
- * `state`, `flags`, ... mirror the actor's snapshot after every event.
+ * and flags. The actor is virtual: its snapshot is mirrored in `state`,
+ * `flags`, ... and each event runs through the machine's pure transition, so
+ * a cached inode costs no running actor.
  */
 export class Inode {
   readonly localization: number;
@@ -107,7 +104,6 @@ export class Inode {
   syncTruncOff = Number.MAX_SAFE_INTEGER;
   group: number | undefined;
   error: string | undefined;
-  private actor: InodeActorRef | undefined;
 
   constructor(
     key: { localization: number; objId: number; asof: number },
@@ -143,18 +139,33 @@ export class Inode {
   }
 
   /**
-   * Deliver one event to the inode's actor, waking it if passivated. Never
-   * called from inside this inode's own transition: emitted events are handed
-   * to the sink, which the coordinator drains after the send returns.
+   * Deliver one event to the inode's actor. The actor is virtual: between
+   * events it is nothing but its snapshot, mirrored in the fields above, and
+   * each event runs through the machine's pure transition (actors/inode-transitions.ts).
+   * Never called from inside this inode's own transition: emitted events are
+   * handed to the sink, which the coordinator drains after the send returns.
    */
   send(event: InodeEvent<InodeData>): void {
     assert(this.state !== 'unloaded', `an unloaded inode gets no events (${this.id}, ${event.type})`);
-    const actor = this.actor ?? this.wake();
     const from = this.state;
-    actor.send(event);
-    const snapshot = actor.getSnapshot();
-    const context = snapshot.context;
-    this.state = snapshot.value as InodeState;
+    const { next, emitted } = inodeTransition(
+      {
+        state: from,
+        context: {
+          flags: this.flags,
+          syncFlags: this.syncFlags,
+          data: this.ino,
+          syncData: this.syncData,
+          truncOff: this.truncOff,
+          syncTruncOff: this.syncTruncOff,
+          group: this.group,
+          error: this.error,
+        },
+      },
+      event,
+    );
+    const context = next.context;
+    this.state = next.state;
     this.flags = context.flags;
     this.syncFlags = context.syncFlags;
     this.syncData = context.syncData;
@@ -165,46 +176,7 @@ export class Inode {
     if (this.bus.active) {
       this.bus.fact(this.id, event.type, { flags: this.flags, syncFlags: this.syncFlags }, from, this.state);
     }
-    if (this.state === 'unloaded') {
-      actor.stop();
-      this.actor = undefined;
-    } else if (this.state === 'idle' && (this.flags & MODMASK) === 0) {
-      this.passivate();
-    }
-  }
-
-  /** Start the actor from the mirrored state (a virtual actor's activation). */
-  private wake(): InodeActorRef {
-    const snapshot = inodeLogic.resolveState({
-      value: this.state,
-      context: {
-        flags: this.flags,
-        syncFlags: this.syncFlags,
-        data: this.ino,
-        syncData: this.syncData,
-        truncOff: this.truncOff,
-        syncTruncOff: this.syncTruncOff,
-        group: this.group,
-        error: this.error,
-      },
-    });
-    const actor = createActor(inodeLogic, { snapshot, input: { data: this.ino } });
-    actor.on('*', (emitted) => this.sink.emitted(this, emitted as InodeEmitted));
-    actor.start();
-    this.actor = actor;
-    return actor;
-  }
-
-  /** Stop the running actor; the mirrored fields are the whole state. */
-  passivate(): void {
-    if (this.actor === undefined) return;
-    this.actor.stop();
-    this.actor = undefined;
-  }
-
-  /** Whether a live actor runs for this inode (tests, memory accounting). */
-  get active(): boolean {
-    return this.actor !== undefined;
+    for (const out of emitted) this.sink.emitted(this, out);
   }
 
   /** The frontend copy, with the time fields an as-of view reports (atime = mtime = ctime). */

@@ -373,8 +373,7 @@ export class Mount {
     this.dirty.delete(ip);
     this.remove(ip);
     this.redo.forget(ip);
-    if (ip.active) ip.send({ type: 'UNLOAD' });
-    else ip.state = 'unloaded';
+    ip.send({ type: 'UNLOAD' });
     this.bus.fact(ip.id, 'UNLOADED');
     this.counters.unloads++;
   }

@@ -4,10 +4,12 @@ import {
   type BTreeKey,
   type BTreeNodeData,
   compareKeys,
+  copyLeafElm,
   ELM_BYTES,
   elmAt,
   INTERNAL_MAX,
   type InternalElm,
+  internalElm,
   keyOf,
   LEAF_MAX,
   type LeafElm,
@@ -121,7 +123,7 @@ export class BTree {
     const existing = elms[at];
     assert(existing === undefined || compareKeys(existing, elm) !== 0, 'no two records share a key and create_tid');
     this.store.modifyNode(node, elmAt(at), (node.count + 1 - at) * ELM_BYTES);
-    elms.splice(at, 0, { ...elm });
+    elms.splice(at, 0, copyLeafElm(elm));
     node.count++;
     if (elm.createTid > node.mirrorTid) node.mirrorTid = elm.createTid;
     writeNodeHeader(node.bytes, node);
@@ -151,8 +153,8 @@ export class BTree {
   private splitRoot(root: BTreeNode): BTreeNode {
     const top = this.store.allocNode(NODE_TYPE_INTERNAL, 0);
     const elms: InternalElm[] = [
-      { ...MIN_BOUND, deleteTid: 0, btype: root.type, mirrorTid: root.mirrorTid, subtreeOffset: root.offset },
-      { ...MAX_BOUND, deleteTid: 0, btype: 0, mirrorTid: 0, subtreeOffset: 0 },
+      internalElm(MIN_BOUND, { deleteTid: 0, btype: root.type, mirrorTid: root.mirrorTid, subtreeOffset: root.offset }),
+      internalElm(MAX_BOUND, { deleteTid: 0, btype: 0, mirrorTid: 0, subtreeOffset: 0 }),
     ];
     top.elms = elms;
     top.count = 1;
@@ -191,10 +193,10 @@ export class BTree {
       const elms = child.elms as InternalElm[];
       const boundary = elms[half] as InternalElm;
       separator = keyOf(boundary);
-      right.elms = elms.slice(half).map((e) => ({ ...e }));
+      right.elms = elms.slice(half).map((e) => internalElm(e, e));
       right.count = child.count - half;
       elms.length = half + 1;
-      elms[half] = { ...boundary, btype: 0, mirrorTid: 0, subtreeOffset: 0 };
+      elms[half] = internalElm(boundary, { deleteTid: boundary.deleteTid, btype: 0, mirrorTid: 0, subtreeOffset: 0 });
       child.count = half;
     }
     right.mirrorTid = child.mirrorTid;
@@ -260,7 +262,7 @@ export class BTree {
     writeElm(leaf.bytes, leaf, at);
     writeNodeHeader(leaf.bytes, leaf);
     for (const step of path) this.raiseMirror(step.node, step.index, deleteTid);
-    return { ...elm };
+    return copyLeafElm(elm);
   }
 
   /**
@@ -329,7 +331,7 @@ export class BTree {
       for (let i = this.leafPosition(node, lo); i < node.count; i++) {
         const elm = elms[i] as LeafElm;
         if (compareKeys(elm, hi) > 0) return;
-        if (asof === undefined || visible(elm, asof)) yield { ...elm };
+        if (asof === undefined || visible(elm, asof)) yield copyLeafElm(elm);
       }
       return;
     }

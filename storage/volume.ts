@@ -5,7 +5,7 @@ import { BufferCache } from './buffers.js';
 import type { Clock } from './clock.js';
 import type { BlockDevice } from './device.js';
 import { FsError } from './errors.js';
-import type { BTreeKey, LeafElm } from './format/btree-node.js';
+import { type BTreeKey, type LeafElm, leafElm } from './format/btree-node.js';
 import { RedoFlag, type RedoRecord } from './format/fifo.js';
 import {
   emptyBlockmapEntry,
@@ -299,21 +299,25 @@ export class Volume {
   /** Insert a record created by the running cycle, writing its data to the zone its type and size call for. */
   insertRecord(input: RecordInput, data?: Uint8Array): LeafElm {
     const tid = this.requireCycle('insertRecord');
-    const elm: LeafElm = {
-      ...input,
-      createTid: tid,
-      deleteTid: 0,
-      createTs: Math.floor(this.clock.now() / 1e6),
-      deleteTs: 0,
-      dataOffset: 0,
-      dataLen: 0,
-      dataCrc: 0,
-    };
-    if (data !== undefined && data.length > 0) {
-      elm.dataOffset = this.data.write(input.recType, data);
-      elm.dataLen = data.length;
-      elm.dataCrc = recordDataCrc(input.recType, data);
-    }
+    const hasData = data !== undefined && data.length > 0;
+    const elm = leafElm(
+      {
+        localization: input.localization,
+        objId: input.objId,
+        recType: input.recType,
+        key: input.key,
+        createTid: tid,
+      },
+      {
+        deleteTid: 0,
+        objType: input.objType,
+        createTs: Math.floor(this.clock.now() / 1e6),
+        deleteTs: 0,
+        dataOffset: hasData ? this.data.write(input.recType, data) : 0,
+        dataLen: hasData ? data.length : 0,
+        dataCrc: hasData ? recordDataCrc(input.recType, data) : 0,
+      },
+    );
     this.btree.insert(elm);
     if (this.observer?.active)
       this.observer.note('RECORD_INSERT', {

@@ -53,6 +53,48 @@ export interface LeafElm extends BTreeKey {
   dataCrc: number;
 }
 
+/**
+ * A leaf element with its fields in one fixed order. Every leaf element is
+ * made here (decoded, inserted, copied), so they all share one hidden class
+ * and the key comparisons on the hot paths stay monomorphic.
+ */
+export function leafElm(key: BTreeKey, rest: Omit<LeafElm, keyof BTreeKey>): LeafElm {
+  return {
+    localization: key.localization,
+    objId: key.objId,
+    recType: key.recType,
+    key: key.key,
+    createTid: key.createTid,
+    deleteTid: rest.deleteTid,
+    objType: rest.objType,
+    createTs: rest.createTs,
+    deleteTs: rest.deleteTs,
+    dataOffset: rest.dataOffset,
+    dataLen: rest.dataLen,
+    dataCrc: rest.dataCrc,
+  };
+}
+
+/** A copy of a leaf element (callers get copies; the node keeps its own). */
+export function copyLeafElm(elm: LeafElm): LeafElm {
+  return leafElm(elm, elm);
+}
+
+/** An internal element with its fields in one fixed order (see leafElm). */
+export function internalElm(key: BTreeKey, rest: Omit<InternalElm, keyof BTreeKey>): InternalElm {
+  return {
+    localization: key.localization,
+    objId: key.objId,
+    recType: key.recType,
+    key: key.key,
+    createTid: key.createTid,
+    deleteTid: rest.deleteTid,
+    btype: rest.btype,
+    mirrorTid: rest.mirrorTid,
+    subtreeOffset: rest.subtreeOffset,
+  };
+}
+
 /** An internal element: the left bound of a child (or the right bound of the last one). */
 export interface InternalElm extends BTreeKey {
   deleteTid: number;
@@ -218,15 +260,18 @@ export function decodeNode(bytes: Uint8Array, where: number): BTreeNodeData {
     const elms: LeafElm[] = [];
     for (let i = 0; i < count; i++) {
       const at = elmAt(i);
-      const { btype: _record, ...base } = readBase(view, at);
-      elms.push({
-        ...base,
-        createTs: view.getUint32(at + 40, true),
-        deleteTs: view.getUint32(at + 44, true),
-        dataOffset: readHammerOff(view, at + 48),
-        dataLen: view.getUint32(at + 56, true),
-        dataCrc: view.getUint32(at + 60, true),
-      });
+      const base = readBase(view, at);
+      elms.push(
+        leafElm(base, {
+          deleteTid: base.deleteTid,
+          objType: base.objType,
+          createTs: view.getUint32(at + 40, true),
+          deleteTs: view.getUint32(at + 44, true),
+          dataOffset: readHammerOff(view, at + 48),
+          dataLen: view.getUint32(at + 56, true),
+          dataCrc: view.getUint32(at + 60, true),
+        }),
+      );
     }
     node.elms = elms;
   } else {
@@ -234,8 +279,15 @@ export function decodeNode(bytes: Uint8Array, where: number): BTreeNodeData {
     const elms: InternalElm[] = [];
     for (let i = 0; i <= count; i++) {
       const at = elmAt(i);
-      const { objType: _none, ...base } = readBase(view, at);
-      elms.push({ ...base, mirrorTid: readU64(view, at + 40), subtreeOffset: readHammerOff(view, at + 48) });
+      const base = readBase(view, at);
+      elms.push(
+        internalElm(base, {
+          deleteTid: base.deleteTid,
+          btype: base.btype,
+          mirrorTid: readU64(view, at + 40),
+          subtreeOffset: readHammerOff(view, at + 48),
+        }),
+      );
     }
     node.elms = elms;
   }

@@ -1,0 +1,125 @@
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { createActor } from 'xstate';
+import { type InodeSnapshot, inodeLogic, inodeTransition, inodeTransitionMisses } from '../actors/inode-transitions.js';
+import type { InodeEmitted, InodeEvent } from '../machines/inode.js';
+import { InodeFlag, MODMASK } from '../machines/inode-flags.js';
+import type { InodeData } from '../storage/format/records.js';
+
+/** Distinct objects stand for inode data: the machine must move the references, never look inside. */
+const datum = (n: number) => ({ n }) as unknown as InodeData;
+
+const flagBits = fc.integer({ min: 0, max: (1 << 20) - 1 });
+const modify = fc.integer({ min: 0, max: MODMASK });
+const maybeData = fc.option(fc.nat(9).map(datum), { nil: undefined });
+
+const event: fc.Arbitrary<InodeEvent<InodeData>> = fc.oneof(
+  fc.record({
+    type: fc.constant('MODIFY' as const),
+    flags: modify,
+    data: maybeData,
+    truncOff: fc.option(fc.nat(5), { nil: undefined }),
+  }),
+  fc.constant({ type: 'DEPEND' as const }),
+  fc.record({
+    type: fc.constant('FLUSH' as const),
+    group: fc.nat(3),
+    goCount: fc.integer({ min: -1, max: 2 }),
+    signal: fc.boolean(),
+    targetListEmpty: fc.boolean(),
+    data: maybeData,
+  }),
+  fc.record({ type: fc.constant('MARK' as const), flags: flagBits.map((f) => f & ~MODMASK) }),
+  fc.record({ type: fc.constant('CLEAR' as const), flags: flagBits.map((f) => f & ~MODMASK) }),
+  fc.constant({ type: 'RECORDS_EMPTY' as const }),
+  fc.record({ type: fc.constant('CONN_DOWN' as const), signal: fc.boolean() }),
+  fc.constant({ type: 'WOULDBLOCK' as const }),
+  fc.constant({ type: 'WAIT' as const }),
+  fc.record({
+    type: fc.constant('FLUSH_DONE' as const),
+    unsynced: modify.map((f) => f & (InodeFlag.DDIRTY | InodeFlag.TRUNCATED | InodeFlag.XDIRTY)),
+    error: fc.option(fc.constantFrom('EIO'), { nil: undefined }),
+    listsEmpty: fc.boolean(),
+    targetListEmpty: fc.boolean(),
+    nlinksDiverged: fc.boolean(),
+    setFlags: fc.option(fc.constantFrom(InodeFlag.ONDISK, InodeFlag.DELETED), { nil: undefined }),
+    recordsEmpty: fc.option(fc.boolean(), { nil: undefined }),
+  }),
+  fc.constant({ type: 'UNLOAD' as const }),
+);
+
+/** A running XState actor: the reference the remembered transitions must agree with, event for event. */
+function realActor(data: InodeData, flags: number) {
+  const actor = createActor(inodeLogic, { input: { data, flags } });
+  const emitted: InodeEmitted[] = [];
+  actor.on('*', (out) => emitted.push(out as InodeEmitted));
+  actor.subscribe({ error: () => undefined });
+  actor.start();
+  return { actor, emitted };
+}
+
+describe('inode transitions (the virtual actor)', () => {
+  it('agree with a running XState actor on every event sequence: state, flags, data references, emitted events, errors', () => {
+    fc.assert(
+      fc.property(modify, fc.array(event, { minLength: 1, maxLength: 40 }), (flags, events) => {
+        const initial = datum(100);
+        const { actor, emitted } = realActor(initial, flags);
+        const start = actor.getSnapshot();
+        let ours: InodeSnapshot = { state: 'idle', context: { ...start.context } };
+        for (const next of events) {
+          if (ours.state === 'unloaded') break;
+          emitted.length = 0;
+          let failure: unknown;
+          let step: ReturnType<typeof inodeTransition> | undefined;
+          try {
+            step = inodeTransition(ours, next);
+          } catch (error) {
+            failure = error;
+          }
+          actor.send(next);
+          const real = actor.getSnapshot();
+          if (real.status === 'error') {
+            // An invariant broke: the real actor stops in error, the transition throws the same message.
+            expect(String(failure)).toBe(String(real.error));
+            return;
+          }
+          expect(failure).toBeUndefined();
+          if (step === undefined) throw new Error('unreachable: a transition without an error has a result');
+          expect(step.next.state).toBe(real.value);
+          expect(step.next.context).toStrictEqual(real.context);
+          expect(step.next.context.data).toBe(real.context.data);
+          expect(step.next.context.syncData).toBe(real.context.syncData);
+          expect(step.emitted).toStrictEqual(emitted);
+          ours = step.next;
+        }
+      }),
+      { numRuns: 300, seed: 20261126 },
+    );
+  });
+
+  it('computes a transition once and remembers it after that', () => {
+    const snapshot: InodeSnapshot = {
+      state: 'idle',
+      context: {
+        flags: InodeFlag.DDIRTY | InodeFlag.XDIRTY,
+        syncFlags: 0,
+        data: datum(1),
+        syncData: undefined,
+        truncOff: Number.MAX_SAFE_INTEGER,
+        syncTruncOff: Number.MAX_SAFE_INTEGER,
+        group: undefined,
+        error: undefined,
+      },
+    };
+    const flush = { type: 'FLUSH', group: 7_777, goCount: 1, signal: false, targetListEmpty: true } as const;
+    const before = inodeTransitionMisses();
+    const first = inodeTransition(snapshot, flush);
+    expect(inodeTransitionMisses()).toBe(before + 1);
+    const other = { ...snapshot, context: { ...snapshot.context, data: datum(2) } };
+    const second = inodeTransition(other, flush);
+    expect(inodeTransitionMisses()).toBe(before + 1);
+    expect(first.next.state).toBe('flush');
+    expect(second.next.context.syncData).toBe(other.context.data);
+    expect(second.next.context.syncFlags).toBe(InodeFlag.DDIRTY | InodeFlag.XDIRTY);
+  });
+});
