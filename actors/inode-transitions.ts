@@ -88,28 +88,33 @@ function compute(snapshot: InodeSnapshot, event: InodeEvent<InodeData>): Outcome
   };
 }
 
-function pick(source: DataSource, snapshot: InodeSnapshot, event: InodeEvent<InodeData>): InodeData | undefined {
-  switch (source) {
-    case 'context.data':
-      return snapshot.context.data;
-    case 'context.syncData':
-      return snapshot.context.syncData;
-    case 'event.data':
-      return (event as { data?: InodeData }).data;
-    case 'none':
-      return undefined;
-  }
+/** Where a virtual inode actor keeps its snapshot between events (the Inode's mirrored fields). */
+export interface InodeMirror {
+  state: InodeStateValue;
+  flags: number;
+  syncFlags: number;
+  ino: InodeData;
+  syncData: InodeData | undefined;
+  truncOff: number;
+  syncTruncOff: number;
+  group: number | undefined;
+  error: string | undefined;
 }
 
-/**
- * One event through the inode machine: XState's own pure `transition()`,
- * remembered per (state, control context, event) since the machine is a pure
- * function of those. Returns the next snapshot and the events it emitted.
- */
-export function inodeTransition(
-  snapshot: InodeSnapshot,
-  event: InodeEvent<InodeData>,
-): { next: InodeSnapshot; emitted: readonly InodeEmitted[] } {
+function outcomeFor(mirror: InodeMirror, event: InodeEvent<InodeData>): Outcome {
+  const snapshot: InodeSnapshot = {
+    state: mirror.state,
+    context: {
+      flags: mirror.flags,
+      syncFlags: mirror.syncFlags,
+      data: mirror.ino,
+      syncData: mirror.syncData,
+      truncOff: mirror.truncOff,
+      syncTruncOff: mirror.syncTruncOff,
+      group: mirror.group,
+      error: mirror.error,
+    },
+  };
   const key = memoKey(snapshot, event);
   let outcome = memo.get(key);
   if (outcome === undefined) {
@@ -117,15 +122,44 @@ export function inodeTransition(
     if (memo.size >= MEMO_LIMIT) memo.clear();
     memo.set(key, outcome);
   }
-  const data = pick(outcome.dataFrom, snapshot, event);
+  return outcome;
+}
+
+/**
+ * One event through the inode machine: XState's own pure `transition()`,
+ * remembered per (state, control context, event) since the machine is a pure
+ * function of those. The mirror's fields become the next snapshot; returns
+ * the events the transition emitted.
+ */
+export function inodeStep(mirror: InodeMirror, event: InodeEvent<InodeData>): readonly InodeEmitted[] {
+  const outcome = outcomeFor(mirror, event);
+  const data = pickData(outcome.dataFrom, mirror, event);
   assert(data !== undefined, 'an inode always has its data');
-  return {
-    next: {
-      state: outcome.state,
-      context: { ...outcome.control, data, syncData: pick(outcome.syncDataFrom, snapshot, event) },
-    },
-    emitted: outcome.emitted,
-  };
+  const syncData = pickData(outcome.syncDataFrom, mirror, event);
+  const control = outcome.control;
+  mirror.state = outcome.state;
+  mirror.flags = control.flags;
+  mirror.syncFlags = control.syncFlags;
+  mirror.ino = data;
+  mirror.syncData = syncData;
+  mirror.truncOff = control.truncOff;
+  mirror.syncTruncOff = control.syncTruncOff;
+  mirror.group = control.group;
+  mirror.error = control.error;
+  return outcome.emitted;
+}
+
+function pickData(source: DataSource, mirror: InodeMirror, event: InodeEvent<InodeData>): InodeData | undefined {
+  switch (source) {
+    case 'context.data':
+      return mirror.ino;
+    case 'context.syncData':
+      return mirror.syncData;
+    case 'event.data':
+      return (event as { data?: InodeData }).data;
+    case 'none':
+      return undefined;
+  }
 }
 
 /** How many transitions were computed rather than remembered (tests, benchmarks). */

@@ -5,7 +5,7 @@ import type { LeafElm } from '../storage/format/btree-node.js';
 import type { InodeData } from '../storage/format/records.js';
 import { ObjType, TID_MAX } from '../storage/layout.js';
 import type { EventBus } from './bus.js';
-import { inodeTransition } from './inode-transitions.js';
+import { type InodeMirror, inodeStep } from './inode-transitions.js';
 import type { Entry } from './namespace.js';
 import type { MemRecord } from './records.js';
 
@@ -28,7 +28,7 @@ export interface EmitSink {
  * `flags`, ... and each event runs through the machine's pure transition, so
  * a cached inode costs no running actor.
  */
-export class Inode {
+export class Inode implements InodeMirror {
   readonly localization: number;
   readonly objId: number;
   /** TID_MAX for the live inode; an as-of inode is read-only. */
@@ -148,31 +148,7 @@ export class Inode {
   send(event: InodeEvent<InodeData>): void {
     assert(this.state !== 'unloaded', `an unloaded inode gets no events (${this.id}, ${event.type})`);
     const from = this.state;
-    const { next, emitted } = inodeTransition(
-      {
-        state: from,
-        context: {
-          flags: this.flags,
-          syncFlags: this.syncFlags,
-          data: this.ino,
-          syncData: this.syncData,
-          truncOff: this.truncOff,
-          syncTruncOff: this.syncTruncOff,
-          group: this.group,
-          error: this.error,
-        },
-      },
-      event,
-    );
-    const context = next.context;
-    this.state = next.state;
-    this.flags = context.flags;
-    this.syncFlags = context.syncFlags;
-    this.syncData = context.syncData;
-    this.truncOff = context.truncOff;
-    this.syncTruncOff = context.syncTruncOff;
-    this.group = context.group;
-    this.error = context.error;
+    const emitted = inodeStep(this, event);
     if (this.bus.active) {
       this.bus.fact(this.id, event.type, { flags: this.flags, syncFlags: this.syncFlags }, from, this.state);
     }
