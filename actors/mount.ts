@@ -12,6 +12,7 @@ import { EventBus } from './bus.js';
 import { Flusher } from './flusher.js';
 import { Inode } from './inode.js';
 import { inodeLocalization } from './keys.js';
+import { LruSet } from './lru.js';
 import { type MemRecord, RecordFlag } from './records.js';
 import { RedoTracker } from './redo.js';
 import { SpaceReserve } from './space.js';
@@ -108,7 +109,7 @@ export class Mount {
    */
   private readonly cache = new Map<number, Inode | Inode[]>();
   /** Clean, unreferenced inodes in least-recently-used order. */
-  private readonly clean = new Map<Inode, true>();
+  private readonly clean = new LruSet<Inode>();
   /** Inodes with something to flush. */
   readonly dirty = new Set<Inode>();
   /** The reclaim pipeline: dirty inodes nobody references. */
@@ -188,8 +189,7 @@ export class Mount {
   find(localization: number, objId: number, asof = TID_MAX): Inode | undefined {
     const ip = this.lookupCached(localization, objId, asof);
     if (ip !== undefined && this.clean.has(ip)) {
-      this.clean.delete(ip);
-      this.clean.set(ip, true);
+      this.clean.touch(ip);
     }
     return ip;
   }
@@ -355,10 +355,9 @@ export class Mount {
 
   private settleClean(ip: Inode): void {
     if (ip.refs > 0 || ip.dirty || ip.state !== 'idle') return;
-    this.clean.delete(ip);
-    this.clean.set(ip, true);
+    this.clean.touch(ip);
     while (this.clean.size > this.options.cacheInodes) {
-      const oldest = this.clean.keys().next().value;
+      const oldest = this.clean.oldest();
       if (oldest === undefined) break;
       this.unload(oldest);
     }

@@ -37,6 +37,8 @@ interface CycleUndo {
 export class BufferCache {
   private readonly buffers = new Map<number, Buffer16k>();
   private cycleUndo: CycleUndo[] = [];
+  /** Dirty buffers by kind, kept as they change (counting or writing them never walks the whole cache). */
+  private readonly dirtyBuffers: Record<BufferKind, Set<Buffer16k>> = { meta: new Set(), data: new Set() };
   /** Called when a clean buffer leaves the cache (the node cache drops its nodes). */
   onEvict: ((buffer: Buffer16k) => void) | undefined;
 
@@ -104,7 +106,7 @@ export class BufferCache {
       this.cycleUndo.push({ buffer, at: start, preimage });
       granule = end;
     }
-    buffer.dirty = true;
+    this.markDirty(buffer);
   }
 
   /**
@@ -120,30 +122,37 @@ export class BufferCache {
       const last = Math.floor((at + length) / GRANULE_BYTES);
       for (let g = first; g < last; g++) buffer.logged[g] = 1;
     }
-    buffer.dirty = true;
+    this.markDirty(buffer);
   }
 
   /** Mark dirty without UNDO and without claiming the range is fresh (atime patches). */
   markDirtyNoUndo(buffer: Buffer16k): void {
+    this.markDirty(buffer);
+  }
+
+  private markDirty(buffer: Buffer16k): void {
+    if (buffer.dirty) return;
     buffer.dirty = true;
+    this.dirtyBuffers[buffer.kind].add(buffer);
   }
 
   /** Write every dirty buffer of `kind` in offset order (the caller fsyncs). Returns bytes written. */
   writeDirty(kind: BufferKind, beforeWrite?: (buffer: Buffer16k) => void): number {
-    const dirty = [...this.buffers.values()].filter((b) => b.dirty && b.kind === kind);
-    dirty.sort((a, b) => a.offset - b.offset);
+    const set = this.dirtyBuffers[kind];
+    const dirty = [...set].sort((a, b) => a.offset - b.offset);
     for (const buffer of dirty) {
       beforeWrite?.(buffer);
       this.device.write(buffer.offset, buffer.bytes);
       buffer.dirty = false;
+      set.delete(buffer);
     }
     return dirty.length * BUFFER_BYTES;
   }
 
   dirtyCount(kind?: BufferKind): number {
-    let n = 0;
-    for (const buffer of this.buffers.values()) if (buffer.dirty && (kind === undefined || buffer.kind === kind)) n++;
-    return n;
+    return kind === undefined
+      ? this.dirtyBuffers.meta.size + this.dirtyBuffers.data.size
+      : this.dirtyBuffers[kind].size;
   }
 
   /** A flush cycle ended: the per-cycle UNDO history starts over. */
@@ -163,9 +172,8 @@ export class BufferCache {
       assert(undo !== undefined, 'cycle UNDO entry exists');
       undo.buffer.bytes.set(undo.preimage, undo.at);
     }
-    for (const [offset, buffer] of this.buffers) {
-      if (buffer.kind === 'data' && buffer.dirty) this.buffers.delete(offset);
-    }
+    for (const buffer of this.dirtyBuffers.data) this.buffers.delete(buffer.offset);
+    this.dirtyBuffers.data.clear();
     this.endCycle();
   }
 
