@@ -11,6 +11,7 @@ import { registerMkfs } from './commands/mkfs.js';
 import { registerShow } from './commands/show.js';
 import { registerShowUndo } from './commands/show-undo.js';
 import { registerSnapshot } from './commands/snapshot.js';
+import { registerViz } from './commands/viz.js';
 import { classify, EXIT_OK, EXIT_USAGE, type Failure, guardStdout, note, printJson } from './output.js';
 
 /**
@@ -46,6 +47,7 @@ export async function main(argv: string[]): Promise<number> {
   registerSnapshot(program);
   registerDemo(program);
   registerBench(program);
+  registerViz(program);
   if (argv.length <= 2) {
     program.outputHelp({ error: true });
     return EXIT_USAGE;
