@@ -1,4 +1,3 @@
-import { produce } from 'immer';
 import { InodeFlag, MODMASK } from '../machines/inode-flags.js';
 import { assert } from '../storage/assert.js';
 import { type BTreeKey, keyOf } from '../storage/format/btree-node.js';
@@ -7,7 +6,7 @@ import { encodeInode, type InodeData } from '../storage/format/records.js';
 import { KEY_MAX, KEY_MIN, RecType, TID_MAX } from '../storage/layout.js';
 import type { Inode } from './inode.js';
 import { blockSize, dataLocalization, inodeLocalization, rangeHi, rangeLo } from './keys.js';
-import { indexDel, type Mount } from './mount.js';
+import { changedInode, indexDel, type Mount } from './mount.js';
 import { compareRecords, hasFlag, type MemRecord, RecordFlag } from './records.js';
 
 /** What sync_inode leaves for flush_inode_done. */
@@ -58,7 +57,7 @@ export class Backend {
     const nlinks = this.syncedNlinks(ip);
     if (data.nlinks !== nlinks) {
       assert(nlinks >= 0, 'synced nlinks never goes negative');
-      data = produce(data, (draft) => {
+      data = changedInode(data, (draft) => {
         draft.nlinks = nlinks;
       });
       sync |= InodeFlag.DDIRTY;

@@ -1,4 +1,3 @@
-import { produce } from 'immer';
 import { InodeFlag } from '../machines/inode-flags.js';
 import { assert } from '../storage/assert.js';
 import { FsError } from '../storage/errors.js';
@@ -6,7 +5,7 @@ import { RedoFlag } from '../storage/format/fifo.js';
 import { RecType } from '../storage/layout.js';
 import type { Inode } from './inode.js';
 import { blockBase, blockSize, dataLocalization, rangeHi, rangeLo } from './keys.js';
-import type { Mount } from './mount.js';
+import { changedInode, type Mount } from './mount.js';
 import { type MemRecord, RecordFlag } from './records.js';
 import { RECORD_RESERVE_BYTES } from './space.js';
 
@@ -203,7 +202,7 @@ export function truncateData(mount: Mount, ip: Inode, length: number, path: stri
   } else {
     ip.structural = true;
   }
-  const data = produce(ip.ino, (draft) => {
+  const data = changedInode(ip.ino, (draft) => {
     draft.size = length;
     draft.mtime = now;
   });

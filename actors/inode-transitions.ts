@@ -36,8 +36,125 @@ interface Outcome {
 
 /** Bound on remembered transitions; past it the memo starts over (a few distinct keys per flush group in practice). */
 const MEMO_LIMIT = 8192;
-const memo = new Map<string, Outcome>();
+
+/** What a remembered transition was computed from: the control context and the event, data reduced to presence. */
+interface Remembered {
+  state: InodeStateValue;
+  flags: number;
+  syncFlags: number;
+  truncOff: number;
+  syncTruncOff: number;
+  group: number | undefined;
+  error: string | undefined;
+  hasSyncData: boolean;
+  /** The event's fields; `data` is kept as whether it was there. */
+  event: Record<string, unknown>;
+  fields: number;
+  outcome: Outcome;
+}
+
+/**
+ * Remembered transitions by a hash of their inputs, each bucket checked
+ * field by field: looking one up allocates nothing (a string key built per
+ * event was most of the garbage an event made).
+ */
+const memo = new Map<number, Remembered[]>();
+let remembered = 0;
 let misses = 0;
+
+const STATE_CODES: Record<InodeStateValue, number> = { idle: 1, setup: 2, flush: 3, unloaded: 4 };
+
+function mix(hash: number, value: number): number {
+  return Math.imul(hash ^ value, 0x9e3779b1) >>> 0;
+}
+
+function valueCode(value: unknown): number {
+  if (typeof value === 'number') return value === Number.MAX_SAFE_INTEGER ? 0x7fffffff : value | 0;
+  if (typeof value === 'string') return value.length * 31 + value.charCodeAt(0);
+  if (value === true) return 0x55;
+  if (value === false) return 0xaa;
+  return value === undefined ? 0x33 : 0x77;
+}
+
+/** Tests: every input hashes alike, so lookups rest on the field-by-field check alone. */
+let collide = false;
+export function collideHashesForTests(on: boolean): void {
+  collide = on;
+  memo.clear();
+  remembered = 0;
+}
+
+function hashOf(mirror: InodeMirror, event: InodeEvent<InodeData>): number {
+  if (collide) return 0;
+  let hash = mix(STATE_CODES[mirror.state], mirror.flags);
+  hash = mix(hash, mirror.syncFlags);
+  hash = mix(hash, valueCode(mirror.truncOff));
+  hash = mix(hash, valueCode(mirror.syncTruncOff));
+  hash = mix(hash, valueCode(mirror.group));
+  hash = mix(hash, valueCode(mirror.error));
+  hash = mix(hash, mirror.syncData === undefined ? 0 : 1);
+  const fields = event as unknown as Record<string, unknown>;
+  for (const name in fields)
+    hash = mix(
+      mix(hash, name.length),
+      name === 'data' ? valueCode(fields.data !== undefined) : valueCode(fields[name]),
+    );
+  return hash;
+}
+
+function matches(entry: Remembered, mirror: InodeMirror, event: InodeEvent<InodeData>): boolean {
+  if (
+    entry.state !== mirror.state ||
+    entry.flags !== mirror.flags ||
+    entry.syncFlags !== mirror.syncFlags ||
+    entry.truncOff !== mirror.truncOff ||
+    entry.syncTruncOff !== mirror.syncTruncOff ||
+    entry.group !== mirror.group ||
+    entry.error !== mirror.error ||
+    entry.hasSyncData !== (mirror.syncData !== undefined)
+  ) {
+    return false;
+  }
+  const fields = event as unknown as Record<string, unknown>;
+  let count = 0;
+  for (const name in fields) {
+    count++;
+    const value = name === 'data' ? fields.data !== undefined : fields[name];
+    if (!(name in entry.event) || entry.event[name] !== value) return false;
+  }
+  return count === entry.fields;
+}
+
+function remember(hash: number, mirror: InodeMirror, event: InodeEvent<InodeData>, outcome: Outcome): void {
+  if (remembered >= MEMO_LIMIT) {
+    memo.clear();
+    remembered = 0;
+  }
+  const copy: Record<string, unknown> = {};
+  let fields = 0;
+  const source = event as unknown as Record<string, unknown>;
+  for (const name in source) {
+    copy[name] = name === 'data' ? source.data !== undefined : source[name];
+    fields++;
+  }
+  const entry: Remembered = {
+    state: mirror.state,
+    flags: mirror.flags,
+    syncFlags: mirror.syncFlags,
+    truncOff: mirror.truncOff,
+    syncTruncOff: mirror.syncTruncOff,
+    group: mirror.group,
+    error: mirror.error,
+    hasSyncData: mirror.syncData !== undefined,
+    event: copy,
+    fields,
+    outcome,
+  };
+  const bucket = memo.get(hash);
+  if (bucket === undefined) memo.set(hash, [entry]);
+  else bucket.push(entry);
+  remembered++;
+}
 
 function sourceOf(value: InodeData | undefined): DataSource {
   if (value === undefined) return 'none';
@@ -45,17 +162,6 @@ function sourceOf(value: InodeData | undefined): DataSource {
   if (value === CONTEXT_SYNC_DATA) return 'context.syncData';
   assert(value === EVENT_DATA, 'the inode machine only moves the data references it was given');
   return 'event.data';
-}
-
-/** Everything a transition may read, with the data references reduced to whether they are there. */
-function memoKey(snapshot: InodeSnapshot, event: InodeEvent<InodeData>): string {
-  const c = snapshot.context;
-  let key = `${snapshot.state}|${c.flags}|${c.syncFlags}|${c.truncOff}|${c.syncTruncOff}|${c.group}|${c.error}|${c.syncData === undefined ? 0 : 1}`;
-  const fields = event as unknown as Record<string, unknown>;
-  for (const name in fields) {
-    key += name === 'data' ? (fields.data === undefined ? '|data:-' : '|data:+') : `|${name}:${String(fields[name])}`;
-  }
-  return key;
 }
 
 /** Run XState's pure transition on the stand-ins and record where everything went. */
@@ -102,26 +208,26 @@ export interface InodeMirror {
 }
 
 function outcomeFor(mirror: InodeMirror, event: InodeEvent<InodeData>): Outcome {
-  const snapshot: InodeSnapshot = {
-    state: mirror.state,
-    context: {
-      flags: mirror.flags,
-      syncFlags: mirror.syncFlags,
-      data: mirror.ino,
-      syncData: mirror.syncData,
-      truncOff: mirror.truncOff,
-      syncTruncOff: mirror.syncTruncOff,
-      group: mirror.group,
-      error: mirror.error,
+  const hash = hashOf(mirror, event);
+  const bucket = memo.get(hash);
+  if (bucket !== undefined) for (const entry of bucket) if (matches(entry, mirror, event)) return entry.outcome;
+  const outcome = compute(
+    {
+      state: mirror.state,
+      context: {
+        flags: mirror.flags,
+        syncFlags: mirror.syncFlags,
+        data: mirror.ino,
+        syncData: mirror.syncData,
+        truncOff: mirror.truncOff,
+        syncTruncOff: mirror.syncTruncOff,
+        group: mirror.group,
+        error: mirror.error,
+      },
     },
-  };
-  const key = memoKey(snapshot, event);
-  let outcome = memo.get(key);
-  if (outcome === undefined) {
-    outcome = compute(snapshot, event);
-    if (memo.size >= MEMO_LIMIT) memo.clear();
-    memo.set(key, outcome);
-  }
+    event,
+  );
+  remember(hash, mirror, event, outcome);
   return outcome;
 }
 

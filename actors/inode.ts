@@ -21,7 +21,7 @@ export interface EmitSink {
 }
 
 /**
- * One cached inode (hammer_inode): the frontend copy (`ino`, frozen by immer,
+ * One cached inode (hammer_inode): the frontend copy (`ino`, frozen,
  * replaced on every change), the on-disk element (`leaf`), the in-memory
  * records and the target list, and the XState actor that owns the flush state
  * and flags. The actor is virtual: its snapshot is mirrored in `state`,

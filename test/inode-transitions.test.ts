@@ -1,7 +1,13 @@
 import fc from 'fast-check';
-import { describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import { createActor } from 'xstate';
-import { type InodeMirror, inodeLogic, inodeStep, inodeTransitionMisses } from '../actors/inode-transitions.js';
+import {
+  collideHashesForTests,
+  type InodeMirror,
+  inodeLogic,
+  inodeStep,
+  inodeTransitionMisses,
+} from '../actors/inode-transitions.js';
 import type { InodeEmitted, InodeEvent } from '../machines/inode.js';
 import { InodeFlag, MODMASK } from '../machines/inode-flags.js';
 import type { InodeData } from '../storage/format/records.js';
@@ -59,7 +65,13 @@ function realActor(data: InodeData, flags: number) {
 }
 
 describe('inode transitions (the virtual actor)', () => {
-  it('agree with a running XState actor on every event sequence: state, flags, data references, emitted events, errors', () => {
+  afterEach(() => collideHashesForTests(false));
+
+  it.each([
+    ['hashed', false],
+    ['every input colliding (the field-by-field check alone)', true],
+  ])('agree with a running XState actor on every event sequence (%s)', (_name, collide) => {
+    collideHashesForTests(collide);
     fc.assert(
       fc.property(modify, fc.array(event, { minLength: 1, maxLength: 40 }), (flags, events) => {
         const initial = datum(100);
