@@ -1,3 +1,4 @@
+import { auditBenchmark } from './fs-audit.js';
 import { createBenchmark } from './fs-create.js';
 import { fsyncBenchmark, seqwriteBenchmark } from './fs-io.js';
 import { memory1mBenchmark, memoryBenchmark } from './fs-memory.js';
@@ -16,6 +17,12 @@ registerBenchmark({
   name: 'create',
   description: '100k files of 1 KiB in 100 directories, then sync (files/s; node-fs, sqlite)',
   run: single(createBenchmark),
+});
+
+registerBenchmark({
+  name: 'audit',
+  description: 'the create workload with every bus event logged to SQLite, against no log (files/s; no-audit, meta)',
+  run: single(auditBenchmark),
 });
 
 registerBenchmark({

@@ -6,6 +6,7 @@ import { registerExport } from './commands/export.js';
 import { registerFsck } from './commands/fsck.js';
 import { registerHistory } from './commands/history.js';
 import { registerImport } from './commands/import.js';
+import { registerLog } from './commands/log.js';
 import { registerLs } from './commands/ls.js';
 import { registerMkfs } from './commands/mkfs.js';
 import { registerShow } from './commands/show.js';
@@ -45,6 +46,7 @@ export async function main(argv: string[]): Promise<number> {
   registerCat(program);
   registerHistory(program);
   registerSnapshot(program);
+  registerLog(program);
   registerDemo(program);
   registerBench(program);
   registerViz(program);

@@ -97,6 +97,15 @@ describe('benchmark harness', () => {
     expect(typeof lines[1]?.p99).toBe('number');
   });
 
+  it('runs the audit benchmark in quick mode: the create workload logged, against no log', async () => {
+    const [line] = await runBenchmarks(['audit'], { quick: true, reps: 1, progress: () => undefined });
+    if (line === undefined) throw new Error('no result line');
+    expectShape(line);
+    expect(Object.keys(line.baselines)).toEqual(['no-audit', 'meta']);
+    expect(line.events).toBeGreaterThan(line.files as number);
+    expect(line.logBytes).toBeGreaterThan(0);
+  });
+
   it('refuses an unknown benchmark by name', async () => {
     await expect(runBenchmarks(['nope'], { quick: true, reps: 1, progress: () => undefined })).rejects.toThrow(
       /unknown benchmark: nope/,

@@ -1,0 +1,233 @@
+import { createHash } from 'node:crypto';
+
+/**
+ * The audit log's SQLite schema and payload encoding, shared by the writer
+ * (storage/audit-log.ts) and the reader (storage/audit-reader.ts). The schema
+ * is documented for humans in docs/events.md; keep the two in step.
+ */
+
+/** What `log_info.format` holds in every hammerstate event log. */
+export const LOG_FORMAT = 'hammerstate-events';
+export const LOG_VERSION = '1';
+
+/** `full` keeps binary payload values (write data) whole; `meta` keeps their size and SHA-256 only. */
+export type AuditLevel = 'full' | 'meta';
+export const AUDIT_LEVELS: readonly AuditLevel[] = ['full', 'meta'];
+
+export type RunKind = 'mkfs' | 'mount';
+
+/**
+ * One event as the bus publishes it (actors/api.ts BusEvent, restated: storage/
+ * never imports actors/). `seq` is the bus's own, restarting at 1 each mount.
+ */
+export interface AuditEvent {
+  seq: number;
+  kind: 'command' | 'fact';
+  time: number;
+  tid: number | undefined;
+  actor: string;
+  type: string;
+  from?: string;
+  to?: string;
+  payload?: Record<string, unknown>;
+}
+
+/** The events table's columns, in order: one buffered row is this many values. */
+export const EVENT_COLUMNS = [
+  'seq',
+  'run',
+  'bus_seq',
+  'kind',
+  'time',
+  'tid',
+  'actor',
+  'type',
+  'from_state',
+  'to_state',
+  'payload',
+] as const;
+export const EVENT_WIDTH = EVENT_COLUMNS.length;
+
+export const SCHEMA_SQL = `
+CREATE TABLE IF NOT EXISTS log_info (
+  key TEXT PRIMARY KEY,
+  value TEXT NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS runs (
+  run INTEGER PRIMARY KEY,
+  kind TEXT NOT NULL CHECK (kind IN ('mkfs', 'mount')),
+  volume TEXT NOT NULL,
+  level TEXT NOT NULL CHECK (level IN ('full', 'meta')),
+  parameters TEXT NOT NULL,
+  seed TEXT,
+  clock TEXT NOT NULL,
+  start_time INTEGER NOT NULL,
+  end_time INTEGER,
+  first_seq INTEGER NOT NULL,
+  last_seq INTEGER
+);
+CREATE TABLE IF NOT EXISTS events (
+  seq INTEGER PRIMARY KEY,
+  run INTEGER NOT NULL REFERENCES runs (run),
+  bus_seq INTEGER,
+  kind TEXT NOT NULL CHECK (kind IN ('command', 'fact')),
+  time INTEGER NOT NULL,
+  tid INTEGER,
+  actor TEXT NOT NULL,
+  type TEXT NOT NULL,
+  from_state TEXT,
+  to_state TEXT,
+  payload TEXT
+);`;
+
+/** One run as the `runs` table holds it, JSON columns parsed. */
+export interface RunInfo {
+  run: number;
+  kind: RunKind;
+  volume: string;
+  level: AuditLevel;
+  parameters: Record<string, unknown>;
+  seed: number | string | undefined;
+  clock: Record<string, unknown>;
+  /** µs, from the caller's clock. */
+  startTime: number;
+  /** Undefined: the run did not end (still running, or the process stopped without endRun). */
+  endTime: number | undefined;
+  firstSeq: number;
+  lastSeq: number | undefined;
+}
+
+/** What a `runs` row says of its run when it begins (parameters, seed and clock as JSON texts). */
+export interface RunRecord {
+  run: number;
+  kind: RunKind;
+  volume: string;
+  level: AuditLevel;
+  parameters: string;
+  seed: string | null;
+  clock: string;
+}
+
+/** What a run records about itself: the first event of the run is a command carrying all of it. */
+export interface RunStart {
+  kind: RunKind;
+  /** The volume's path (or a name for a device). */
+  volume: string;
+  /** mkfs options, or mount options. */
+  parameters: Record<string, unknown>;
+  seed?: number | string;
+  /** How the mount's clock is made, e.g. {type: 'logical', start, step} or {type: 'wall'}. */
+  clock: Record<string, unknown>;
+  /** When the run starts, µs, read by the caller from its clock. */
+  time: number;
+}
+
+/** A run's `runs` row (JSON columns as text) and the payload of its first event, the mkfs or mount command. */
+export function runRecord(run: number, start: RunStart, level: AuditLevel): { record: RunRecord; payload: string } {
+  const { kind, volume, parameters, seed, clock } = start;
+  const record: RunRecord = {
+    run,
+    kind,
+    volume,
+    level,
+    parameters: encodePayload(parameters, level),
+    seed: seed === undefined ? null : JSON.stringify(seed),
+    clock: JSON.stringify(clock),
+  };
+  return { record, payload: encodePayload({ volume, parameters, seed, clock, level }, level) };
+}
+
+/** The row shape of `runs`, as SQLite returns it. */
+export interface RunRow extends RunRecord {
+  start_time: number;
+  end_time: number | null;
+  first_seq: number;
+  last_seq: number | null;
+}
+
+export function runInfo(row: RunRow): RunInfo {
+  return {
+    run: row.run,
+    kind: row.kind,
+    volume: row.volume,
+    level: row.level,
+    parameters: JSON.parse(row.parameters) as Record<string, unknown>,
+    seed: row.seed === null ? undefined : (JSON.parse(row.seed) as number | string),
+    clock: JSON.parse(row.clock) as Record<string, unknown>,
+    startTime: row.start_time,
+    endTime: row.end_time ?? undefined,
+    firstSeq: row.first_seq,
+    lastSeq: row.last_seq ?? undefined,
+  };
+}
+
+/** Nesting deeper than this is not searched for binary values; JSON.stringify's replacer handles it. */
+const SCAN_DEPTH_MAX = 16;
+
+/** True when `value` holds a Uint8Array or a bigint anywhere: plain JSON.stringify would mangle or throw. */
+function needsReplacer(value: unknown, depth: number): boolean {
+  if (typeof value === 'bigint' || value instanceof Uint8Array) return true;
+  if (typeof value !== 'object' || value === null) return false;
+  if (depth >= SCAN_DEPTH_MAX) return true;
+  for (const key in value) {
+    if (needsReplacer((value as Record<string, unknown>)[key], depth + 1)) return true;
+  }
+  return false;
+}
+
+/** A binary value as the level keeps it: whole (base64) at `full`, size and hash at `meta`. */
+function encodeBinary(bytes: Uint8Array, level: AuditLevel): Record<string, unknown> {
+  if (level === 'meta') return { bytes: bytes.length, sha256: createHash('sha256').update(bytes).digest('hex') };
+  return {
+    bytes: bytes.length,
+    base64: Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('base64'),
+  };
+}
+
+/**
+ * A bus payload as the `payload` column keeps it: JSON, binary values as
+ * {bytes, base64} (full) or {bytes, sha256} (meta), a bigint as {bigint: "<decimal>"}.
+ * Called by the writer as each event arrives (the caller may reuse its buffer
+ * afterwards). Never throws: a payload JSON cannot hold (a cycle) is kept as
+ * {unencodable: "<why>"}, so the event itself is still logged.
+ */
+export function encodePayload(payload: Record<string, unknown>, level: AuditLevel): string {
+  try {
+    if (!needsReplacer(payload, 0)) return JSON.stringify(payload);
+    // The replacer reads the holder's own value: Buffer.toJSON has already run on `value`.
+    return JSON.stringify(payload, function (this: Record<string, unknown>, key: string, value: unknown) {
+      const raw = this[key];
+      if (raw instanceof Uint8Array) return encodeBinary(raw, level);
+      if (typeof raw === 'bigint') return { bigint: raw.toString() };
+      return value;
+    });
+  } catch (error) {
+    return JSON.stringify({ unencodable: error instanceof Error ? error.message : String(error) });
+  }
+}
+
+/** True for exactly {bytes: number, base64: string} or {bigint: string}: the shapes encodePayload makes. */
+function revivable(value: Record<string, unknown>): Buffer | bigint | undefined {
+  const keys = Object.keys(value);
+  if (keys.length === 2 && typeof value.bytes === 'number' && typeof value.base64 === 'string') {
+    return Buffer.from(value.base64, 'base64');
+  }
+  if (keys.length === 1 && typeof value.bigint === 'string') return BigInt(value.bigint);
+  return undefined;
+}
+
+/**
+ * A stored payload with its binary values (full level) back as Buffers and
+ * bigints back as bigints: what replay feeds the filesystem. Meta-level
+ * {bytes, sha256} values stay as they are: the bytes are not in the log.
+ */
+export function reviveBinary(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map(reviveBinary);
+  if (typeof value !== 'object' || value === null) return value;
+  const record = value as Record<string, unknown>;
+  const revived = revivable(record);
+  if (revived !== undefined) return revived;
+  const out: Record<string, unknown> = {};
+  for (const [key, child] of Object.entries(record)) out[key] = reviveBinary(child);
+  return out;
+}

@@ -1,0 +1,46 @@
+import { workerData } from 'node:worker_threads';
+import { AuditStore, describe } from './audit-store.js';
+import { SIGNAL_REPLIES, type WriterData, type WriterReply, type WriterRequest } from './audit-writer.js';
+
+/**
+ * The audit log's writer thread (started by storage/audit-writer.ts, never
+ * imported): its own connection to the log, one request at a time, each
+ * answered on the port and counted on the shared signal so a main thread
+ * blocked in wait() wakes. A write is all or nothing (one transaction); its
+ * failure is answered, never thrown, and the next request tries again, also
+ * to open the file if that failed.
+ */
+function serve(data: WriterData): void {
+  const signal = new Int32Array(data.signal);
+  let store: AuditStore | undefined;
+  try {
+    store = AuditStore.open(data.path, data.file);
+  } catch {
+    // Opened again at the first write, whose answer says why it cannot be.
+  }
+  let closed = false;
+  const answer = (reply: WriterReply) => {
+    data.port.postMessage(reply);
+    Atomics.add(signal, SIGNAL_REPLIES, 1);
+    Atomics.notify(signal, SIGNAL_REPLIES);
+  };
+  data.port.on('message', (request: WriterRequest) => {
+    try {
+      if (request.type === 'close') {
+        closed = true;
+        store?.close();
+        store = undefined;
+      } else {
+        if (closed) throw new Error('the audit writer is closed');
+        store ??= AuditStore.open(data.path, data.file);
+        store.write(request.rows, request.end);
+      }
+      answer({ id: request.id });
+    } catch (error) {
+      answer({ id: request.id, error: describe(error) });
+    }
+    if (closed) data.port.close();
+  });
+}
+
+serve((workerData as { data: WriterData }).data);
