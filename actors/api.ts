@@ -162,6 +162,8 @@ export interface MkfsOptions {
   /** UNDO/REDO FIFO size (default 32 MiB). */
   undoBytes?: number;
   label?: string;
+  /** The volume's id, 32 hex digits (default all zero; the CLI makes a random one). */
+  fsid?: string;
   clock?: Clock;
 }
 

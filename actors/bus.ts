@@ -1,5 +1,5 @@
 import { Subject } from 'rxjs';
-import type { Clock } from '../storage/clock.js';
+import { type Clock, CommandClock } from '../storage/clock.js';
 import type { BusEvent } from './api.js';
 
 /**
@@ -26,9 +26,11 @@ export class EventBus {
     this.publish('fact', actor, type, payload, from, to);
   }
 
-  command(type: string, payload?: Record<string, unknown>): void {
+  /** A command from outside (an fs call, a scheduler firing): a command clock takes its time here, unless `begun` already did. */
+  command(type: string, payload?: Record<string, unknown>, begun?: number): void {
+    const time = begun ?? (this.clock instanceof CommandClock ? this.clock.beginCommand() : undefined);
     if (!this.subject.observed) return;
-    this.publish('command', 'fs', type, payload, undefined, undefined);
+    this.publish('command', 'fs', type, payload, undefined, undefined, time);
   }
 
   private publish(
@@ -38,8 +40,9 @@ export class EventBus {
     payload: Record<string, unknown> | undefined,
     from: string | undefined,
     to: string | undefined,
+    time = this.clock.now(),
   ): void {
-    const event: BusEvent = { seq: ++this.seq, kind, time: this.clock.now(), tid: this.tid, actor, type };
+    const event: BusEvent = { seq: ++this.seq, kind, time, tid: this.tid, actor, type };
     if (from !== undefined) event.from = from;
     if (to !== undefined) event.to = to;
     if (payload !== undefined) event.payload = payload;

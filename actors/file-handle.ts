@@ -47,7 +47,7 @@ export class FileHandle implements FileHandleApi {
     length: number = buffer.length - offset,
     position: number | null = null,
   ): Promise<{ bytesRead: number; buffer: Uint8Array }> {
-    return this.host.op('read', { fd: this.fd, length, position }, () => {
+    return this.host.op('read', { fd: this.fd, size: buffer.length, offset, length, position }, () => {
       this.check('read', 'read');
       if (offset < 0 || length < 0 || offset + length > buffer.length) {
         throw new FsError('EINVAL', 'offset/length outside the buffer', { path: this.path });
@@ -71,7 +71,7 @@ export class FileHandle implements FileHandleApi {
   ): Promise<{ bytesWritten: number }> {
     const bytes = toBytes(data);
     const size = length ?? bytes.length - offset;
-    return this.host.op('write', { fd: this.fd, bytes: size, position }, () => {
+    return this.host.op('write', { fd: this.fd, data: loggedData(bytes), offset, length, position }, () => {
       this.check('write', 'write');
       if (bytes === INVALID_DATA)
         throw new FsError('EINVAL', 'data must be a string or a Uint8Array', { path: this.path });
@@ -153,3 +153,8 @@ export function toBytes(data: unknown): Uint8Array {
 
 /** A marker the operations reject with EINVAL (keeps toBytes total, so callers throw inside their promise). */
 export const INVALID_DATA = new Uint8Array(0);
+
+/** Write data as a command logs it: the bytes, or null for data that was neither a string nor bytes (EINVAL). */
+export function loggedData(bytes: Uint8Array): Uint8Array | null {
+  return bytes === INVALID_DATA ? null : bytes;
+}

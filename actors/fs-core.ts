@@ -51,10 +51,19 @@ export abstract class FsCore implements HandleHost {
     this.timers = timers();
   }
 
-  /** An operation whose body awaits (fsync waits for its flush group). */
-  async opAsync<T>(type: string, args: Record<string, unknown>, body: () => Promise<T>): Promise<T> {
+  /**
+   * Every call starts here: it is logged on the bus as a command, with the
+   * arguments replay needs to re-execute it, before anything else happens
+   * (a wait for reclaim included), so the log orders commands as they came.
+   */
+  private begin(type: string, args: Record<string, unknown>): void {
     if (!this.mounted) throw new FsError('EIO', `${type}: the filesystem is unmounted`);
     this.mount.bus.command(type, args);
+  }
+
+  /** An operation whose body awaits (fsync waits for its flush group). */
+  async opAsync<T>(type: string, args: Record<string, unknown>, body: () => Promise<T>): Promise<T> {
+    this.begin(type, args);
     try {
       return await body();
     } catch (error) {
@@ -63,8 +72,7 @@ export abstract class FsCore implements HandleHost {
   }
 
   async op<T>(type: string, args: Record<string, unknown>, body: () => T): Promise<T> {
-    if (!this.mounted) throw new FsError('EIO', `${type}: the filesystem is unmounted`);
-    this.mount.bus.command(type, args);
+    this.begin(type, args);
     try {
       return body();
     } catch (error) {
@@ -74,13 +82,18 @@ export abstract class FsCore implements HandleHost {
 
   /** An operation that changes the volume: waits out reclaim back-pressure first, then autoflushes. */
   protected async change<T>(type: string, args: Record<string, unknown>, body: () => T): Promise<T> {
-    if (!this.mounted) throw new FsError('EIO', `${type}: the filesystem is unmounted`);
+    this.begin(type, args);
+    const path = typeof args.path === 'string' ? args.path : undefined;
     const wait = this.mount.reclaimWait('fs');
     if (wait !== undefined) await wait;
-    const result = await this.op(type, args, () => {
-      this.mount.checkWritable(typeof args.path === 'string' ? args.path : undefined);
-      return body();
-    });
+    let result: T;
+    try {
+      if (!this.mounted) throw new FsError('EIO', `${type}: the filesystem was unmounted while it waited`);
+      this.mount.checkWritable(path);
+      result = body();
+    } catch (error) {
+      throw toFsError(error, path);
+    }
     this.autoflush();
     return result;
   }

@@ -136,7 +136,7 @@ export abstract class FsNames extends FsCore {
   // --- attributes ---------------------------------------------------------
 
   utimes(path: string, atime: number | Date, mtime: number | Date): Promise<void> {
-    return this.change('utimes', { path }, () => {
+    return this.change('utimes', { path, atime: loggedTime(atime), mtime: loggedTime(mtime) }, () => {
       const ip = this.existing(path);
       this.writable(ip, path);
       const a = toMicros(atime, path);
@@ -196,4 +196,9 @@ export abstract class FsNames extends FsCore {
       this.mount.inodeSettled(ip);
     });
   }
+}
+
+/** A time argument as the log keeps it: seconds (a Date becomes its seconds; anything else is kept for the EINVAL). */
+function loggedTime(time: number | Date): unknown {
+  return time instanceof Date ? time.getTime() / 1000 : time;
 }

@@ -2,7 +2,7 @@ import { FsError } from '../storage/errors.js';
 import { ObjType, ROOT_OBJ_ID, TID_MAX } from '../storage/layout.js';
 import type { Dirent, FileSystem, OpenFlags, PfsInfo, Stats, Version } from './api.js';
 import { readData, truncateData, writeData } from './file-data.js';
-import { FileHandle, INVALID_DATA, toBytes } from './file-handle.js';
+import { FileHandle, INVALID_DATA, loggedData, toBytes } from './file-handle.js';
 import { toFsError } from './fs-core.js';
 import { FsNames } from './fs-names.js';
 import type { Inode } from './inode.js';
@@ -137,8 +137,8 @@ export class HammerFs extends FsNames implements FileSystem {
       return handle;
     };
     return access.write || access.create
-      ? this.change('open', { path, flags }, body)
-      : this.op('open', { path, flags }, body);
+      ? this.change('open', { path, flags, mode }, body)
+      : this.op('open', { path, flags, mode }, body);
   }
 
   readFile(path: string): Promise<Buffer>;
@@ -156,7 +156,7 @@ export class HammerFs extends FsNames implements FileSystem {
 
   writeFile(path: string, data: Uint8Array | string, options: { mode?: number } = {}): Promise<void> {
     const bytes = toBytes(data);
-    return this.change('writeFile', { path, bytes: bytes.length }, () => {
+    return this.change('writeFile', { path, data: loggedData(bytes), mode: options.mode }, () => {
       if (bytes === INVALID_DATA) throw new FsError('EINVAL', 'data must be a string or a Uint8Array', { path });
       const r = this.forCreateOrExisting(path);
       let ip = r.ip;
@@ -175,7 +175,7 @@ export class HammerFs extends FsNames implements FileSystem {
 
   appendFile(path: string, data: Uint8Array | string): Promise<void> {
     const bytes = toBytes(data);
-    return this.change('appendFile', { path, bytes: bytes.length }, () => {
+    return this.change('appendFile', { path, data: loggedData(bytes) }, () => {
       if (bytes === INVALID_DATA) throw new FsError('EINVAL', 'data must be a string or a Uint8Array', { path });
       const r = this.forCreateOrExisting(path);
       let ip = r.ip;
@@ -245,6 +245,9 @@ export class HammerFs extends FsNames implements FileSystem {
       }),
   };
 
+  /** Called once the volume is closed (the audit log ends its run). */
+  afterUnmount: (() => void) | undefined;
+
   async unmount(): Promise<void> {
     if (!this.mounted) return;
     this.mount.bus.command('unmount', {});
@@ -261,6 +264,11 @@ export class HammerFs extends FsNames implements FileSystem {
     this.mount.flusher.wakeAll();
     this.mount.bus.complete();
     this.mount.volume.close();
+    try {
+      this.afterUnmount?.();
+    } catch (error) {
+      failure ??= error;
+    }
     const failed = this.mount.failed ?? failure;
     if (failed !== undefined && !this.mount.readOnly) throw toFsError(failed, undefined);
   }

@@ -1,16 +1,19 @@
-import { asapScheduler, interval, type SchedulerLike, type Subscription } from 'rxjs';
+import { asapScheduler, interval, type Observable, type SchedulerLike, type Subscription } from 'rxjs';
 import { InodeFlag } from '../machines/inode-flags.js';
-import { type Clock, logicalClock } from '../storage/clock.js';
+import { AuditLog } from '../storage/audit-log.js';
+import { type Clock, CommandClock, logicalClock } from '../storage/clock.js';
 import type { BlockDevice } from '../storage/device.js';
 import { FileDevice } from '../storage/device.js';
 import { FsError } from '../storage/errors.js';
 import { RedoFlag } from '../storage/format/fifo.js';
 import { LOCALIZE_MISC } from '../storage/layout.js';
 import { Volume } from '../storage/volume.js';
-import type { FileSystem, MkfsOptions, MountOptions, VolumeSource } from './api.js';
+import type { BusEvent, FileSystem, MkfsOptions, MountOptions, VolumeSource } from './api.js';
+import { type AuditOptions, auditPath, clockDescription, loggedMount, startLog } from './audit.js';
 import { truncateData, writeData } from './file-data.js';
 import { HammerFs, toFsError } from './fs.js';
 import { Mount, type MountTuning } from './mount.js';
+import type { RecordingScheduler, ReplayScheduler } from './schedulers.js';
 
 export type {
   BusEvent,
@@ -43,29 +46,85 @@ export interface MountInternals extends Partial<MountTuning> {
   /** Periodic sync interval in ms on the scheduler (0: none). */
   syncIntervalMs?: number;
   noatime?: boolean;
+  /** A logged mount (audit log, replay): see LoggedMount. */
+  logged?: LoggedMount;
 }
 
-/** Make a new volume (a file of `size` bytes, or the given device), like newfs_hammer. */
-export async function mkfs(source: VolumeSource, options: MkfsOptions = {}): Promise<void> {
-  const clock = options.clock ?? defaultClock();
-  const size = options.size ?? DEFAULT_VOLUME_BYTES;
-  let device: BlockDevice;
+/**
+ * How a logged mount stays replayable: time comes from a command clock, the
+ * scheduler's decisions are logged as `scheduler.fire` commands, and the
+ * observer sees the bus from its first event (the `mount` command) on.
+ */
+export interface LoggedMount {
+  clock: CommandClock;
+  scheduler: RecordingScheduler | ReplayScheduler;
+  observe(events: Observable<BusEvent>): void;
+}
+
+/** The mount command's payload: what replay needs to mount the same way. */
+function mountParameters(options: MountOptions & MountInternals): Record<string, unknown> {
+  const parameters: Record<string, unknown> = {
+    readOnly: options.readOnly ?? false,
+    pfs: options.pfs ?? 0,
+    noatime: options.noatime ?? false,
+    syncIntervalMs: options.syncIntervalMs ?? 0,
+  };
+  for (const key of TUNING_KEYS) if (options[key] !== undefined) parameters[key] = options[key];
+  return parameters;
+}
+
+const TUNING_KEYS = [
+  'autoflush',
+  'reclaimLimit',
+  'cacheInodes',
+  'truncateBatch',
+  'metaLimitBytes',
+  'dirtyDataLimitBytes',
+] as const;
+
+/**
+ * Make a new volume (a file of `size` bytes, or the given device), like
+ * newfs_hammer. With an audit log (the default beside a volume file), the
+ * log starts here: its first event is this mkfs and its parameters.
+ */
+export async function mkfs(source: VolumeSource, options: MkfsOptions & AuditOptions = {}): Promise<void> {
+  const path = typeof source === 'string' ? source : undefined;
+  const logPath = auditPath(source, options);
+  const log = logPath === undefined ? undefined : startLog(logPath, options.auditLevel);
+  const clock =
+    log === undefined ? (options.clock ?? defaultClock()) : new CommandClock(options.clock ?? defaultClock());
+  const parameters = {
+    size: options.size ?? DEFAULT_VOLUME_BYTES,
+    undoBytes: options.undoBytes ?? DEFAULT_UNDO_BYTES,
+    label: options.label,
+    fsid: options.fsid,
+  };
   try {
-    device = typeof source === 'string' ? FileDevice.create(source, size) : source;
-  } catch (error) {
-    throw toFsError(error, typeof source === 'string' ? source : undefined);
-  }
-  try {
-    const volume = Volume.mkfs(device, {
-      size,
-      undoBytes: options.undoBytes ?? DEFAULT_UNDO_BYTES,
-      label: options.label,
-      clock,
-    });
-    volume.close();
-  } catch (error) {
-    if (typeof source === 'string') device.close();
-    throw toFsError(error, typeof source === 'string' ? source : undefined);
+    if (log !== undefined && clock instanceof CommandClock) {
+      const time = clock.beginCommand();
+      log.beginRun({
+        kind: 'mkfs',
+        volume: path ?? 'device',
+        parameters,
+        clock: clockDescription(options.clock),
+        time,
+      });
+    }
+    let device: BlockDevice;
+    try {
+      device = path !== undefined ? FileDevice.create(path, parameters.size) : (source as BlockDevice);
+    } catch (error) {
+      throw toFsError(error, path);
+    }
+    try {
+      Volume.mkfs(device, { ...parameters, clock }).close();
+    } catch (error) {
+      if (path !== undefined) device.close();
+      throw toFsError(error, path);
+    }
+    log?.endRun(clock.now());
+  } finally {
+    log?.close();
   }
 }
 
@@ -73,9 +132,42 @@ export async function mkfs(source: VolumeSource, options: MkfsOptions = {}): Pro
  * Mount a volume: recovery stage 1 (UNDO rollback) runs in the volume,
  * stage 2 here (the REDO an fsync promised, re-executed through the normal
  * write path, then synced). Returns the node:fs/promises-like filesystem.
+ * A read-write mount of a volume file is logged (AuditOptions) unless told not to.
  */
-export async function mount(source: VolumeSource, options: MountOptions & MountInternals = {}): Promise<FileSystem> {
-  const clock = options.clock ?? defaultClock();
+export async function mount(
+  source: VolumeSource,
+  options: MountOptions & AuditOptions & MountInternals = {},
+): Promise<FileSystem> {
+  const readOnly = options.readOnly ?? false;
+  const logPath = readOnly || options.logged !== undefined ? undefined : auditPath(source, options);
+  if (logPath === undefined) return mountWith(source, options, undefined);
+  const log = AuditLog.open(logPath, { level: options.auditLevel });
+  try {
+    return await mountWith(
+      source,
+      { ...options, logged: loggedMount(log, options.clock ?? defaultClock(), options.scheduler) },
+      log,
+    );
+  } catch (error) {
+    log.close();
+    throw error;
+  }
+}
+
+async function mountWith(
+  source: VolumeSource,
+  options: MountOptions & MountInternals,
+  log: AuditLog | undefined,
+): Promise<FileSystem> {
+  const logged = options.logged;
+  const clock = logged?.clock ?? options.clock ?? defaultClock();
+  // A logged mount is a command: its time is taken before the volume reads the clock.
+  const mountTime = logged?.clock.beginCommand();
+  if (log !== undefined && mountTime !== undefined) {
+    const volume = typeof source === 'string' ? source : 'device';
+    const parameters = mountParameters(options);
+    log.beginRun({ kind: 'mount', volume, parameters, clock: clockDescription(options.clock), time: mountTime });
+  }
   const readOnly = options.readOnly ?? false;
   let device: BlockDevice;
   try {
@@ -90,16 +182,9 @@ export async function mount(source: VolumeSource, options: MountOptions & MountI
     device.close();
     throw toFsError(error, typeof source === 'string' ? source : undefined);
   }
-  const scheduler = options.scheduler ?? asapScheduler;
+  const scheduler = logged?.scheduler ?? options.scheduler ?? asapScheduler;
   const tuning: Partial<MountTuning> = {};
-  for (const key of [
-    'autoflush',
-    'reclaimLimit',
-    'cacheInodes',
-    'truncateBatch',
-    'metaLimitBytes',
-    'dirtyDataLimitBytes',
-  ] as const) {
+  for (const key of TUNING_KEYS) {
     const value = options[key];
     if (value !== undefined) {
       if (!Number.isInteger(value) || value < 1) {
@@ -110,6 +195,12 @@ export async function mount(source: VolumeSource, options: MountOptions & MountI
     }
   }
   const state = new Mount(volume, clock, scheduler, tuning, readOnly);
+  if (log !== undefined) state.logCheck = () => log.check();
+  if (logged !== undefined) {
+    logged.scheduler.onFire = (action) => state.bus.command('scheduler.fire', { action });
+    logged.observe(state.bus.events);
+    state.bus.command('mount', mountParameters(options), mountTime);
+  }
   const syncMs = options.syncIntervalMs ?? 0;
   const timers = (): Subscription | undefined =>
     syncMs > 0 && !readOnly
@@ -118,12 +209,22 @@ export async function mount(source: VolumeSource, options: MountOptions & MountI
   let fs: HammerFs;
   try {
     fs = new HammerFs(state, options.pfs ?? 0, options.noatime ?? false, timers);
+    if (log !== undefined) fs.afterUnmount = () => endLog(log, clock);
     if (!readOnly) fs.recovery.redoReplayed = replayRedo(state);
   } catch (error) {
     volume.close();
     throw toFsError(error, undefined);
   }
   return fs;
+}
+
+/** Unmount ends the run and closes the log; a log that cannot take its last events says so (EIO). */
+function endLog(log: AuditLog, clock: Clock): void {
+  try {
+    log.endRun(clock.now());
+  } finally {
+    log.close();
+  }
 }
 
 /**

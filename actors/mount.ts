@@ -180,7 +180,11 @@ export class Mount {
   checkWritable(path: string | undefined): void {
     if (this.failure !== undefined) throw this.failure;
     if (this.readOnly) throw new FsError('EROFS', 'the volume is mounted read-only', { path });
+    this.logCheck?.();
   }
+
+  /** The audit log's check (EIO while it cannot be written: no change goes unlogged). */
+  logCheck: (() => void) | undefined;
 
   get failed(): Error | undefined {
     return this.failure;

@@ -1,6 +1,5 @@
 import { rmSync, statSync } from 'node:fs';
 import { mount } from '../actors/index.js';
-import { AuditLog } from '../storage/audit-log.js';
 import type { AuditLevel } from '../storage/audit-schema.js';
 import { createTreeSize } from './fs-create.js';
 import { createTree, freshVolume, GiB, seconds, type Tree } from './fs-workload.js';
@@ -18,29 +17,26 @@ interface Logged {
 /**
  * The create workload (bench/fs-create.ts) on a fresh volume, with every bus
  * event logged at `level` into `<volume>.events.sqlite` (or no log at all).
- * Timed: the files, the sync, and for the log its last batch, the run's end
- * and the close (the WAL checkpoint); mkfs, mount and unmount are not.
+ * Timed: the files, the sync and the unmount (for the log: its last batch,
+ * the run's end and the close); mkfs and mount are not.
  */
 async function createLogged(context: BenchContext, tree: Tree, rep: number, level?: AuditLevel): Promise<Logged> {
   const path = await freshVolume(context, `audit-${rep}.hsvol`, 2 * GiB);
   const logPath = `${path}.events.sqlite`;
-  const fs = await mount(path);
-  const log = level === undefined ? undefined : AuditLog.open(logPath, { level });
-  if (log !== undefined) {
-    log.beginRun({ kind: 'mount', volume: path, parameters: {}, clock: { type: 'logical' }, time: Date.now() * 1000 });
-    log.attach(fs.events);
-  }
+  // The mount opens and ends its own log (the default beside a volume file), at `level`.
+  const fs = await mount(path, level === undefined ? { audit: false } : { auditLevel: level });
+  let events = 0;
+  const counting = fs.events.subscribe(() => events++);
   const start = performance.now();
   await createTree(fs, tree);
   await fs.sync();
-  log?.endRun(Date.now() * 1000);
-  log?.close();
-  const elapsed = seconds(start);
   await fs.unmount();
+  const elapsed = seconds(start);
+  counting.unsubscribe();
   const logged = {
     filesPerSecond: tree.files / elapsed,
-    events: log?.lastSeq ?? 0,
-    logBytes: log === undefined ? 0 : statSync(logPath).size,
+    events: level === undefined ? 0 : events,
+    logBytes: level === undefined ? 0 : statSync(logPath).size,
   };
   for (const file of [path, logPath, `${logPath}-wal`, `${logPath}-shm`]) rmSync(file, { force: true });
   return logged;

@@ -18,7 +18,7 @@ function blockAt(i: number): number {
 /** Ours: the 1 MiB file is written and synced before the clock starts; then write 4 KiB + handle.sync(), `count` times. */
 async function oursFsync(context: BenchContext, count: number, rep: number, latenciesMs: number[]): Promise<number> {
   const path = await freshVolume(context, `fsync-${rep}.hsvol`, 256 * MiB);
-  const fs = await mount(path);
+  const fs = await mount(path, { audit: false });
   const handle: FileHandle = await fs.open('/fsync.bin', 'w+');
   await handle.write(Buffer.alloc(FSYNC_FILE_BLOCKS * BLOCK_BYTES, 0x11), 0, FSYNC_FILE_BLOCKS * BLOCK_BYTES, 0);
   await handle.sync();
@@ -87,7 +87,7 @@ export async function fsyncBenchmark(context: BenchContext): Promise<BenchResult
 /** Ours: open, `total` bytes in SEQ_CHUNK_BYTES writes, handle.sync(); mkfs and mount are not timed. */
 async function oursSeqwrite(context: BenchContext, total: number, rep: number): Promise<number> {
   const path = await freshVolume(context, `seqwrite-${rep}.hsvol`, 2 * total + 256 * MiB);
-  const fs = await mount(path);
+  const fs = await mount(path, { audit: false });
   const chunk = Buffer.alloc(SEQ_CHUNK_BYTES, 0xa5);
   const start = performance.now();
   const handle = await fs.open('/seq.bin', 'w');

@@ -9,6 +9,7 @@ import { registerImport } from './commands/import.js';
 import { registerLog } from './commands/log.js';
 import { registerLs } from './commands/ls.js';
 import { registerMkfs } from './commands/mkfs.js';
+import { registerReplay } from './commands/replay.js';
 import { registerShow } from './commands/show.js';
 import { registerShowUndo } from './commands/show-undo.js';
 import { registerSnapshot } from './commands/snapshot.js';
@@ -47,6 +48,7 @@ export async function main(argv: string[]): Promise<number> {
   registerHistory(program);
   registerSnapshot(program);
   registerLog(program);
+  registerReplay(program);
   registerDemo(program);
   registerBench(program);
   registerViz(program);

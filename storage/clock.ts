@@ -17,3 +17,41 @@ export function logicalClock(start = 1_700_000_000_000_000, step = 1_000): Clock
     },
   };
 }
+
+/**
+ * The clock of a logged mount (audit on, and replay): time is taken from the
+ * source once per command from outside, and readings inside the command are
+ * that time plus 1 µs each, never going back. So a run's times are a
+ * function of its commands' times, which the log keeps: replay hands each
+ * logged command time back (`replayNext`) and gets the same readings.
+ */
+export class CommandClock implements Clock {
+  private base = 0;
+  private readings = 0;
+  private last = Number.NEGATIVE_INFINITY;
+  private replayed: number | undefined;
+
+  constructor(private readonly source: Clock | undefined) {}
+
+  /** A command starts: its time (the logged one in replay). */
+  beginCommand(): number {
+    const taken = this.replayed ?? this.source?.now();
+    this.replayed = undefined;
+    if (taken === undefined) throw new Error('a replay clock is told each command time before the command runs');
+    this.base = Math.max(taken, this.last + 1);
+    this.readings = 0;
+    return this.now();
+  }
+
+  /** Replay: the next command's time, as logged. */
+  replayNext(time: number): void {
+    this.replayed = time;
+  }
+
+  now(): number {
+    const value = Math.max(this.base + this.readings, this.last + 1);
+    this.readings++;
+    this.last = value;
+    return value;
+  }
+}

@@ -376,14 +376,16 @@ describe('hammerstate log', () => {
     expect(all.stderr).toBe('');
     expectContiguous(parsed(all.stdout).map((event) => event.seq as number));
     expect(parsed(writes.stdout).map((event) => [event.actor, event.type, event.payload])).toEqual([
-      ['fs', 'writeFile', { path: '/a', bytes: 1 }],
-      ['fs', 'writeFile', { path: '/b', bytes: 1 }],
+      ['fs', 'writeFile', { path: '/a', data: { bytes: 1, base64: 'YQ==' } }],
+      ['fs', 'writeFile', { path: '/b', data: { bytes: 1, base64: 'Yg==' } }],
     ]);
     const inRange = parsed(range.stdout);
     expect(inRange.length).toBeGreaterThan(0);
     expect(inRange.every((e) => e.actor === 'fs' && (e.seq as number) >= 3 && (e.seq as number) <= 12)).toBe(true);
     expect(table.stdout).toMatch(/^-- run 1: mkfs .* level full .* at seq 1, ended/m);
-    expect(table.stdout).toMatch(/^ +\d+ \S+Z command -\s+fs\s+writeFile\s+\{"path":"\/a","bytes":1\}$/m);
+    expect(table.stdout).toMatch(
+      /^ +\d+ \S+Z command -\s+fs\s+writeFile\s+\{"path":"\/a","data":\{"bytes":1,"base64":"YQ=="\}\}$/m,
+    );
     expect(table.stdout).toMatch(/FLUSH\s+setup->flush/);
     expect(parsed(runs.stdout).map((run) => [run.kind, run.level])).toEqual([
       ['mkfs', 'full'],

@@ -3,6 +3,7 @@ import type { BusEvent, FileSystem } from '../../actors/api.js';
 import { mkfs, mount } from '../../actors/index.js';
 import { AuditLog } from '../../storage/audit-log.js';
 import { AuditReader, type EventFilter, type LoggedEvent } from '../../storage/audit-reader.js';
+import { encodePayload } from '../../storage/audit-schema.js';
 import { type Clock, logicalClock } from '../../storage/clock.js';
 import { MiB } from './fs.js';
 
@@ -23,7 +24,7 @@ export function removeLog(path: string): void {
 export async function makeVolume(volume: string, clock: Clock, log?: AuditLog): Promise<void> {
   rmSync(volume, { force: true });
   log?.beginRun({ kind: 'mkfs', volume, parameters: MKFS_PARAMETERS, clock: CLOCK_SPEC, time: clock.now() });
-  await mkfs(volume, { ...MKFS_PARAMETERS, clock });
+  await mkfs(volume, { ...MKFS_PARAMETERS, clock, audit: false });
   log?.endRun(clock.now());
 }
 
@@ -38,7 +39,7 @@ export async function loggedMount(
   work: (fs: FileSystem) => Promise<void>,
 ): Promise<BusEvent[]> {
   log.beginRun({ kind: 'mount', volume, parameters: {}, seed: 7, clock: CLOCK_SPEC, time: clock.now() });
-  const fs = await mount(volume, { clock });
+  const fs = await mount(volume, { clock, audit: false });
   const seen: BusEvent[] = [];
   const subscription = fs.events.subscribe((event) => seen.push(event));
   log.attach(fs.events);
@@ -81,7 +82,7 @@ export function asStored(event: BusEvent): Partial<LoggedEvent> {
   };
   if (event.from !== undefined) stored.from = event.from;
   if (event.to !== undefined) stored.to = event.to;
-  if (event.payload !== undefined) stored.payload = JSON.parse(JSON.stringify(event.payload));
+  if (event.payload !== undefined) stored.payload = JSON.parse(encodePayload(event.payload, 'full'));
   return stored;
 }
 

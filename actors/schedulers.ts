@@ -1,0 +1,86 @@
+import { type SchedulerAction, type SchedulerLike, Subscription } from 'rxjs';
+
+/** Told when a scheduled action runs: the mount logs it as a command (`scheduler.fire`). */
+export type FireListener = (action: number) => void;
+
+type Work<T> = (this: SchedulerAction<T>, state?: T) => void;
+
+/**
+ * What the scheduler decides (when a flush group runs, when the periodic
+ * sync ticks) is an input from outside, like a command: a logged mount wraps
+ * its scheduler so every action that runs is numbered (in the order it was
+ * scheduled) and logged before it runs. Replay feeds the same numbers back
+ * through ReplayScheduler.
+ */
+export class RecordingScheduler implements SchedulerLike {
+  private nextAction = 1;
+  onFire: FireListener = () => undefined;
+
+  constructor(private readonly inner: SchedulerLike) {}
+
+  now(): number {
+    return this.inner.now();
+  }
+
+  schedule<T>(work: Work<T>, delay?: number, state?: T): Subscription {
+    const action = this.nextAction++;
+    const recording = this;
+    return this.inner.schedule<T>(
+      function (this: SchedulerAction<T>, value?: T) {
+        recording.onFire(action);
+        work.call(this, value);
+      },
+      delay,
+      state,
+    );
+  }
+}
+
+interface Pending<T> {
+  work: Work<T>;
+  state: T | undefined;
+  handle: SchedulerAction<T>;
+}
+
+/**
+ * Replay's scheduler: nothing runs by itself. Actions are numbered as
+ * RecordingScheduler numbers them, and `fire(n)` runs action n when the log
+ * says it ran. An action that re-schedules itself (rxjs interval) keeps its
+ * number.
+ */
+export class ReplayScheduler implements SchedulerLike {
+  private nextAction = 1;
+  private readonly pending = new Map<number, Pending<unknown>>();
+  onFire: FireListener = () => undefined;
+
+  now(): number {
+    return 0;
+  }
+
+  schedule<T>(work: Work<T>, _delay?: number, state?: T): Subscription {
+    const action = this.nextAction++;
+    const pending = this.pending;
+    const handle = new Subscription(() => pending.delete(action)) as SchedulerAction<T>;
+    handle.schedule = (next?: T) => {
+      pending.set(action, { work, state: next, handle } as Pending<unknown>);
+      return handle;
+    };
+    pending.set(action, { work, state, handle } as Pending<unknown>);
+    return handle;
+  }
+
+  /** Run action `n` as the log says it ran; false when no such action is waiting (a divergence). */
+  fire(action: number): boolean {
+    const entry = this.pending.get(action);
+    if (entry === undefined) return false;
+    this.pending.delete(action);
+    this.onFire(action);
+    entry.work.call(entry.handle, entry.state);
+    return true;
+  }
+
+  /** Actions waiting to run, by number (the state a replay stops at). */
+  waiting(): number[] {
+    return [...this.pending.keys()].sort((a, b) => a - b);
+  }
+}

@@ -1,0 +1,160 @@
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
+import { afterAll, describe, expect, it } from 'vitest';
+import type { FileSystem } from '../actors/api.js';
+import { mkfs, mount } from '../actors/index.js';
+import { type ReplayOptions, replayLog } from '../actors/replay.js';
+import { AuditReader } from '../storage/audit-reader.js';
+import { cli } from './support/cli.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'hammerstate-replay-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+const drain = () => new Promise<void>((resolve) => setImmediate(resolve));
+let scratch = 0;
+function options(extra: Partial<ReplayOptions> = {}): ReplayOptions {
+  const where = join(dir, `replay-${++scratch}`);
+  return { dir: mkdtempSync(where), drain, ...extra };
+}
+
+/** A workload touching every kind of command: names, data, handles, fsync (REDO), snapshots, PFS, a remount. */
+async function workload(fs: FileSystem): Promise<void> {
+  await fs.mkdir('/src/lib', { recursive: true });
+  for (let i = 0; i < 40; i++) await fs.writeFile(`/src/lib/f${i}.txt`, `file ${i} `.repeat(i + 1));
+  await fs.writeFile('/src/big.bin', new Uint8Array(70_000).fill(7));
+  const handle = await fs.open('/src/log.txt', 'w+');
+  await handle.write('first line\n');
+  await handle.sync();
+  await handle.write('second line\n');
+  await handle.sync();
+  await handle.close();
+  await fs.rename('/src/lib/f1.txt', '/src/renamed.txt');
+  await fs.unlink('/src/lib/f2.txt');
+  await fs.symlink('lib/f3.txt', '/src/link');
+  await fs.link('/src/lib/f4.txt', '/src/hard');
+  await fs.chmod('/src/hard', 0o600);
+  await fs.utimes('/src/renamed.txt', 1_000, 2_000);
+  await fs.truncate('/src/big.bin', 100);
+  await fs.snapshot('one');
+  await fs.appendFile('/src/renamed.txt', 'more');
+  await fs.readFile('/src/lib/f5.txt');
+  await fs.readdir('/src/lib');
+  await Promise.all([fs.writeFile('/src/p1', 'a'), fs.writeFile('/src/p2', 'b'), fs.stat('/src')]);
+  await fs.rmdir('/src/lib').catch(() => undefined); // ENOTEMPTY: an error is part of the run too
+  await fs.sync();
+}
+
+async function loggedVolume(name: string): Promise<{ volume: string; log: string }> {
+  const volume = join(dir, `${name}.hsvol`);
+  await mkfs(volume, { size: 64 * 1024 * 1024, undoBytes: 8 * 1024 * 1024 });
+  const first = await mount(volume);
+  await workload(first);
+  await first.unmount();
+  const second = await mount(volume, { autoflush: 20 });
+  for (let i = 0; i < 60; i++) await second.writeFile(`/second-${i}`, `again ${i}`);
+  await second.unlink('/src/renamed.txt');
+  await second.unmount();
+  return { volume, log: `${volume}.events.sqlite` };
+}
+
+async function replay(log: string, extra: Partial<ReplayOptions> = {}) {
+  const reader = AuditReader.open(log);
+  try {
+    return await replayLog(reader, options(extra));
+  } finally {
+    reader.close();
+  }
+}
+
+describe('replay of an event log', () => {
+  it('re-executes two logged mounts on a fresh volume and derives every logged event again, exactly', async () => {
+    const { log } = await loggedVolume('exact');
+    const reader = AuditReader.open(log);
+    const logged = reader.lastSeq;
+    reader.close();
+    const report = await replay(log);
+    expect(report.first_divergence).toBeNull();
+    expect(report.divergences).toBe(0);
+    expect(report.events).toBe(logged);
+    expect(report.commands).toBeGreaterThan(120);
+  });
+
+  it('reports the first divergence with both events when the log was changed', async () => {
+    const { log } = await loggedVolume('tampered');
+    const db = new Database(log);
+    const target = db
+      .prepare("SELECT seq FROM events WHERE kind = 'fact' AND type = 'FLUSH_DONE' ORDER BY seq LIMIT 1 OFFSET 5")
+      .pluck()
+      .get() as number;
+    db.prepare("UPDATE events SET to_state = 'nowhere' WHERE seq = ?").run(target);
+    db.close();
+    const report = await replay(log, { check: true });
+    expect(report.divergences).toBe(1);
+    expect(report.first_divergence?.seq).toBe(target);
+    expect(report.first_divergence?.expected?.to).toBe('nowhere');
+    expect(report.first_divergence?.got?.type).toBe('FLUSH_DONE');
+    expect(report.seq).toBe(target);
+  });
+
+  it('stops at --to with the state of the system there', async () => {
+    const { log } = await loggedVolume('partial');
+    const db = new Database(log, { readonly: true });
+    const seq = db
+      .prepare("SELECT seq FROM events WHERE type = 'FLUSH' AND to_state = 'flush' ORDER BY seq LIMIT 1 OFFSET 3")
+      .pluck()
+      .get() as number;
+    db.close();
+    const report = await replay(log, { to: seq });
+    expect(report.divergences).toBe(0);
+    expect(report.seq).toBe(seq);
+    const state = report.state;
+    expect(state).toBeDefined();
+    expect(state?.inodes.some((ip) => ip.state === 'flush' && ip.group !== null)).toBe(true);
+    const groups = state?.flushGroups ?? [];
+    expect(groups.length).toBeGreaterThan(0);
+    for (const flg of groups) expect(['open', 'closed', 'running']).toContain(flg.state);
+    expect(state?.volume.nextTid).toMatch(/^0x[0-9a-f]{16}$/);
+  });
+
+  it('refuses a log that does not start at mkfs, and one kept at the meta level, saying why', async () => {
+    const { volume } = await loggedVolume('refused');
+    const late = join(dir, 'late.events.sqlite');
+    const fs = await mount(volume, { audit: late });
+    await fs.writeFile('/x', 'x');
+    await fs.unmount();
+    await expect(replay(late)).rejects.toThrow(/does not start at mkfs/);
+    const meta = join(dir, 'meta.hsvol');
+    await mkfs(meta, { size: 64 * 1024 * 1024, undoBytes: 8 * 1024 * 1024, auditLevel: 'meta' });
+    const metaFs = await mount(meta, { auditLevel: 'meta' });
+    await metaFs.writeFile('/y', 'y');
+    await metaFs.unmount();
+    await expect(replay(`${meta}.events.sqlite`)).rejects.toThrow(/'meta' level/);
+  });
+
+  it('hammerstate replay --json prints one line; a divergence exits 1', async () => {
+    const { log } = await loggedVolume('cli');
+    const ok = cli(['replay', log, '--json'], dir);
+    expect(ok.status).toBe(0);
+    const result = ok.json<{ events: number; commands: number; divergences: number; first_divergence: unknown }>();
+    expect(Object.keys(result)).toEqual(['events', 'commands', 'divergences', 'first_divergence']);
+    expect(result.divergences).toBe(0);
+    const db = new Database(log);
+    db.prepare("UPDATE events SET time = time + 1 WHERE seq = (SELECT MAX(seq) FROM events WHERE kind = 'fact')").run();
+    db.close();
+    const bad = cli(['replay', log, '--check'], dir);
+    expect(bad.status).toBe(1);
+    expect(bad.stdout).toMatch(/expected \(log\):/);
+    expect(bad.stdout).toMatch(/got \(replay\):/);
+  });
+
+  it('a volume keeps working without its log', async () => {
+    const { volume, log } = await loggedVolume('nolog');
+    rmSync(log);
+    const fs = await mount(volume, { readOnly: true });
+    expect(await fs.readFile('/second-1', 'utf8')).toBe('again 1');
+    await fs.unmount();
+    expect(existsSync(log)).toBe(false);
+  });
+});
