@@ -35,8 +35,13 @@ export function clockDescription(clock: Clock | undefined): Record<string, unkno
 
 /** mkfs starts a volume's history: a log left by an earlier volume of that name goes with it. */
 export function startLog(path: string, level: AuditLevel | undefined): AuditLog {
-  for (const suffix of ['', '-wal', '-shm']) rmSync(`${path}${suffix}`, { force: true });
+  removeLog(path);
   return AuditLog.open(path, { level });
+}
+
+/** A log file and its SQLite companions (WAL, shared memory). */
+export function removeLog(path: string): void {
+  for (const suffix of ['', '-wal', '-shm']) rmSync(`${path}${suffix}`, { force: true });
 }
 
 /** A logged mount's clock and scheduler, with the log attached to the bus from its first event. */

@@ -53,7 +53,10 @@ export class Backend {
       this.outcomes.set(ip, { unsynced: sync, setFlags: 0, syncNlinks: data.nlinks });
       return;
     }
-    this.mount.bus.fact(ip.id, 'SYNC_INODE', { tid, syncFlags: sync });
+    const counters = this.mount.volume.counters;
+    const inserted = counters.recordsInserted;
+    const deleted = counters.recordsDeleted;
+    const syncFlags = sync;
     const nlinks = this.syncedNlinks(ip);
     if (data.nlinks !== nlinks) {
       assert(nlinks >= 0, 'synced nlinks never goes negative');
@@ -94,6 +97,13 @@ export class Backend {
     }
     const result = this.updateInode(ip, data, sync, setFlags, tid);
     this.outcomes.set(ip, { unsynced: result.sync, setFlags: result.setFlags, syncNlinks: data.nlinks });
+    // One fact per inode synced, with the B-tree records it inserted and marked deleted (inode record included).
+    this.mount.bus.fact(ip.id, 'SYNC_INODE', {
+      tid,
+      syncFlags,
+      inserted: counters.recordsInserted - inserted,
+      deleted: counters.recordsDeleted - deleted,
+    });
   }
 
   /**

@@ -9,7 +9,7 @@ import { RedoFlag } from '../storage/format/fifo.js';
 import { LOCALIZE_MISC } from '../storage/layout.js';
 import { Volume } from '../storage/volume.js';
 import type { BusEvent, FileSystem, MkfsOptions, MountOptions, VolumeSource } from './api.js';
-import { type AuditOptions, auditPath, clockDescription, loggedMount, startLog } from './audit.js';
+import { type AuditOptions, auditPath, clockDescription, loggedMount, removeLog, startLog } from './audit.js';
 import { truncateData, writeData } from './file-data.js';
 import { HammerFs, toFsError } from './fs.js';
 import { Mount, type MountTuning } from './mount.js';
@@ -123,9 +123,15 @@ export async function mkfs(source: VolumeSource, options: MkfsOptions & AuditOpt
       throw toFsError(error, path);
     }
     log?.endRun(clock.now());
-  } finally {
-    log?.close();
+  } catch (error) {
+    // No volume, no history: the log just started goes too.
+    if (log !== undefined && logPath !== undefined) {
+      log.close();
+      removeLog(logPath);
+    }
+    throw error;
   }
+  log?.close();
 }
 
 /**

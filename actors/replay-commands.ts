@@ -70,7 +70,13 @@ const handleCommands: Record<string, Executor> = {
 };
 
 const pathCommands: Record<string, Executor> = {
-  mkdir: (t, a) => t.fs.mkdir(text(a, 'path'), { recursive: a.recursive === true, mode: optionalNumber(a, 'mode') }),
+  mkdir: (t, a) => {
+    // The options as the caller gave them (mkdir logs them spread: an option left out stays out).
+    const options: { recursive?: boolean; mode?: number } = {};
+    if (typeof a.recursive === 'boolean') options.recursive = a.recursive;
+    if (typeof a.mode === 'number') options.mode = a.mode;
+    return t.fs.mkdir(text(a, 'path'), options);
+  },
   rmdir: (t, a) => t.fs.rmdir(text(a, 'path')),
   readdir: (t, a) => t.fs.readdir(text(a, 'path')),
   stat: (t, a) => t.fs.stat(text(a, 'path')),

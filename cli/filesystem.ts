@@ -1,3 +1,4 @@
+import type { Command } from 'commander';
 import type { FileSystem } from '../actors/api.js';
 import { mount } from '../actors/index.js';
 import { FsError } from '../storage/errors.js';
@@ -24,10 +25,12 @@ const PATH_CODES = new Set(['ENOENT', 'EEXIST', 'ENOTDIR', 'EISDIR', 'ENOTEMPTY'
  */
 export async function withFileSystem<T>(
   volume: string,
-  options: { readOnly: boolean },
+  options: { readOnly: boolean; audit?: string | false },
   work: (fs: FileSystem) => Promise<T>,
 ): Promise<T> {
-  const fs = await mount(volume, { clock: wallClock, readOnly: options.readOnly }).catch(rethrowPathError);
+  const fs = await mount(volume, { clock: wallClock, readOnly: options.readOnly, audit: options.audit }).catch(
+    rethrowPathError,
+  );
   let result: T;
   try {
     result = await work(fs);
@@ -75,4 +78,11 @@ export function typeOf(entry: {
   if (entry.isDirectory()) return 'dir';
   if (entry.isSymbolicLink()) return 'symlink';
   return 'other';
+}
+
+/** The audit options of a command that changes a volume: `--audit <path>` and `--no-audit` (default: beside the volume). */
+export function auditOptions(command: Command): Command {
+  return command
+    .option('--audit <path>', 'event log to append to (default: <volume>.events.sqlite)')
+    .option('--no-audit', 'keep no event log for this command');
 }

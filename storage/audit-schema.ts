@@ -194,16 +194,24 @@ function encodeBinary(bytes: Uint8Array, level: AuditLevel): Record<string, unkn
 export function encodePayload(payload: Record<string, unknown>, level: AuditLevel): string {
   try {
     if (!needsReplacer(payload, 0)) return JSON.stringify(payload);
-    // The replacer reads the holder's own value: Buffer.toJSON has already run on `value`.
-    return JSON.stringify(payload, function (this: Record<string, unknown>, key: string, value: unknown) {
-      const raw = this[key];
-      if (raw instanceof Uint8Array) return encodeBinary(raw, level);
-      if (typeof raw === 'bigint') return { bigint: raw.toString() };
-      return value;
-    });
+    // Encoded before stringify sees them: JSON.stringify would first turn a Buffer into an array of numbers (toJSON).
+    return JSON.stringify(encodedCopy(payload, level, 0));
   } catch (error) {
     return JSON.stringify({ unencodable: error instanceof Error ? error.message : String(error) });
   }
+}
+
+/** `value` with its binary and bigint values encoded (containers copied; the caller's objects stay as they are). */
+function encodedCopy(value: unknown, level: AuditLevel, depth: number): unknown {
+  if (value instanceof Uint8Array) return encodeBinary(value, level);
+  if (typeof value === 'bigint') return { bigint: value.toString() };
+  if (typeof value !== 'object' || value === null) return value;
+  if (depth >= SCAN_DEPTH_MAX) throw new Error(`payload nested deeper than ${SCAN_DEPTH_MAX} levels`);
+  if (Array.isArray(value)) return value.map((item) => encodedCopy(item, level, depth + 1));
+  if (typeof (value as { toJSON?: unknown }).toJSON === 'function') return value;
+  const copy: Record<string, unknown> = {};
+  for (const key in value) copy[key] = encodedCopy((value as Record<string, unknown>)[key], level, depth + 1);
+  return copy;
 }
 
 /** True for exactly {bytes: number, base64: string} or {bigint: string}: the shapes encodePayload makes. */

@@ -87,6 +87,9 @@ export interface VolumeCounters {
   metaBytesWritten: number;
   dataBytesWritten: number;
   fifoBytesWritten: number;
+  /** Records inserted and marked deleted (the backend reports them per inode it syncs). */
+  recordsInserted: number;
+  recordsDeleted: number;
 }
 
 /**
@@ -130,6 +133,8 @@ export class Volume {
     metaBytesWritten: 0,
     dataBytesWritten: 0,
     fifoBytesWritten: 0,
+    recordsInserted: 0,
+    recordsDeleted: 0,
   };
   private committed: VolumeHeader;
   private working: WorkingState;
@@ -319,15 +324,7 @@ export class Volume {
       },
     );
     this.btree.insert(elm);
-    if (this.observer?.active)
-      this.observer.note('RECORD_INSERT', {
-        objId: elm.objId,
-        recType: elm.recType,
-        key: elm.key,
-        tid,
-        dataLen: elm.dataLen,
-        dataOffset: elm.dataOffset,
-      });
+    this.counters.recordsInserted++;
     return elm;
   }
 
@@ -335,14 +332,7 @@ export class Volume {
   deleteRecord(key: BTreeKey): LeafElm {
     const tid = this.requireCycle('deleteRecord');
     const elm = this.btree.markDeleted(key, tid, Math.floor(this.clock.now() / 1e6));
-    if (this.observer?.active)
-      this.observer.note('RECORD_DELETE', {
-        objId: key.objId,
-        recType: key.recType,
-        key: key.key,
-        createTid: key.createTid,
-        tid,
-      });
+    this.counters.recordsDeleted++;
     return elm;
   }
 

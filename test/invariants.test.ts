@@ -110,8 +110,8 @@ describe('section 8 invariants, broken on purpose', () => {
     const ip = await cachedInode(fs, mount, '/a');
     // A record slipped into the tree behind the flags' back (no hammer_mem_add) while the group commits.
     fs.events.subscribe((e) => {
-      // The inode record is written after the records were checked: slip one in right then.
-      if (e.type !== 'RECORD_INSERT' || e.payload?.objId !== ip.objId || e.payload?.recType !== 1) return;
+      // SYNC_INODE comes once the backend has checked the records and written the inode: slip one in right then.
+      if (e.type !== 'SYNC_INODE' || e.actor !== ip.id) return;
       if (ip.records.size > 0) return;
       const ghost = mount.newRecord({
         type: 'GENERAL',

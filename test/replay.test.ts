@@ -1,6 +1,7 @@
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import Database from 'better-sqlite3';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { FileSystem } from '../actors/api.js';
@@ -147,6 +148,31 @@ describe('replay of an event log', () => {
     expect(bad.status).toBe(1);
     expect(bad.stdout).toMatch(/expected \(log\):/);
     expect(bad.stdout).toMatch(/got \(replay\):/);
+  });
+
+  it('the command line logs what changes a volume (mkfs, import, snapshot) under the wall clock, and replays it exactly', () => {
+    const volume = join(dir, 'cli-made.hsvol');
+    const made = cli(['mkfs', volume, '--size', '64M', '--undo-size', '8M', '--json'], dir);
+    expect(made.status).toBe(0);
+    expect(existsSync(`${volume}.events.sqlite`)).toBe(true);
+    const source = fileURLToPath(new URL('../machines', import.meta.url));
+    expect(cli(['import', volume, source, '/machines', '--json'], dir).status).toBe(0);
+    expect(cli(['snapshot', volume, '--label', 'after import'], dir).status).toBe(0);
+    expect(cli(['ls', volume, '/machines'], dir).status).toBe(0); // read-only: not logged
+    const replayed = cli(['replay', `${volume}.events.sqlite`, '--json'], dir);
+    expect(replayed.status).toBe(0);
+    const result = replayed.json<{ commands: number; divergences: number }>();
+    expect(result.divergences).toBe(0);
+    expect(result.commands).toBeGreaterThan(10);
+    const log = cli(['log', `${volume}.events.sqlite`, '--runs', '--json'], dir);
+    const runs = log.stdout
+      .trim()
+      .split('\n')
+      .map((line) => JSON.parse(line) as { kind: string });
+    expect(runs.map((run) => run.kind)).toEqual(['mkfs', 'mount', 'mount']);
+    const bare = join(dir, 'cli-bare.hsvol');
+    expect(cli(['mkfs', bare, '--size', '64M', '--undo-size', '8M', '--no-audit'], dir).status).toBe(0);
+    expect(existsSync(`${bare}.events.sqlite`)).toBe(false);
   });
 
   it('a volume keeps working without its log', async () => {

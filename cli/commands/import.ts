@@ -4,7 +4,7 @@ import type { Command } from 'commander';
 import type { FileSystem, Stats } from '../../actors/api.js';
 import { FsError } from '../../storage/errors.js';
 import { formatTid } from '../../storage/layout.js';
-import { childPath, volumePath, withFileSystem } from '../filesystem.js';
+import { auditOptions, childPath, volumePath, withFileSystem } from '../filesystem.js';
 import { EXIT_OK, mib, note, printJson, say } from '../output.js';
 import { type Progress, startProgress } from '../progress.js';
 
@@ -158,21 +158,23 @@ async function importFile(
 
 export interface ImportCommandOptions {
   json?: boolean;
+  audit?: string | false;
 }
 
 export function registerImport(program: Command): void {
-  program
+  const command = program
     .command('import')
     .description('copy a host file or directory tree (files, directories, symlinks) into the volume')
     .argument('<volume>', 'volume file')
     .argument('<host-path>', 'host file or directory to copy')
     .argument('<path>', 'destination in the volume (the copy itself; missing parents are made)')
-    .option('--json', 'print {files, dirs, symlinks, bytes, skipped, tid} as one JSON object')
-    .action(async (volume: string, source: string, destination: string, options: ImportCommandOptions) => {
+    .option('--json', 'print {files, dirs, symlinks, bytes, skipped, tid} as one JSON object');
+  auditOptions(command).action(
+    async (volume: string, source: string, destination: string, options: ImportCommandOptions) => {
       const target = volumePath(destination);
       // The host side first: a missing source is ENOENT before the volume is touched.
       const plan = await planHostTree(source);
-      const { summary, tid } = await withFileSystem(volume, { readOnly: false }, async (fs) => {
+      const { summary, tid } = await withFileSystem(volume, { readOnly: false, audit: options.audit }, async (fs) => {
         const progress = startProgress('import', plan, options.json === true);
         try {
           const summary = await importTree(fs, source, target, plan, progress);
@@ -190,5 +192,6 @@ export function registerImport(program: Command): void {
         );
       }
       process.exitCode = EXIT_OK;
-    });
+    },
+  );
 }

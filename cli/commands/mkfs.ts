@@ -1,10 +1,11 @@
 import { randomUUID } from 'node:crypto';
 import { existsSync, rmSync } from 'node:fs';
 import type { Command } from 'commander';
+import { mkfs } from '../../actors/index.js';
 import { FileDevice } from '../../storage/device.js';
 import { FsError } from '../../storage/errors.js';
 import { DEFAULT_UNDO_BYTES, DEFAULT_VOLUME_BYTES } from '../../storage/mkfs.js';
-import { Volume } from '../../storage/volume.js';
+import { Volume, type VolumeStats } from '../../storage/volume.js';
 import { EXIT_OK, mib, note, parseSize, printJson, say, UsageError } from '../output.js';
 import { wallClock } from '../wall-clock.js';
 
@@ -14,25 +15,34 @@ export interface MkfsCommandOptions {
   label: string;
   force?: boolean;
   json?: boolean;
+  audit?: string | false;
 }
 
-/** Make a volume file; refuses to replace an existing file unless --force. */
-export function mkfsVolume(path: string, options: MkfsCommandOptions): Volume {
+/**
+ * Make a volume file through the filesystem API's mkfs (which starts its
+ * event log beside it, unless --no-audit); refuses to replace an existing
+ * file unless --force. Returns the new volume's statistics.
+ */
+export async function mkfsVolume(path: string, options: MkfsCommandOptions): Promise<VolumeStats> {
   const size = parseSize(options.size, '--size');
   const undoBytes = parseSize(options.undoSize, '--undo-size');
   if (existsSync(path) && !options.force)
     throw new FsError('EEXIST', 'file exists (use --force to replace it)', { path });
   const fsid = randomUUID().replaceAll('-', '');
-  const device = FileDevice.create(path, size);
   try {
-    return Volume.mkfs(device, { size, undoBytes, label: options.label, fsid, clock: wallClock });
+    await mkfs(path, { size, undoBytes, label: options.label, fsid, clock: wallClock, audit: options.audit });
   } catch (error) {
-    device.close();
     rmSync(path, { force: true });
     // Parameters the volume cannot be made with are usage errors here.
     if (error instanceof FsError && error.code === 'EINVAL')
       throw new UsageError('EINVAL', error.message.replace(/^EINVAL: /, ''));
     throw error;
+  }
+  const volume = Volume.mount(FileDevice.open(path, { readOnly: true }), { clock: wallClock, readOnly: true });
+  try {
+    return volume.stats();
+  } finally {
+    volume.close();
   }
 }
 
@@ -46,10 +56,10 @@ export function registerMkfs(program: Command): void {
     .option('--label <name>', 'volume label', '')
     .option('--force', 'replace an existing file')
     .option('--json', 'print the result as one JSON object')
-    .action((path: string, options: MkfsCommandOptions) => {
-      const volume = mkfsVolume(path, options);
-      const stats = volume.stats();
-      volume.close();
+    .option('--audit <path>', 'event log to start (default: <volume>.events.sqlite; an old one is replaced)')
+    .option('--no-audit', 'keep no event log')
+    .action(async (path: string, options: MkfsCommandOptions) => {
+      const stats = await mkfsVolume(path, options);
       const result = {
         volume: path,
         label: stats.label,

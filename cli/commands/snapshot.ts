@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { FsError } from '../../storage/errors.js';
 import { formatTid } from '../../storage/layout.js';
-import { withFileSystem } from '../filesystem.js';
+import { auditOptions, withFileSystem } from '../filesystem.js';
 import { EXIT_OK, printJson, say, UsageError } from '../output.js';
 
 /**
@@ -10,14 +10,15 @@ import { EXIT_OK, printJson, say, UsageError } from '../output.js';
  * volume reads as of it with `name@@<tid>`.
  */
 export function registerSnapshot(program: Command): void {
-  program
+  const command = program
     .command('snapshot')
     .description('sync and record a snapshot; prints its TID (read it back with name@@<tid>)')
     .argument('<volume>', 'volume file')
     .option('--label <text>', 'a note kept with the snapshot', '')
-    .option('--json', 'print {volume, tid, tidHex, label} as one JSON object')
-    .action(async (volume: string, options: { label: string; json?: boolean }) => {
-      const tid = await withFileSystem(volume, { readOnly: false }, (fs) =>
+    .option('--json', 'print {volume, tid, tidHex, label} as one JSON object');
+  auditOptions(command).action(
+    async (volume: string, options: { label: string; json?: boolean; audit?: string | false }) => {
+      const tid = await withFileSystem(volume, { readOnly: false, audit: options.audit }, (fs) =>
         fs.snapshot(options.label).catch((error: unknown) => {
           // The only EINVAL a snapshot raises is about its label (too long): the user's to fix.
           if (error instanceof FsError && error.code === 'EINVAL')
@@ -28,5 +29,6 @@ export function registerSnapshot(program: Command): void {
       if (options.json) printJson({ volume, tid, tidHex: formatTid(tid), label: options.label });
       else say(formatTid(tid));
       process.exitCode = EXIT_OK;
-    });
+    },
+  );
 }
