@@ -96,7 +96,7 @@ function same(a: ComparedEvent, b: ComparedEvent): boolean {
 }
 
 function parameters(event: LoggedEvent): Record<string, unknown> {
-  const parameters = event.payload?.parameters;
+  const parameters = (JSON.parse(event.payloadText ?? '{}') as { parameters?: unknown }).parameters;
   if (typeof parameters !== 'object' || parameters === null) {
     throw new FsError('EINVAL', `event ${event.seq} (${event.type}) lacks its parameters`);
   }
@@ -138,7 +138,7 @@ export async function replayLog(reader: AuditReader, options: ReplayOptions): Pr
   };
   /** Compare a logged event with the next one the replay produced; true to stop. */
   const compare = (event: LoggedEvent): boolean => {
-    const expected = compared(event, event.payload === undefined ? null : JSON.stringify(event.payload));
+    const expected = compared(event, event.payloadText ?? null);
     const next = produced.shift();
     const got =
       next === undefined
@@ -148,21 +148,21 @@ export async function replayLog(reader: AuditReader, options: ReplayOptions): Pr
     return diverge({ seq: event.seq, expected, got });
   };
 
-  for (const event of reader.events({ toSeq: options.to })) {
+  for (const event of reader.events({ toSeq: options.to }, { parse: false })) {
     report.events++;
     report.seq = event.seq;
     if (event.busSeq === undefined) {
       // Written by the log itself: a run's start (mkfs is re-executed here; a mount's own command follows), or a note of events it lost.
       if (event.type === 'mkfs') await remake(volume, event);
       else if (event.type === 'mount') continue;
-      else if (diverge({ seq: event.seq, expected: compared(event, JSON.stringify(event.payload ?? null)), got: null }))
-        break;
+      else if (diverge({ seq: event.seq, expected: compared(event, event.payloadText ?? null), got: null })) break;
       continue;
     }
     if (event.kind === 'command') {
       report.commands++;
-      running = await runCommand(event, running, volume, produced);
-      await options.drain();
+      const started = await runCommand(event, running, volume, produced);
+      running = started.running;
+      await settle(started.call, options.drain);
       if (event.type === 'unmount') running = undefined;
     }
     if (compare(event)) break;
@@ -185,17 +185,52 @@ async function remake(volume: string, event: LoggedEvent): Promise<void> {
   const clock = new CommandClock(undefined);
   clock.replayNext(event.time);
   clock.beginCommand();
-  await mkfs(volume, { size: logged.size, undoBytes: logged.undoBytes, label: logged.label, clock });
+  await mkfs(volume, {
+    size: logged.size,
+    undoBytes: logged.undoBytes,
+    label: logged.label,
+    fsid: logged.fsid,
+    clock,
+    audit: false,
+  });
 }
 
-/** Start one logged command (mount, a scheduler firing, an fs call); returns the running mount after it. */
+/** Microtask turns a call gets to finish before the event loop is turned (a call's own promise chain is short). */
+const SETTLE_TURNS = 8;
+
+/**
+ * Let what the last command set going run before the next logged event is
+ * read. A call that finishes within a few microtask turns needs nothing more
+ * (most do: the front end runs synchronously inside its promise); one that
+ * waits (an fsync on its flush group, back-pressure), a scheduler firing and
+ * a mount get a full turn of the event loop (`drain`), so every continuation
+ * they release runs, as it did in the logged run before its next call.
+ */
+async function settle(call: Promise<unknown> | undefined, drain: () => Promise<void>): Promise<void> {
+  if (call !== undefined) {
+    let settled = false;
+    call.then(
+      () => {
+        settled = true;
+      },
+      () => {
+        settled = true;
+      },
+    );
+    for (let turn = 0; turn < SETTLE_TURNS && !settled; turn++) await Promise.resolve();
+    if (settled) return;
+  }
+  await drain();
+}
+
+/** Start one logged command (mount, a scheduler firing, an fs call); returns the running mount after it and the call. */
 async function runCommand(
   event: LoggedEvent,
   running: Running | undefined,
   volume: string,
   produced: BusEvent[],
-): Promise<Running | undefined> {
-  const args = (reviveBinary(event.payload ?? {}) ?? {}) as Record<string, unknown>;
+): Promise<{ running: Running | undefined; call?: Promise<unknown> }> {
+  const args = (reviveBinary(JSON.parse(event.payloadText ?? '{}')) ?? {}) as Record<string, unknown>;
   if (event.type === 'mount') {
     const clock = new CommandClock(undefined);
     clock.replayNext(event.time);
@@ -205,16 +240,16 @@ async function runCommand(
     };
     const options: MountOptions & MountInternals = { ...args, logged: { clock, scheduler, observe } };
     const fs = (await mount(volume, options)) as HammerFs;
-    return { fs, clock, scheduler, handles: new Map() };
+    return { running: { fs, clock, scheduler, handles: new Map() } };
   }
   if (running === undefined) throw new FsError('EINVAL', `event ${event.seq}: a ${event.type} command outside a mount`);
   running.clock.replayNext(event.time);
   if (event.type === 'scheduler.fire') {
     // An action that is not waiting produces nothing: the comparison reports it.
     running.scheduler.fire(Number(args.action));
-    return running;
+    return { running };
   }
   const call = executeCommand({ fs: running.fs as FileSystem, handles: running.handles }, event.type, args);
   call.catch(() => undefined); // an error the original call met is met again; the events show it
-  return running;
+  return { running, call };
 }

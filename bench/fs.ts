@@ -2,6 +2,7 @@ import { auditBenchmark } from './fs-audit.js';
 import { createBenchmark } from './fs-create.js';
 import { fsyncBenchmark, seqwriteBenchmark } from './fs-io.js';
 import { memory1mBenchmark, memoryBenchmark } from './fs-memory.js';
+import { replayBenchmark } from './fs-replay.js';
 import { type BenchContext, type BenchResult, registerBenchmark } from './harness.js';
 
 /**
@@ -23,6 +24,12 @@ registerBenchmark({
   name: 'audit',
   description: 'the create workload with every bus event logged to SQLite, against no log (files/s; no-audit, meta)',
   run: single(auditBenchmark),
+});
+
+registerBenchmark({
+  name: 'replay',
+  description: 'a ~1M-event log (140k small files) replayed with --check (events/s; log-read, logged-run)',
+  run: single(replayBenchmark),
 });
 
 registerBenchmark({
