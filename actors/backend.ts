@@ -17,6 +17,8 @@ export interface SyncOutcome {
   setFlags: number;
   /** The nlinks this run synced (the frontend's may differ: DDIRTY again). */
   syncNlinks: number;
+  /** What the run did, for the FLUSH_DONE fact: the sync flags it was given (`flushed`), B-tree records inserted and marked deleted. */
+  synced?: { tid: number; flushed: number; inserted: number; deleted: number };
 }
 
 const TIMES = InodeFlag.ATIME | InodeFlag.MTIME;
@@ -96,13 +98,17 @@ export class Backend {
       sync &= ~InodeFlag.BUFS;
     }
     const result = this.updateInode(ip, data, sync, setFlags, tid);
-    this.outcomes.set(ip, { unsynced: result.sync, setFlags: result.setFlags, syncNlinks: data.nlinks });
-    // One fact per inode synced, with the B-tree records it inserted and marked deleted (inode record included).
-    this.mount.bus.fact(ip.id, 'SYNC_INODE', {
-      tid,
-      syncFlags,
-      inserted: counters.recordsInserted - inserted,
-      deleted: counters.recordsDeleted - deleted,
+    this.outcomes.set(ip, {
+      unsynced: result.sync,
+      setFlags: result.setFlags,
+      syncNlinks: data.nlinks,
+      // Reported with the inode's FLUSH_DONE: the records (inode record included) this run wrote for it.
+      synced: {
+        tid,
+        flushed: syncFlags,
+        inserted: counters.recordsInserted - inserted,
+        deleted: counters.recordsDeleted - deleted,
+      },
     });
   }
 

@@ -221,15 +221,18 @@ export class Flusher {
     const wouldBlock = ip.has(InodeFlag.WOULDBLOCK);
     const recordsEmpty = ip.records.size === 0;
     assert(!ip.has(InodeFlag.DELETED) || recordsEmpty || wouldBlock, 'a deleted inode keeps no records');
-    ip.send({
-      type: 'FLUSH_DONE',
-      unsynced: outcome.unsynced,
-      listsEmpty: recordsEmpty && ip.targetList.length === 0,
-      targetListEmpty: ip.targetList.length === 0,
-      nlinksDiverged: outcome.syncNlinks !== ip.ino.nlinks,
-      setFlags: outcome.setFlags,
-      recordsEmpty,
-    });
+    ip.send(
+      {
+        type: 'FLUSH_DONE',
+        unsynced: outcome.unsynced,
+        listsEmpty: recordsEmpty && ip.targetList.length === 0,
+        targetListEmpty: ip.targetList.length === 0,
+        nlinksDiverged: outcome.syncNlinks !== ip.ino.nlinks,
+        setFlags: outcome.setFlags,
+        recordsEmpty,
+      },
+      outcome.synced,
+    );
     assert(
       recordsEmpty === !ip.has(InodeFlag.XDIRTY) || ip.has(InodeFlag.DELETED),
       'XDIRTY set exactly when records remain',

@@ -145,14 +145,24 @@ export class Inode implements InodeMirror {
    * Never called from inside this inode's own transition: emitted events are
    * handed to the sink, which the coordinator drains after the send returns.
    */
-  send(event: InodeEvent<InodeData>): void {
+  send(event: InodeEvent<InodeData>, detail?: Record<string, unknown>): void {
     assert(this.state !== 'unloaded', `an unloaded inode gets no events (${this.id}, ${event.type})`);
     const from = this.state;
     const emitted = inodeStep(this, event);
     if (this.bus.active) {
-      this.bus.fact(this.id, event.type, { flags: this.flags, syncFlags: this.syncFlags }, from, this.state);
+      const payload = { flags: this.flags, syncFlags: this.syncFlags };
+      this.bus.fact(this.id, event.type, detail === undefined ? payload : { ...payload, ...detail }, from, this.state);
     }
     for (const out of emitted) this.sink.emitted(this, out);
+  }
+
+  /**
+   * MARK bookkeeping flags (REFLUSH, CONN_DOWN, RDIRTY, ...): only when one
+   * of them is not set yet. A MARK that changes nothing is a self-transition
+   * with nothing to record, and staging would log one per record otherwise.
+   */
+  mark(flags: number): void {
+    if ((this.flags & flags) !== flags) this.send({ type: 'MARK', flags });
   }
 
   /** The frontend copy, with the time fields an as-of view reports (atime = mtime = ctime). */

@@ -28,7 +28,7 @@ export class RedoTracker {
     if (ip.redoFifoStart === undefined) {
       ip.redoFifoStart = offset;
       this.tree.add(ip);
-      if (!ip.has(InodeFlag.RDIRTY)) ip.send({ type: 'MARK', flags: InodeFlag.RDIRTY });
+      ip.mark(InodeFlag.RDIRTY);
     }
     if (ip.redoSinceFlush === undefined) ip.redoSinceFlush = offset;
   }

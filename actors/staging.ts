@@ -96,16 +96,16 @@ export class Staging {
     const target = record.target;
     if (record.state === 'flush') {
       if (record.group !== flg.seq) {
-        pip.send({ type: 'MARK', flags: InodeFlag.REFLUSH });
-        target?.send({ type: 'MARK', flags: InodeFlag.CONN_DOWN });
+        pip.mark(InodeFlag.REFLUSH);
+        target?.mark(InodeFlag.CONN_DOWN);
         return -1;
       }
       return record.type === 'ADD' ? 1 : 0;
     }
     const good = this.setupParentInodes(pip, depth + 1, flg);
     if (good < 0) {
-      pip.send({ type: 'MARK', flags: InodeFlag.REFLUSH });
-      target?.send({ type: 'MARK', flags: InodeFlag.CONN_DOWN });
+      pip.mark(InodeFlag.REFLUSH);
+      target?.mark(InodeFlag.CONN_DOWN);
       return good;
     }
     if (pip.state !== 'flush' && !this.placing.has(pip)) this.flushInodeCore(pip, flg, { recursion: true });
@@ -118,8 +118,8 @@ export class Staging {
       this.joinGroup(record, flg);
       return record.type === 'ADD' ? 1 : 0;
     }
-    pip.send({ type: 'MARK', flags: InodeFlag.REFLUSH });
-    target?.send({ type: 'MARK', flags: InodeFlag.CONN_DOWN });
+    pip.mark(InodeFlag.REFLUSH);
+    target?.mark(InodeFlag.CONN_DOWN);
     return -1;
   }
 
@@ -272,17 +272,17 @@ export class Staging {
             if (recordStateOf(record) !== 'flush') this.joinGroup(record, flg);
             return 1;
           }
-          (record.type === 'ADD' ? ip : target).send({ type: 'MARK', flags: InodeFlag.REFLUSH });
+          (record.type === 'ADD' ? ip : target).mark(InodeFlag.REFLUSH);
           return 0;
         }
         if (flg.totalCount + flg.refs > this.mount.undoRecLimit) {
           // Over-full: flush what we have; the directory drains over several groups.
-          ip.send({ type: 'MARK', flags: InodeFlag.RESIGNAL | InodeFlag.REFLUSH });
+          ip.mark(InodeFlag.RESIGNAL | InodeFlag.REFLUSH);
           this.mount.counters.overfullScans++;
           return -1;
         }
         if (this.blockedByPendingDel(record, flg)) {
-          ip.send({ type: 'MARK', flags: InodeFlag.REFLUSH });
+          ip.mark(InodeFlag.REFLUSH);
           return 0;
         }
         if (recordStateOf(record) === 'flush') return 1;

@@ -314,7 +314,7 @@ describe('flush scenarios of hammer_inode.c', () => {
     let mutated = false;
     let tid = 0;
     fs.events.subscribe((e) => {
-      if (!mutated && e.type === 'SYNC_INODE' && e.actor === `inode:0:${f}:live`) {
+      if (!mutated && e.type === 'RUN' && e.actor.startsWith('flg:')) {
         mutated = true;
         void fs.chmod('/racy', 0o700);
         void fs.writeFile('/racy', 'after!');

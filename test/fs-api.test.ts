@@ -193,7 +193,6 @@ describe('the node:fs-like API', () => {
     expect(seen).toContain('fact:inode:FLUSH');
     expect(seen).toContain('fact:inode:FLUSH_DONE');
     expect(seen).toContain('fact:flg:RUN');
-    expect(seen).toContain('fact:inode:SYNC_INODE');
     expect(seen).toContain('fact:volume:FINALIZE');
     expect(seen).toContain('fact:volume:HEADER_COMMIT');
     expect(internals(fs).dirty.size).toBe(0);

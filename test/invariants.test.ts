@@ -108,11 +108,12 @@ describe('section 8 invariants, broken on purpose', () => {
     const { fs, mount } = await setup();
     await fs.writeFile('/a', 'a');
     const ip = await cachedInode(fs, mount, '/a');
-    // A record slipped into the tree behind the flags' back (no hammer_mem_add) while the group commits.
-    fs.events.subscribe((e) => {
-      // SYNC_INODE comes once the backend has checked the records and written the inode: slip one in right then.
-      if (e.type !== 'SYNC_INODE' || e.actor !== ip.id) return;
-      if (ip.records.size > 0) return;
+    // A record slipped into the tree behind the flags' back (no hammer_mem_add), right after the backend
+    // checked the records and wrote the inode, before flush_inode_done.
+    const syncInode = mount.backend.syncInode.bind(mount.backend);
+    mount.backend.syncInode = (target, tid) => {
+      syncInode(target, tid);
+      if (target !== ip || ip.records.size > 0) return;
       const ghost = mount.newRecord({
         type: 'GENERAL',
         ip,
@@ -124,7 +125,7 @@ describe('section 8 invariants, broken on purpose', () => {
         name: '',
       });
       ip.records.add(ghost);
-    });
+    };
     violates(() => mount.syncAll(), /XDIRTY set exactly when records remain/);
   });
 
