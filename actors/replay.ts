@@ -7,6 +7,7 @@ import { FsError } from '../storage/errors.js';
 import type { BusEvent, FileHandle, FileSystem, MkfsOptions, MountOptions } from './api.js';
 import type { HammerFs } from './fs.js';
 import { type MountInternals, mkfs, mount } from './index.js';
+import { Checkpoints, logIdentity } from './replay-checkpoints.js';
 import { executeCommand } from './replay-commands.js';
 import { type SystemState, systemState } from './replay-state.js';
 import { ReplayScheduler } from './schedulers.js';
@@ -18,7 +19,11 @@ import { ReplayScheduler } from './schedulers.js';
  * event the replay derives is compared with the logged one, in order.
  */
 export interface ReplayOptions {
-  /** Stop after the event with this global seq (and report the state there). */
+  /**
+   * Stop after the event with this global seq and report the state there:
+   * the state once the command that produced that event has run (the events
+   * up to `to` are checked; a command's own events come all at once).
+   */
   to?: number;
   /** Stop at the first divergence. */
   check?: boolean;
@@ -30,6 +35,12 @@ export interface ReplayOptions {
    * event loop; the core has no timers of its own.
    */
   drain: () => Promise<void>;
+  /**
+   * Checkpoints (actors/replay-checkpoints.ts): `dir` holds them; a replay
+   * with `to` starts from the nearest one at or before it (`use`); a replay
+   * takes one at each mount boundary `every` events or more after the last.
+   */
+  checkpoints?: { dir: string; every: number; use: boolean };
 }
 
 /** An event as replay compares it: everything but its place in the log. */
@@ -60,6 +71,10 @@ export interface ReplayReport {
   seq: number;
   /** With `to`: the system's state there (undefined when no mount was running). */
   state?: SystemState;
+  /** The checkpoint the replay started from (its seq), if any. */
+  fromCheckpoint?: number;
+  /** Checkpoints this replay took (their seqs). */
+  checkpointsTaken?: number[];
 }
 
 interface Running {
@@ -126,57 +141,123 @@ function checkReplayable(reader: AuditReader): void {
 /** Replay the log `reader` reads; see ReplayOptions. */
 export async function replayLog(reader: AuditReader, options: ReplayOptions): Promise<ReplayReport> {
   checkReplayable(reader);
-  const volume = join(options.dir, 'replay.hsvol');
-  const produced: BusEvent[] = [];
-  const report: ReplayReport = { events: 0, commands: 0, divergences: 0, first_divergence: null, seq: 0 };
-  let running: Running | undefined;
+  return new Replayer(reader, options).run();
+}
 
-  const diverge = (divergence: Divergence): boolean => {
-    report.divergences++;
-    report.first_divergence ??= divergence;
-    return options.check === true;
-  };
-  /** Compare a logged event with the next one the replay produced; true to stop. */
-  const compare = (event: LoggedEvent): boolean => {
-    const expected = compared(event, event.payloadText ?? null);
-    const next = produced.shift();
-    const got =
-      next === undefined
-        ? null
-        : compared(next, next.payload === undefined ? null : encodePayload(next.payload, 'full'));
-    if (got !== null && same(expected, got)) return false;
-    return diverge({ seq: event.seq, expected, got });
-  };
+/** One replay: the fresh volume, the running mount, what it produced not compared yet, the report. */
+class Replayer {
+  private readonly volume: string;
+  private readonly produced: BusEvent[] = [];
+  private readonly report: ReplayReport = { events: 0, commands: 0, divergences: 0, first_divergence: null, seq: 0 };
+  private running: Running | undefined;
+  private unmounting: Promise<unknown> | undefined;
+  private readonly checkpoints: Checkpoints | undefined;
+  private checkpointed = 0;
 
-  for (const event of reader.events({ toSeq: options.to }, { parse: false })) {
-    report.events++;
-    report.seq = event.seq;
+  constructor(
+    private readonly reader: AuditReader,
+    private readonly options: ReplayOptions,
+  ) {
+    this.volume = join(options.dir, 'replay.hsvol');
+    this.checkpoints = openCheckpoints(reader, options);
+  }
+
+  async run(): Promise<ReplayReport> {
+    const { to } = this.options;
+    const from =
+      this.checkpoints !== undefined && to !== undefined && this.options.checkpoints?.use === true
+        ? startFrom(this.checkpoints, to, this.volume)
+        : undefined;
+    if (from !== undefined) this.report.fromCheckpoint = from;
+    this.checkpointed = from ?? 0;
+    for (const event of this.reader.events({ fromSeq: (from ?? 0) + 1, toSeq: to }, { parse: false })) {
+      this.report.events++;
+      this.report.seq = event.seq;
+      if (await this.step(event)) break;
+    }
+    this.finish();
+    return this.report;
+  }
+
+  /** One logged event; true to stop (a divergence under check). */
+  private async step(event: LoggedEvent): Promise<boolean> {
     if (event.busSeq === undefined) {
       // Written by the log itself: a run's start (mkfs is re-executed here; a mount's own command follows), or a note of events it lost.
-      if (event.type === 'mkfs') await remake(volume, event);
-      else if (event.type === 'mount') continue;
-      else if (diverge({ seq: event.seq, expected: compared(event, event.payloadText ?? null), got: null })) break;
-      continue;
+      if (event.type === 'mkfs') await remake(this.volume, event);
+      else if (event.type === 'mount') await this.boundary(event);
+      else return this.diverge({ seq: event.seq, expected: compared(event, event.payloadText ?? null), got: null });
+      return false;
     }
     if (event.kind === 'command') {
-      report.commands++;
-      const started = await runCommand(event, running, volume, produced);
-      running = started.running;
-      await settle(started.call, options.drain);
-      if (event.type === 'unmount') running = undefined;
+      this.report.commands++;
+      const started = await runCommand(event, this.running, this.volume, this.produced);
+      this.running = started.running;
+      await settle(started.call, this.options.drain);
+      if (event.type === 'unmount') this.unmounting = started.call;
     }
-    if (compare(event)) break;
+    return this.compare(event);
   }
-  if (options.to === undefined && report.first_divergence === null && produced.length > 0) {
-    const extra = produced[0] as BusEvent;
-    diverge({
-      seq: report.seq + 1,
-      expected: null,
-      got: compared(extra, extra.payload === undefined ? null : encodePayload(extra.payload, 'full')),
-    });
+
+  /** A mount boundary: nothing runs, the volume image is the whole state; a checkpoint every so many events. */
+  private async boundary(event: LoggedEvent): Promise<void> {
+    const every = this.options.checkpoints?.every;
+    // A run that ended without its unmount (the process was killed) leaves no clean boundary.
+    const clean = this.running === undefined || this.unmounting !== undefined;
+    await this.unmounting;
+    this.unmounting = undefined;
+    this.running = undefined;
+    if (!clean) return;
+    if (this.checkpoints === undefined || every === undefined || event.seq - 1 - this.checkpointed < every) return;
+    if (this.report.divergences > 0 || this.produced.length > 0) return;
+    this.checkpointed = event.seq - 1;
+    this.checkpoints.save(this.checkpointed, this.volume);
+    this.report.checkpointsTaken = [...(this.report.checkpointsTaken ?? []), this.checkpointed];
   }
-  if (options.to !== undefined && running !== undefined) report.state = systemState(running.fs, running.scheduler);
-  return report;
+
+  private diverge(divergence: Divergence): boolean {
+    this.report.divergences++;
+    this.report.first_divergence ??= divergence;
+    return this.options.check === true;
+  }
+
+  /** Compare a logged event with the next one the replay produced; true to stop. */
+  private compare(event: LoggedEvent): boolean {
+    const expected = compared(event, event.payloadText ?? null);
+    const next = this.produced.shift();
+    const got = next === undefined ? null : producedEvent(next);
+    if (got !== null && same(expected, got)) return false;
+    return this.diverge({ seq: event.seq, expected, got });
+  }
+
+  /** The end of the log: what the replay produced beyond it is a divergence; with `to`, the state there. */
+  private finish(): void {
+    const extra = this.produced[0];
+    if (this.options.to === undefined && this.report.first_divergence === null && extra !== undefined) {
+      this.diverge({ seq: this.report.seq + 1, expected: null, got: producedEvent(extra) });
+    }
+    if (this.options.to !== undefined && this.running !== undefined) {
+      this.report.state = systemState(this.running.fs, this.running.scheduler);
+    }
+  }
+}
+
+function producedEvent(event: BusEvent): ComparedEvent {
+  return compared(event, event.payload === undefined ? null : encodePayload(event.payload, 'full'));
+}
+
+function openCheckpoints(reader: AuditReader, options: ReplayOptions): Checkpoints | undefined {
+  if (options.checkpoints === undefined) return undefined;
+  const first = reader.events({ toSeq: 1 }, { parse: false }).next().value;
+  if (first === undefined) return undefined;
+  return Checkpoints.open(options.checkpoints.dir, logIdentity(first));
+}
+
+/** The seq of the checkpoint a replay to `to` starts from, its image put in place (undefined: start at mkfs). */
+function startFrom(checkpoints: Checkpoints, to: number, volume: string): number | undefined {
+  const checkpoint = checkpoints.nearest(to);
+  if (checkpoint === undefined) return undefined;
+  checkpoints.restore(checkpoint, volume);
+  return checkpoint.seq;
 }
 
 /** The mkfs the log starts with, on a fresh volume file, at the logged time. */

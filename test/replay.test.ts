@@ -119,6 +119,35 @@ describe('replay of an event log', () => {
     expect(state?.volume.nextTid).toMatch(/^0x[0-9a-f]{16}$/);
   });
 
+  it('keeps checkpoints at mount boundaries; a replay to a late seq starts from the nearest and reaches the same state as one from mkfs', async () => {
+    const { volume, log } = await loggedVolume('checkpointed');
+    for (let round = 0; round < 2; round++) {
+      const fs = await mount(volume);
+      for (let i = 0; i < 20; i++) await fs.writeFile(`/round-${round}-${i}`, `round ${round} file ${i}`);
+      await fs.unmount();
+    }
+    const db = new Database(log, { readonly: true });
+    const lastRun = db.prepare('SELECT MAX(run) FROM runs').pluck().get() as number;
+    const late = db
+      .prepare("SELECT seq FROM events WHERE run = ? AND type = 'writeFile' ORDER BY seq LIMIT 1 OFFSET 9")
+      .pluck()
+      .get(lastRun) as number;
+    db.close();
+    const store = join(dir, 'checkpoints');
+    const taking = await replay(log, { checkpoints: { dir: store, every: 1, use: false } });
+    expect(taking.divergences).toBe(0);
+    expect(taking.checkpointsTaken?.length).toBe(4); // before each of the four mounts (the first one right after mkfs)
+    const full = await replay(log, { to: late });
+    const resumed = await replay(log, { to: late, checkpoints: { dir: store, every: 1, use: true } });
+    expect(full.fromCheckpoint).toBeUndefined();
+    expect(resumed.fromCheckpoint).toBe(taking.checkpointsTaken?.at(-1));
+    expect(resumed.events).toBeLessThan(full.events);
+    expect(resumed.divergences).toBe(0);
+    expect(resumed.seq).toBe(late);
+    expect(resumed.state).toEqual(full.state);
+    expect(resumed.state?.inodes.some((ip) => ip.flags.includes('DDIRTY'))).toBe(true);
+  });
+
   it('refuses a log that does not start at mkfs, and one kept at the meta level, saying why', async () => {
     const { volume } = await loggedVolume('refused');
     const late = join(dir, 'late.events.sqlite');

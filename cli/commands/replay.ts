@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Command } from 'commander';
 import { type ComparedEvent, type ReplayReport, replayLog } from '../../actors/replay.js';
+import { checkpointDir } from '../../actors/replay-checkpoints.js';
 import { AuditReader } from '../../storage/audit-reader.js';
 import { EXIT_OK, EXIT_PROBLEMS, printJson, say, UsageError } from '../output.js';
 
@@ -10,7 +11,11 @@ interface ReplayCommandOptions {
   to?: string;
   check?: boolean;
   json?: boolean;
+  checkpoints: boolean;
+  checkpointEvery: string;
 }
+
+const DEFAULT_CHECKPOINT_EVERY = 100_000;
 
 function parseSeq(text: string | undefined): number | undefined {
   if (text === undefined) return undefined;
@@ -33,7 +38,10 @@ function line(event: ComparedEvent | null): string {
 }
 
 function printHuman(log: string, report: ReplayReport): void {
-  say(`replay of ${log}: ${report.events} events (${report.commands} commands) up to seq ${report.seq}`);
+  const start =
+    report.fromCheckpoint === undefined ? 'from mkfs' : `from the checkpoint at seq ${report.fromCheckpoint}`;
+  say(`replay of ${log} ${start}: ${report.events} events (${report.commands} commands) up to seq ${report.seq}`);
+  if (report.checkpointsTaken !== undefined) say(`checkpoints kept at seq ${report.checkpointsTaken.join(', ')}`);
   const first = report.first_divergence;
   if (first === null) say('every derived event matches the log');
   else {
@@ -64,13 +72,26 @@ export function registerReplay(program: Command): void {
     .option('--to <seq>', 'stop after this event and print the state of the system there')
     .option('--check', 'stop at the first divergence (exit 1)')
     .option('--json', 'print {events, commands, divergences, first_divergence} as one JSON line')
+    .option(
+      '--checkpoint-every <events>',
+      'keep a checkpoint (beside the log) at the first mount boundary this many events after the last',
+      String(DEFAULT_CHECKPOINT_EVERY),
+    )
+    .option('--no-checkpoints', 'neither start from nor keep checkpoints')
     .action(async (log: string, options: ReplayCommandOptions) => {
       const to = parseSeq(options.to);
+      const every = Number(options.checkpointEvery);
+      if (!Number.isSafeInteger(every) || every < 1)
+        throw new UsageError(
+          'EINVAL',
+          `--checkpoint-every wants a number of events (≥ 1), got '${options.checkpointEvery}'`,
+        );
+      const checkpoints = options.checkpoints ? { dir: checkpointDir(log), every, use: true } : undefined;
       const reader = AuditReader.open(log);
       const dir = mkdtempSync(join(tmpdir(), 'hammerstate-replay-'));
       let report: ReplayReport;
       try {
-        report = await replayLog(reader, { to, check: options.check, dir, drain });
+        report = await replayLog(reader, { to, check: options.check, dir, drain, checkpoints });
       } finally {
         reader.close();
         rmSync(dir, { recursive: true, force: true });
