@@ -6,6 +6,7 @@ import { registerExport } from './commands/export.js';
 import { registerFsck } from './commands/fsck.js';
 import { registerHistory } from './commands/history.js';
 import { registerImport } from './commands/import.js';
+import { registerInspect } from './commands/inspect.js';
 import { registerLog } from './commands/log.js';
 import { registerLs } from './commands/ls.js';
 import { registerMkfs } from './commands/mkfs.js';
@@ -52,6 +53,7 @@ export async function main(argv: string[]): Promise<number> {
   registerDemo(program);
   registerBench(program);
   registerViz(program);
+  registerInspect(program);
   if (argv.length <= 2) {
     program.outputHelp({ error: true });
     return EXIT_USAGE;

@@ -25,7 +25,7 @@ function seqOption(text: string | undefined, name: string): number | undefined {
 }
 
 /** A log the reader refuses is a wrong argument, not a damaged volume: EINVAL exits 2 like ENOENT. */
-function openLog(path: string): AuditReader {
+export function openLog(path: string): AuditReader {
   try {
     return AuditReader.open(path);
   } catch (error) {

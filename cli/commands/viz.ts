@@ -6,6 +6,7 @@ import { flushGroupMachine } from '../../machines/flush-group.js';
 import { flusherMachine } from '../../machines/flusher.js';
 import { inodeMachine } from '../../machines/inode.js';
 import { EXIT_OK, note, printJson, writeOut } from '../output.js';
+import { registerVizLog } from './viz-log.js';
 
 /** The machines `viz machines` draws, by their command-line names, in the order `all` draws them. */
 export const VIZ_MACHINES: Readonly<Record<string, () => AnyStateMachine>> = {
@@ -29,7 +30,7 @@ interface MachinesOptions {
  * document invoking each machine, one SVG with the machines side by side.
  */
 export function registerViz(program: Command): void {
-  const viz = program.command('viz').description('pictures of the state machines');
+  const viz = program.command('viz').description('pictures of the state machines, and reports of audit logs');
   viz
     .command('machines')
     .description('draw the inode, flush-group and flusher machines from their definitions')
@@ -55,4 +56,5 @@ export function registerViz(program: Command): void {
       }
       process.exitCode = EXIT_OK;
     });
+  registerVizLog(viz);
 }
