@@ -150,7 +150,11 @@ export class Inode implements InodeMirror {
     const from = this.state;
     const emitted = inodeStep(this, event);
     if (this.bus.active) {
-      const payload = { flags: this.flags, syncFlags: this.syncFlags };
+      // The group the inode is in (FLUSH state) rides along: a reader of the log sees which group it joined.
+      const payload =
+        this.group === undefined
+          ? { flags: this.flags, syncFlags: this.syncFlags }
+          : { flags: this.flags, syncFlags: this.syncFlags, group: this.group };
       this.bus.fact(this.id, event.type, detail === undefined ? payload : { ...payload, ...detail }, from, this.state);
     }
     for (const out of emitted) this.sink.emitted(this, out);
