@@ -1,4 +1,4 @@
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -211,5 +211,19 @@ describe('replay of an event log', () => {
     expect(await fs.readFile('/second-1', 'utf8')).toBe('again 1');
     await fs.unmount();
     expect(existsSync(log)).toBe(false);
+    // Read-write again: a new log, which says it does not start at mkfs.
+    const again = await mount(volume);
+    await again.writeFile('/third', 'new log');
+    await again.unmount();
+    const reader = AuditReader.open(log);
+    expect(reader.startsAtMkfs).toBe(false);
+    reader.close();
+    // A log that is not a log: the mount says so and changes nothing; without a log it goes on.
+    rmSync(log);
+    writeFileSync(log, 'not an event log, just text that is long enough to look like a header'.repeat(4));
+    await expect(mount(volume)).rejects.toMatchObject({ code: 'EINVAL' });
+    const unlogged = await mount(volume, { audit: false });
+    expect(await unlogged.readFile('/third', 'utf8')).toBe('new log');
+    await unlogged.unmount();
   });
 });
