@@ -3,6 +3,7 @@ import Database from 'better-sqlite3';
 import {
   type AuditEvent,
   type AuditLevel,
+  EVENT_COLUMNS,
   LOG_FORMAT,
   LOG_VERSION,
   type RunInfo,
@@ -42,36 +43,29 @@ export interface EventFilter {
   run?: number;
 }
 
-interface EventRow {
-  seq: number;
-  run: number;
-  bus_seq: number | null;
-  kind: 'command' | 'fact';
-  time: number;
-  tid: number | null;
-  actor: string;
-  type: string;
-  from_state: string | null;
-  to_state: string | null;
-  payload: string | null;
-}
+/** A row of `events`, its columns in EVENT_COLUMNS order (seq, run, bus_seq, kind, time, tid, actor, type, from_state, to_state, payload). */
+type EventTuple = [
+  number,
+  number,
+  number | null,
+  'command' | 'fact',
+  number,
+  number | null,
+  string,
+  string,
+  string | null,
+  string | null,
+  string | null,
+];
 
-function loggedEvent(row: EventRow, parse: boolean): LoggedEvent {
-  const event: LoggedEvent = {
-    seq: row.seq,
-    run: row.run,
-    busSeq: row.bus_seq ?? undefined,
-    kind: row.kind,
-    time: row.time,
-    tid: row.tid ?? undefined,
-    actor: row.actor,
-    type: row.type,
-  };
-  if (row.from_state !== null) event.from = row.from_state;
-  if (row.to_state !== null) event.to = row.to_state;
-  if (row.payload !== null) {
-    if (parse) event.payload = JSON.parse(row.payload) as Record<string, unknown>;
-    else event.payloadText = row.payload;
+function loggedEvent(row: EventTuple, parse: boolean): LoggedEvent {
+  const [seq, run, busSeq, kind, time, tid, actor, type, from, to, payload] = row;
+  const event: LoggedEvent = { seq, run, busSeq: busSeq ?? undefined, kind, time, tid: tid ?? undefined, actor, type };
+  if (from !== null) event.from = from;
+  if (to !== null) event.to = to;
+  if (payload !== null) {
+    if (parse) event.payload = JSON.parse(payload) as Record<string, unknown>;
+    else event.payloadText = payload;
   }
   return event;
 }
@@ -173,15 +167,18 @@ export class AuditReader {
     const parse = options.parse ?? true;
     const where = whereClause(filter);
     const after = `${where === '' ? 'WHERE' : `${where} AND`} seq > @afterSeq`;
-    const statement = this.db.prepare(`SELECT * FROM events ${after} ORDER BY seq LIMIT ${PAGE_EVENTS}`);
+    // Rows as arrays (raw): cheaper to make than objects, a page at a time; columns in EVENT_COLUMNS order.
+    const statement = this.db
+      .prepare(`SELECT ${EVENT_COLUMNS.join(', ')} FROM events ${after} ORDER BY seq LIMIT ${PAGE_EVENTS}`)
+      .raw(true);
     const params: Record<string, string | number> = { afterSeq: 0 };
     for (const [key, value] of Object.entries(filter)) if (value !== undefined) params[key] = value;
     for (;;) {
-      const page = statement.all(params) as EventRow[];
+      const page = statement.all(params) as EventTuple[];
       for (const row of page) yield loggedEvent(row, parse);
       const last = page[page.length - 1];
       if (page.length < PAGE_EVENTS || last === undefined) return;
-      params.afterSeq = last.seq;
+      params.afterSeq = last[0];
     }
   }
 
