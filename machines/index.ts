@@ -1,0 +1,19 @@
+/**
+ * `hammerstate/machines`: the pure XState machines (no I/O, nothing of the
+ * running system) and their flags; their diagrams are `hammerstate/machines/diagram`.
+ */
+export {
+  type FlushGroupContext,
+  type FlushGroupEvent,
+  type FlushGroupInput,
+  flushGroupMachine,
+} from './flush-group.js';
+export { type FlusherContext, type FlusherEvent, flusherMachine } from './flusher.js';
+export {
+  type InodeContext,
+  type InodeEmitted,
+  type InodeEvent,
+  type InodeInput,
+  inodeMachine,
+} from './inode.js';
+export { flagNames, InodeFlag, type InodeFlagName, MODMASK, MODMASK_NOXDIRTY } from './inode-flags.js';
