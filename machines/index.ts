@@ -1,7 +1,17 @@
 /**
  * `hammerstate/machines`: the pure XState machines (no I/O, nothing of the
- * running system) and their flags; their diagrams are `hammerstate/machines/diagram`.
+ * running system), their flags, and the tools that read a machine object:
+ * coverage of what a run took (coverage.ts) and diagrams (`hammerstate/machines/diagram`).
  */
+export {
+  type Ambiguity,
+  type CoverageReport,
+  coverageLabel,
+  formatCoverage,
+  MachineCoverage,
+  type StepObservation,
+  type TransitionCoverage,
+} from './coverage.js';
 export {
   type FlushGroupContext,
   type FlushGroupEvent,

@@ -1,4 +1,5 @@
 import { execFileSync, spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import * as api from 'hammerstate';
 import * as machines from 'hammerstate/machines';
 import * as diagram from 'hammerstate/machines/diagram';
@@ -18,11 +19,12 @@ import { InodeFlag } from '../machines/inode-flags.js';
 const root = new URL('..', import.meta.url);
 
 describe('package exports', () => {
-  it('hammerstate/machines gives the machines and their flags', () => {
+  it('hammerstate/machines gives the machines, their flags and the coverage recorder', () => {
     expect(machines.inodeMachine).toBe(inodeMachine);
     expect(machines.flushGroupMachine).toBe(flushGroupMachine);
     expect(machines.flusherMachine.id).toBe('flusher');
     expect(machines.InodeFlag).toBe(InodeFlag);
+    expect(new machines.MachineCoverage(machines.flushGroupMachine).report().unreached.states).toHaveLength(4);
     expect(diagram.renderMachines('mermaid', [machines.flushGroupMachine])).toContain('stateDiagram-v2');
   });
 
@@ -47,5 +49,12 @@ describe('package exports', () => {
     const plain = spawnSync(process.execPath, ['--input-type=module', '-e', script], { cwd: root, encoding: 'utf8' });
     expect(plain.status).not.toBe(0);
     expect(plain.stderr).toContain('ERR_UNKNOWN_FILE_EXTENSION');
+  });
+
+  it("docs/model-based-testing.md's worked example is test/mbt-example.test.ts, word for word", () => {
+    const docs = readFileSync(new URL('docs/model-based-testing.md', root), 'utf8');
+    const example = readFileSync(new URL('test/mbt-example.test.ts', root), 'utf8');
+    const block = /```ts\n([\s\S]*?)```/.exec(docs)?.[1];
+    expect(block).toBe(example);
   });
 });
