@@ -98,6 +98,11 @@ export class FlushGroup {
     return this.actor.getSnapshot().context.totalCount + this.inodesAdded;
   }
 
+  /** Inodes the group's actor counts in its flush tree (the tree itself is `tree`). */
+  get inodes(): number {
+    return this.actor.getSnapshot().context.inodes;
+  }
+
   get refs(): number {
     return this.actor.getSnapshot().context.refs + this.addRefs - this.dropRefs;
   }

@@ -15,6 +15,10 @@ import { HammerFs, toFsError } from './fs.js';
 import { Mount, type MountTuning } from './mount.js';
 import type { RecordingScheduler, ReplayScheduler } from './schedulers.js';
 
+/** What a caller needs beside the calls: devices to mount (a file, or memory for tests), clocks, the error type. */
+export { type Clock, logicalClock } from '../storage/clock.js';
+export { type BlockDevice, FileDevice, MemDevice } from '../storage/device.js';
+export { FsError } from '../storage/errors.js';
 export type {
   BusEvent,
   Dirent,
@@ -26,6 +30,7 @@ export type {
   Stats,
   Version,
 } from './api.js';
+export { UF_NOHISTORY } from './api.js';
 
 export const DEFAULT_VOLUME_BYTES = 256 * 1024 * 1024;
 export const DEFAULT_UNDO_BYTES = 32 * 1024 * 1024;
