@@ -1,17 +1,19 @@
-import { BehaviorSubject, filter, firstValueFrom, type SchedulerLike } from 'rxjs';
+import type { SchedulerLike } from 'rxjs';
 import { InodeFlag, MODMASK } from '../machines/inode-flags.js';
 import { assert } from '../storage/assert.js';
 import type { Clock } from '../storage/clock.js';
 import { FsError } from '../storage/errors.js';
 import { decodeInode, type InodeData } from '../storage/format/records.js';
-import { ObjType, RecType, TID_MAX } from '../storage/layout.js';
+import { RecType, TID_MAX } from '../storage/layout.js';
 import type { Volume } from '../storage/volume.js';
 import { Backend } from './backend.js';
 import { EventBus } from './bus.js';
 import { Flusher } from './flusher.js';
 import { Inode } from './inode.js';
+import { dummyInodeData, InodeTable } from './inode-table.js';
 import { inodeLocalization } from './keys.js';
 import { LruSet } from './lru.js';
+import { ReclaimPipeline } from './reclaim.js';
 import { type MemRecord, RecordFlag } from './records.js';
 import { RedoTracker } from './redo.js';
 import { SpaceReserve } from './space.js';
@@ -82,12 +84,6 @@ function unindexDel(ip: Inode, record: MemRecord): void {
   if (set.size === 0) ip.delsByName.delete(record.name);
 }
 
-/** Per-creator reclaim statistics (hammer_inode_inostats): a count that halves every second. */
-interface InoStats {
-  count: number;
-  time: number;
-}
-
 /**
  * A mounted filesystem's running system (hammer_mount): the inode cache
  * ordered by (localization, obj_id, asof), the flusher and backend, REDO
@@ -115,20 +111,14 @@ export class Mount {
     reclaimWaits: 0,
   };
   readonly undoRecLimit: number;
-  /**
-   * Cached inodes by obj_id (ids are unique across PFSes except each PFS
-   * root), then (localization, asof). Iteration for flushes is sorted by
-   * key, never by insertion.
-   */
-  private readonly cache = new Map<number, Inode | Inode[]>();
+  /** Cached inodes by (localization, obj_id, asof). */
+  private readonly cache = new InodeTable();
   /** Clean, unreferenced inodes in least-recently-used order. */
   private readonly clean = new LruSet<Inode>();
   /** Inodes with something to flush. */
   readonly dirty = new Set<Inode>();
   /** The reclaim pipeline: dirty inodes nobody references. */
-  readonly reclaims$ = new BehaviorSubject(0);
-  private readonly reclaiming = new Set<Inode>();
-  private readonly inostats = new Map<string, InoStats>();
+  readonly reclaim = new ReclaimPipeline();
   dirtyDataBytes = 0;
   inFlush = false;
   private failure: Error | undefined;
@@ -236,24 +226,7 @@ export class Mount {
   dummy(localization: number, objId: number, asof: number, objType: number): Inode {
     const cached = this.find(localization, objId, asof);
     if (cached !== undefined) return cached;
-    const ino: InodeData = Object.freeze({
-      version: 1,
-      mode: 0,
-      uflags: 0,
-      rmajor: 0,
-      rminor: 0,
-      ctime: 0,
-      parentObjId: 0,
-      uid: 0,
-      gid: 0,
-      objType: objType === 0 ? ObjType.REGFILE : objType,
-      capFlags: 0,
-      nlinks: 1,
-      size: 0,
-      symlink: new Uint8Array(0),
-      mtime: 0,
-      atime: 0,
-    });
+    const ino = dummyInodeData(objType);
     const ip = new Inode(
       { localization, objId, asof },
       ino,
@@ -267,10 +240,7 @@ export class Mount {
   }
 
   private lookupCached(localization: number, objId: number, asof: number): Inode | undefined {
-    const slot = this.cache.get(objId);
-    if (slot === undefined) return undefined;
-    if (!Array.isArray(slot)) return slot.localization === localization && slot.asof === asof ? slot : undefined;
-    return slot.find((ip) => ip.localization === localization && ip.asof === asof);
+    return this.cache.find(localization, objId, asof);
   }
 
   /** hammer_create_inode's cache side: a new inode, dirty from birth, not on disk yet. */
@@ -281,28 +251,13 @@ export class Mount {
   }
 
   private insert(ip: Inode): void {
-    const slot = this.cache.get(ip.objId);
-    if (slot === undefined) this.cache.set(ip.objId, ip);
-    else if (Array.isArray(slot)) slot.push(ip);
-    else this.cache.set(ip.objId, [slot, ip]);
+    this.cache.insert(ip);
     this.settleClean(ip);
-  }
-
-  private remove(ip: Inode): void {
-    const slot = this.cache.get(ip.objId);
-    if (slot === ip) this.cache.delete(ip.objId);
-    else if (Array.isArray(slot)) {
-      const rest = slot.filter((other) => other !== ip);
-      if (rest.length === 1 && rest[0] !== undefined) this.cache.set(ip.objId, rest[0]);
-      else this.cache.set(ip.objId, rest);
-    }
   }
 
   /** Cached inodes, in key order (tests, PFS unload). */
   cached(): Inode[] {
-    return [...this.cache.values()]
-      .flat()
-      .sort((a, b) => a.localization - b.localization || a.objId - b.objId || a.asof - b.asof);
+    return this.cache.sorted();
   }
 
   /** The frontend modified `ip` (flags from the modify mask). */
@@ -330,7 +285,7 @@ export class Mount {
   ref(ip: Inode): void {
     ip.refs++;
     this.clean.delete(ip);
-    if (this.reclaiming.delete(ip)) this.reclaims$.next(this.reclaiming.size);
+    this.reclaim.delete(ip);
   }
 
   /** hammer_rel_inode: the last reference gone, nlinks 0 starts the deletion; a dirty inode joins the reclaim pipeline. */
@@ -359,14 +314,11 @@ export class Mount {
     const busy = ip.dirty || ip.state !== 'idle' || ip.records.size > 0 || ip.targetList.length > 0;
     if (busy) {
       this.dirty.add(ip);
-      if (ip.refs === 0 && !this.reclaiming.has(ip)) {
-        this.reclaiming.add(ip);
-        this.reclaims$.next(this.reclaiming.size);
-      }
+      if (ip.refs === 0) this.reclaim.add(ip);
       return;
     }
     this.dirty.delete(ip);
-    if (this.reclaiming.delete(ip)) this.reclaims$.next(this.reclaiming.size);
+    this.reclaim.delete(ip);
     if (ip.refs === 0) this.settleClean(ip);
   }
 
@@ -387,7 +339,7 @@ export class Mount {
     assert(ip.records.size === 0 && ip.targetList.length === 0, 'an unloaded inode has no records or dependencies');
     this.clean.delete(ip);
     this.dirty.delete(ip);
-    this.remove(ip);
+    this.cache.remove(ip);
     this.redo.forget(ip);
     ip.send({ type: 'UNLOAD' });
     this.bus.fact(ip.id, 'UNLOADED');
@@ -477,24 +429,12 @@ export class Mount {
    * the pipeline is short; the promise is the back-pressure.
    */
   reclaimWait(creator: string): Promise<void> | undefined {
-    const limit = this.options.reclaimLimit;
-    const now = this.clock.now();
-    const stats = this.inostats.get(creator) ?? { count: 0, time: now };
-    const halvings = Math.floor((now - stats.time) / 1e6);
-    if (halvings > 0) {
-      stats.count = Math.floor(stats.count / 2 ** Math.min(halvings, 52));
-      stats.time = now;
-    }
-    stats.count++;
-    this.inostats.set(creator, stats);
-    if (this.reclaiming.size < limit) return undefined;
-    const mark = Math.max(limit / 2, limit - stats.count);
+    const wait = this.reclaim.wait(creator, this.clock.now(), this.options.reclaimLimit);
+    if (wait === undefined) return undefined;
     this.counters.reclaimWaits++;
-    this.bus.fact('fs', 'RECLAIM_WAIT', { creator, reclaims: this.reclaiming.size, mark });
-    for (const ip of [...this.reclaiming]) this.flusher.flushInode(ip, { signal: true });
-    return firstValueFrom(this.reclaims$.pipe(filter((count) => count <= mark || this.failure !== undefined))).then(
-      () => undefined,
-    );
+    this.bus.fact('fs', 'RECLAIM_WAIT', { creator, reclaims: wait.reclaims, mark: wait.mark });
+    for (const ip of wait.inodes) this.flusher.flushInode(ip, { signal: true });
+    return this.reclaim.until(wait.mark, () => this.failure !== undefined);
   }
 
   /**

@@ -246,7 +246,7 @@ describe('flush scenarios of hammer_inode.c', () => {
     const fs = await mountMem(device, { reclaimLimit: 16, autoflush: 1000 });
     const mount = internals(fs);
     let peak = 0;
-    mount.reclaims$.subscribe((n) => {
+    mount.reclaim.reclaims$.subscribe((n) => {
       peak = Math.max(peak, n);
     });
     for (let i = 0; i < 200; i++) await fs.writeFile(`/r${i}`, 'x');
