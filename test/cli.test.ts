@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -222,6 +222,10 @@ describe('hammerstate command line', () => {
       /recovery: \d+ FIFO records in the span, [1-9]\d* UNDO records rolled back, ([1-9]\d*) of \1 REDO records replayed/,
     );
     expect(demo.stdout).toContain('the unsynced files are gone, as they must be');
+    expect(demo.stdout).toMatch(
+      /event log: .*demo\.hsvol\.events\.sqlite: \d+ events in 4 runs; replayed up to the crash \(seq \d+, \d+ commands\): 0 divergences/,
+    );
+    expect(existsSync(join(dir, 'demo', 'report.html'))).toBe(true);
     expect(demo.stdout).toContain('the write fsynced just before the crash is there');
     expect(demo.stdout).toMatch(/as of the snapshot 0x[0-9a-f]{16}: \d+ bytes; now: \d+ bytes/);
     expect(demo.stdout).toMatch(/fsck: clean/);

@@ -1,14 +1,19 @@
-import { mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Command } from 'commander';
 import type { FileSystem } from '../../actors/api.js';
 import { mkfs, mount } from '../../actors/index.js';
+import { replayLog } from '../../actors/replay.js';
+import { AuditReader } from '../../storage/audit-reader.js';
 import { CrashDevice, seededRandom } from '../../storage/crash-device.js';
 import { FileDevice, MemDevice, PAGE_BYTES } from '../../storage/device.js';
 import { fsck } from '../../storage/fsck.js';
 import { formatTid } from '../../storage/layout.js';
 import { EXIT_OK, EXIT_PROBLEMS, mib, note, say } from '../output.js';
+import { logReport } from '../report/log-report.js';
+import { renderReportPage } from '../report/page.js';
 import { wallClock } from '../wall-clock.js';
 
 const VOLUME_BYTES = 128 * 1024 * 1024;
@@ -18,7 +23,8 @@ const VOLUME_BYTES = 128 * 1024 * 1024;
  * through the filesystem API (inode actors, flush groups, one TID a group),
  * a snapshot, edits that keep history, an fsync on the REDO fast path, a
  * crash in the middle of a flush, recovery (UNDO rollback, REDO replay) on
- * the real file, the history of one file, as-of reads, and fsck.
+ * the real file, the history of one file, as-of reads, fsck, then the event
+ * log the mounts kept: replayed up to the crash, and its HTML report.
  */
 export function registerDemo(program: Command): void {
   program
@@ -92,9 +98,38 @@ async function runDemo(dir: string): Promise<boolean> {
   const report = fsck(FileDevice.open(path, { readOnly: true }), { clock: wallClock });
   say(report.errors === 0 ? 'fsck: clean' : `fsck: ${report.errors} errors`);
   for (const problem of report.problems.slice(0, 5)) say(`  ${problem.where}: ${problem.what}`);
+  const replayed = await showLog(dir, path);
   say(`done in ${Math.round(performance.now() - started)} ms; look inside with: hammerstate ls ${path} /src -l`);
   note(historyOk && ok ? 'demo: history verified' : 'demo: history check FAILED');
-  return report.errors === 0 && historyOk && ok;
+  return report.errors === 0 && historyOk && ok && replayed;
+}
+
+/**
+ * The event log the demo's mounts kept beside the volume: replayed up to the
+ * crash (the crashed mount ran on a copy and is not in it, so the recovery
+ * that follows cannot be replayed), and the HTML report of it.
+ */
+async function showLog(dir: string, path: string): Promise<boolean> {
+  const log = `${path}.events.sqlite`;
+  const reader = AuditReader.open(log);
+  const scratch = mkdtempSync(join(tmpdir(), 'hammerstate-demo-replay-'));
+  try {
+    const runs = reader.runs();
+    const beforeCrash = runs[1]?.lastSeq ?? reader.lastSeq;
+    const drain = () => new Promise<void>((done) => setImmediate(done));
+    const replayed = await replayLog(reader, { to: beforeCrash, check: true, dir: scratch, drain });
+    say(
+      `event log: ${log}: ${reader.lastSeq} events in ${runs.length} runs; ` +
+        `replayed up to the crash (seq ${beforeCrash}, ${replayed.commands} commands): ${replayed.divergences} divergences`,
+    );
+    const html = join(dir, 'report.html');
+    writeFileSync(html, renderReportPage(logReport(reader)));
+    say(`report: ${html} (statecharts, flush groups, time travel; hammerstate viz log)`);
+    return replayed.divergences === 0;
+  } finally {
+    reader.close();
+    rmSync(scratch, { recursive: true, force: true });
+  }
 }
 
 /**
