@@ -445,6 +445,7 @@ export class Volume {
   finalize(final: boolean): void {
     this.requireCycle('finalize');
     this.counters.finalizes++;
+    const fsyncsBefore = this.counters.fsyncs;
     const data = this.cache.writeDirty('data') + this.data.writePending(this.device);
     this.counters.dataBytesWritten += data;
     let fifo = 0;
@@ -456,9 +457,11 @@ export class Volume {
     this.nodes.sealDirty();
     const meta = this.cache.writeDirty('meta');
     this.counters.metaBytesWritten += meta;
-    if (this.observer?.active)
-      this.observer.note('FINALIZE', { final, dataBytes: data, fifoBytes: fifo, metaBytes: meta });
     if (meta > 0 || !final) this.fsync();
+    if (this.observer?.active) {
+      const fsyncs = this.counters.fsyncs - fsyncsBefore;
+      this.observer.note('FINALIZE', { final, dataBytes: data, fifoBytes: fifo, metaBytes: meta, fsyncs });
+    }
     if (final) {
       assert(this.cycle !== undefined, 'a final finalize belongs to a cycle');
       this.writeHeader(this.cycle.tid, this.cycle.redoStart);

@@ -8,10 +8,9 @@ import type { DeviceOp, GroupRow, ReportEvent } from './model.js';
  * run carries it (the bus stamps the running flush's TID): the group that
  * went to `running` last in a run owns the next TID seen in that run. The
  * volume's facts say what was written: FINALIZE {final, dataBytes,
- * fifoBytes, metaBytes}, HEADER_COMMIT {slot}, REDO_SYNC {fifoBytes}. The
- * fsyncs follow storage/volume.ts's finalize order: one after the FIFO
- * when it wrote any, one after the meta-data when it wrote any or the
- * finalize is not final, one after the header; one per REDO_SYNC.
+ * fifoBytes, metaBytes, fsyncs}, HEADER_COMMIT {slot}, REDO_SYNC {fifoBytes}:
+ * one fsync after the header, one per REDO_SYNC, and FINALIZE's own (logs
+ * older than its `fsyncs` field: derived from finalize's order).
  */
 
 /** A group row keeps this many of the inodes it synced (the count is whole). */
@@ -131,7 +130,11 @@ export class GroupTracker {
       op = this.op(event, numberField(payload, 'dataBytes'), numberField(payload, 'fifoBytes'));
       op.metaBytes = numberField(payload, 'metaBytes');
       op.final = final;
-      op.fsyncs = (op.fifoBytes > 0 ? 1 : 0) + (op.metaBytes > 0 || !final ? 1 : 0);
+      // Logs from before FINALIZE carried its fsyncs: derived from finalize's order then.
+      op.fsyncs =
+        typeof payload?.fsyncs === 'number'
+          ? payload.fsyncs
+          : (op.fifoBytes > 0 ? 1 : 0) + (op.metaBytes > 0 || !final ? 1 : 0);
     } else if (event.type === 'HEADER_COMMIT') {
       op = this.op(event, 0, 0);
       op.slot = numberField(payload, 'slot');
