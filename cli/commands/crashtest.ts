@@ -101,5 +101,5 @@ function summary(result: CrashtestResult, seconds: number): void {
       ` of ${first.device_ops}, ${first.sample === null ? 'in-order prefix' : `sample ${first.sample}`}, seed ${first.seed}`,
   );
   for (const finding of first.findings) for (const problem of finding.problems) say(`  ${finding.check}: ${problem}`);
-  note(`reproduction: ${first.reproduction}`);
+  note(`reproduction: ${first.reproduction ?? 'not written (over the cap)'}`);
 }
