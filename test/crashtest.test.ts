@@ -2,10 +2,11 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, describe, expect, it, vi } from 'vitest';
+import { checkCrashState } from '../cli/crashtest/check.js';
 import type { MInode } from '../cli/crashtest/fs-model.js';
-import { VOLUME_BYTES } from '../cli/crashtest/record.js';
+import { record, setupVolume, VOLUME_BYTES } from '../cli/crashtest/record.js';
 import { runCrashtest } from '../cli/crashtest/run.js';
-import { steps, workloadCount } from '../cli/crashtest/workloads.js';
+import { steps, workloadAt, workloadCount } from '../cli/crashtest/workloads.js';
 import { main } from '../cli/main.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'hammerstate-crashtest-'));
@@ -90,5 +91,25 @@ describe('hammerstate crashtest', () => {
     expect(facts).toMatchObject({ workload_index: only, crash_point: first?.crash_point, seed: 3 });
     expect(facts.steps).toEqual([{ operation: { op: 'append', path: '/A/foo' }, persistence: 'fsync' }]);
     expect(statSync(join(repro, 'crash.img')).size).toBe(VOLUME_BYTES);
+  }, 30_000);
+
+  it('an image that lost the writes of a returned fsync is a durability violation; the full image is clean', async () => {
+    const setup = await setupVolume();
+    const only = steps().findIndex(
+      (s) =>
+        s.operation.op === 'write' &&
+        'path' in s.operation &&
+        s.operation.path === '/B/bar' &&
+        s.persistence === 'fsync',
+    );
+    const rec = await record(setup.base, setup.root, setup.snapshot, workloadAt(1, only));
+    const end = rec.device.ops.length;
+    expect(await checkCrashState(rec, end, rec.device.crashImage(end))).toEqual([]);
+    // Every write of the workload dropped, but judged as a crash after the fsync returned.
+    const lost = await checkCrashState(rec, end, rec.device.crashImage(0));
+    expect(lost.map((f) => f.check)).toContain('durability');
+    expect(lost.flatMap((f) => f.problems).join('\n')).toMatch(
+      /\/B\/bar \(ino \d+\): recovered file 6000 bytes .*fsynced/,
+    );
   }, 30_000);
 });
