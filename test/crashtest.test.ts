@@ -6,7 +6,7 @@ import { checkCrashState } from '../cli/crashtest/check.js';
 import type { MInode } from '../cli/crashtest/fs-model.js';
 import { record, setupVolume, VOLUME_BYTES } from '../cli/crashtest/record.js';
 import { runCrashtest } from '../cli/crashtest/run.js';
-import { steps, workloadAt, workloadCount } from '../cli/crashtest/workloads.js';
+import { describeWorkload, steps, workloadAt, workloadCount } from '../cli/crashtest/workloads.js';
 import { main } from '../cli/main.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'hammerstate-crashtest-'));
@@ -21,6 +21,13 @@ async function run(args: string[]): Promise<{ code: number; stdout: string }> {
   const code = await main(['node', 'hammerstate', ...args]);
   vi.restoreAllMocks();
   return { code, stdout: stdout.join('') };
+}
+
+/** The seq-1 index of the workload written as `text` (describeWorkload). */
+function seq1Index(text: string): number {
+  const index = steps().findIndex((step) => describeWorkload([step]) === text);
+  expect(index, text).toBeGreaterThanOrEqual(0);
+  return index;
 }
 
 describe('hammerstate crashtest', () => {
@@ -58,13 +65,7 @@ describe('hammerstate crashtest', () => {
   });
 
   it('a broken oracle input is a violation, with a reproduction written (the check can fail)', async () => {
-    const only = steps().findIndex(
-      (s) =>
-        s.operation.op === 'append' &&
-        'path' in s.operation &&
-        s.operation.path === '/A/foo' &&
-        s.persistence === 'fsync',
-    );
+    const only = seq1Index('append /A/foo; fsync');
     const out = join(dir, 'broken');
     const never: MInode = { kind: 'file', data: Buffer.from('never written'), nlink: 1 };
     const result = await runCrashtest({
@@ -95,13 +96,7 @@ describe('hammerstate crashtest', () => {
 
   it('an image that lost the writes of a returned fsync is a durability violation; the full image is clean', async () => {
     const setup = await setupVolume();
-    const only = steps().findIndex(
-      (s) =>
-        s.operation.op === 'write' &&
-        'path' in s.operation &&
-        s.operation.path === '/B/bar' &&
-        s.persistence === 'fsync',
-    );
+    const only = seq1Index('write /B/bar; fsync');
     const rec = await record(setup.base, setup.root, setup.snapshot, workloadAt(1, only));
     const end = rec.device.ops.length;
     expect(await checkCrashState(rec, end, rec.device.crashImage(end))).toEqual([]);
