@@ -1,6 +1,7 @@
 import { Command, CommanderError } from 'commander';
 import { registerBench } from './commands/bench.js';
 import { registerCat } from './commands/cat.js';
+import { registerCrashtest } from './commands/crashtest.js';
 import { registerDemo } from './commands/demo.js';
 import { registerExport } from './commands/export.js';
 import { registerFsck } from './commands/fsck.js';
@@ -54,6 +55,7 @@ export async function main(argv: string[]): Promise<number> {
   registerBench(program);
   registerViz(program);
   registerInspect(program);
+  registerCrashtest(program);
   if (argv.length <= 2) {
     program.outputHelp({ error: true });
     return EXIT_USAGE;

@@ -1,0 +1,71 @@
+import { mount } from '../../actors/index.js';
+import { logicalClock } from '../../storage/clock.js';
+import type { MemDevice } from '../../storage/device.js';
+import { fsck } from '../../storage/fsck.js';
+import { crashViolations, diffStates } from './fs-model.js';
+import { asOf, mountOptions, type Recording } from './record.js';
+import { readTree } from './tree.js';
+
+/** One broken promise of the crash contract: which check, and each problem (expected against found). */
+export interface Finding {
+  check: 'mount' | 'consistency' | 'durability' | 'snapshot' | 'fsck';
+  problems: string[];
+}
+
+/**
+ * The durability oracle's view of a crash just before device op `end`: the
+ * states since the last sync that returned before `end` (steps[0] is that
+ * sync's state) and the fsyncs since then, rebased onto those steps.
+ */
+function window(rec: Recording, end: number) {
+  let base = 0;
+  for (const sync of rec.syncs) if (sync.opsEnd <= end) base = Math.max(base, sync.step);
+  const fsyncs = new Map<number, Array<{ step: number; opsEnd: number }>>();
+  for (const [ino, list] of rec.fsyncs) {
+    const later = list.filter((f) => f.step >= base).map((f) => ({ step: f.step - base, opsEnd: f.opsEnd }));
+    if (later.length > 0) fsyncs.set(ino, later);
+  }
+  return { steps: rec.steps.slice(base), fsyncs };
+}
+
+/**
+ * Recover a crash image (mount: UNDO rollback, REDO replay) and check it:
+ * the tree reads back consistently, every inode and entry holds a value the
+ * crash contract allows (crashViolations: fsynced files and returned syncs
+ * present with their content, nothing never written), every snapshot that
+ * returned before the crash still shows the same tree as of its TID, and
+ * after unmount the volume is fsck clean (structure, freemap, nlinks, the
+ * header's inode count against the tree). Mutates `image`; returns [] if all hold.
+ */
+export async function checkCrashState(rec: Recording, end: number, image: MemDevice): Promise<Finding[]> {
+  let fs: Awaited<ReturnType<typeof mount>>;
+  try {
+    fs = await mount(image, mountOptions());
+  } catch (error) {
+    return [{ check: 'mount', problems: [`expected a mountable volume, found: ${(error as Error).message}`] }];
+  }
+  const findings: Finding[] = [];
+  const add = (check: Finding['check'], problems: string[]) => {
+    if (problems.length > 0) findings.push({ check, problems });
+  };
+  const { state, problems } = await readTree(fs, rec.root);
+  add('consistency', problems);
+  const { steps, fsyncs } = window(rec, end);
+  add('durability', crashViolations(steps, fsyncs, end, state, rec.root));
+  for (const snapshot of rec.snapshots) {
+    if (snapshot.opsEnd > end) continue;
+    const seen = await readTree(fs, rec.root, asOf(snapshot.tid));
+    const what = `as of snapshot ${asOf(snapshot.tid)}`;
+    add(
+      'snapshot',
+      [...seen.problems, ...diffStates(snapshot.state, seen.state, rec.root)].map((p) => `${what}: ${p}`),
+    );
+  }
+  await fs.unmount();
+  const report = fsck(image, { clock: logicalClock() });
+  add(
+    'fsck',
+    report.problems.map((p) => `expected a clean volume, found ${p.where}: ${p.what}`),
+  );
+  return findings;
+}
