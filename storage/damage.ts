@@ -1,4 +1,5 @@
 import { assert } from './assert.js';
+import { FREEMAP_ENTRY_BYTES } from './blockmap.js';
 import type { Clock } from './clock.js';
 import type { BlockDevice, MemDevice } from './device.js';
 import { FsError } from './errors.js';
@@ -59,7 +60,7 @@ export function locateRegions(device: BlockDevice, clock: Clock): Map<RegionKind
     const from = Math.max(block * BIGBLOCK_BYTES, end - FIFO_TAIL_BYTES);
     const to = Math.min((block + 1) * BIGBLOCK_BYTES, end + BUFFER_BYTES);
     add('fifo', header.bufBeg + offPart(blockBase) + (from - block * BIGBLOCK_BYTES), to - from);
-    add('freemap', header.freemapBeg, Math.max(SECTOR_BYTES, header.bigblocks * 32));
+    add('freemap', header.freemapBeg, Math.max(SECTOR_BYTES, header.bigblocks * FREEMAP_ENTRY_BYTES));
     for (const entry of volume.btree.walk()) {
       add('btree', header.bufBeg + offPart(entry.node.offset), NODE_BYTES);
       if (entry.node.type !== NODE_TYPE_LEAF) continue;
