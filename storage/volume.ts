@@ -192,6 +192,10 @@ export class Volume {
    * recovery cannot mistake them for live UNDO. The pending REDO stays
    * reachable through redo_start. (Like HAMMER's, the seq is a u32: it wraps
    * after 2^32 / (FIFO bytes / 48) mounts, thousands for the default FIFO.)
+   * The header goes to both slots: a slot left from before the jump expects
+   * the old seq, so if the newest slot were then damaged, its recovery would
+   * stop at the jump and miss the UNDO of every later cycle (a crashed cycle
+   * would stay applied, half-written). Found by the corruption fuzzer.
    */
   private commitRecovery(): void {
     const span = this.fifo.state;
@@ -199,7 +203,9 @@ export class Volume {
     const seq = (span.nextSeq + jump) >>> 0;
     this.fifo.resetTo({ first: span.next, firstSeq: seq, next: span.next, nextSeq: seq });
     const stage2 = this.recovery.redo.length > 0 ? this.recovery.stage2From : undefined;
-    this.writeHeader(this.committed.lastCommitTid, stage2 ?? this.headerRedoStart());
+    for (let slot = 0; slot < HEADER_SLOTS.length; slot++) {
+      this.writeHeader(this.committed.lastCommitTid, stage2 ?? this.headerRedoStart());
+    }
   }
 
   private headerRedoStart(): number | undefined {
