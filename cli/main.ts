@@ -31,7 +31,9 @@ export async function main(argv: string[]): Promise<number> {
   const program = new Command();
   program
     .name('hammerstate')
-    .description("DragonFly BSD HAMMER's volume, UNDO/REDO FIFO and recovery, in TypeScript")
+    .description(
+      "DragonFly BSD HAMMER's inode and flush machinery as XState actors over a crash-safe volume: filesystem, event log, replay, visualization",
+    )
     .version('0.1.0')
     .exitOverride()
     .configureOutput({
