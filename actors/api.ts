@@ -1,4 +1,5 @@
 import type { Observable } from 'rxjs';
+import type { AuditEvent } from '../storage/audit-schema.js';
 import type { Clock } from '../storage/clock.js';
 import type { BlockDevice } from '../storage/device.js';
 
@@ -141,20 +142,8 @@ export interface RecoveryInfo {
   redoReplayed: number;
 }
 
-/** One event on the bus (DESIGN.md, "Events"). */
-export interface BusEvent {
-  seq: number;
-  kind: 'command' | 'fact';
-  /** Logical time (µs) from the mount's clock. */
-  time: number;
-  tid: number | undefined;
-  /** `inode:<loc>:<objid>:<asof>`, `flg:<seq>`, `flusher`, `volume`, `fs`. */
-  actor: string;
-  type: string;
-  from?: string;
-  to?: string;
-  payload?: Record<string, unknown>;
-}
+/** One event on the bus (DESIGN.md, "Events"): the shape the event log stores. */
+export type BusEvent = AuditEvent;
 
 export interface MkfsOptions {
   /** Volume size in bytes (default 256 MiB). */

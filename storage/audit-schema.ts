@@ -17,14 +17,18 @@ export const AUDIT_LEVELS: readonly AuditLevel[] = ['full', 'meta'];
 export type RunKind = 'mkfs' | 'mount';
 
 /**
- * One event as the bus publishes it (actors/api.ts BusEvent, restated: storage/
- * never imports actors/). `seq` is the bus's own, restarting at 1 each mount.
+ * One event as a mount's bus publishes it (DESIGN.md, "Events"); the public
+ * API names it BusEvent (actors/api.ts). It is defined here, below the
+ * actors, because the log stores it. `seq` is the bus's own, restarting at 1
+ * each mount.
  */
 export interface AuditEvent {
   seq: number;
   kind: 'command' | 'fact';
+  /** Time (µs) from the mount's clock. */
   time: number;
   tid: number | undefined;
+  /** `inode:<loc>:<objid>:<asof>`, `flg:<seq>`, `flusher`, `volume`, `fs`. */
   actor: string;
   type: string;
   from?: string;
