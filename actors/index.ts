@@ -174,9 +174,9 @@ async function mountWith(
   const clock = logged?.clock ?? options.clock ?? defaultClock();
   // A logged mount is a command: its time is taken before the volume reads the clock.
   const mountTime = logged?.clock.beginCommand();
+  const parameters = mountParameters(options);
   if (log !== undefined && mountTime !== undefined) {
     const volume = typeof source === 'string' ? source : 'device';
-    const parameters = mountParameters(options);
     log.beginRun({ kind: 'mount', volume, parameters, clock: clockDescription(options.clock), time: mountTime });
   }
   const readOnly = options.readOnly ?? false;
@@ -210,7 +210,7 @@ async function mountWith(
   if (logged !== undefined) {
     logged.scheduler.onFire = (action) => state.bus.command('scheduler.fire', { action });
     logged.observe(state.bus.events);
-    state.bus.command('mount', mountParameters(options), mountTime);
+    state.bus.command('mount', parameters, mountTime);
   }
   const syncMs = options.syncIntervalMs ?? 0;
   const timers = (): Subscription | undefined =>

@@ -8,7 +8,7 @@ export const inodeLogic = inodeMachine<InodeData>();
 export type InodeStateValue = 'idle' | 'setup' | 'flush' | 'unloaded';
 
 /** The part of an inode actor's snapshot a transition reads and writes. */
-export interface InodeSnapshot {
+interface InodeSnapshot {
   state: InodeStateValue;
   context: InodeContext<InodeData>;
 }

@@ -2,6 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { mkfs, mount } from '../actors/index.js';
 import { replayLog } from '../actors/replay.js';
+import { eventLoopTurn } from '../cli/event-loop.js';
 import { AuditReader } from '../storage/audit-reader.js';
 import { dirPath, filePath, GiB, seconds, type Tree } from './fs-workload.js';
 import { type BenchContext, type BenchResult, interleave, result } from './harness.js';
@@ -41,15 +42,13 @@ async function makeLog(context: BenchContext, tree: Tree): Promise<Log> {
   return { path, events, loggedRate: events / elapsed };
 }
 
-const drain = () => new Promise<void>((resolve) => setImmediate(resolve));
-
 /** `hammerstate replay --check` of the log, in events a second. */
 async function replayRate(context: BenchContext, log: Log): Promise<number> {
   const dir = mkdtempSync(join(context.dir, 'replay-'));
   const reader = AuditReader.open(log.path);
   try {
     const start = performance.now();
-    const report = await replayLog(reader, { check: true, dir, drain });
+    const report = await replayLog(reader, { check: true, dir, drain: eventLoopTurn });
     const elapsed = seconds(start);
     if (report.divergences > 0) throw new Error(`replay diverged at seq ${report.first_divergence?.seq}`);
     return report.events / elapsed;

@@ -1,6 +1,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { eventLoopTurn } from '../cli/event-loop.js';
 
 /**
  * The benchmark harness. A benchmark measures ours and its baselines in the
@@ -86,9 +87,7 @@ export interface Measured {
  * Give the event loop a turn between measurements. The bodies are synchronous
  * (the storage I/O is), so without this a SIGINT would wait for the whole run.
  */
-function turn(): Promise<void> {
-  return new Promise((resolve) => setImmediate(resolve));
-}
+const turn = eventLoopTurn;
 
 /** Run `body` `reps` times and return the median of what it measured. */
 export async function repeat(reps: number, body: (rep: number) => number | Promise<number>): Promise<Measured> {

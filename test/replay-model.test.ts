@@ -6,6 +6,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import type { FileHandle, FileSystem } from '../actors/api.js';
 import { mkfs, mount } from '../actors/index.js';
 import { replayLog } from '../actors/replay.js';
+import { eventLoopTurn } from '../cli/event-loop.js';
 import { AuditReader } from '../storage/audit-reader.js';
 
 /**
@@ -92,7 +93,7 @@ describe('replay determinism (property)', () => {
           try {
             const report = await replayLog(reader, {
               dir: mkdtempSync(join(dir, 'replay-')),
-              drain: () => new Promise((resolve) => setImmediate(resolve)),
+              drain: eventLoopTurn,
             });
             expect(report.first_divergence).toBeNull();
             expect(report.events).toBe(reader.lastSeq);

@@ -7,17 +7,17 @@ import { afterAll, describe, expect, it } from 'vitest';
 import type { FileSystem } from '../actors/api.js';
 import { mkfs, mount } from '../actors/index.js';
 import { type ReplayOptions, replayLog } from '../actors/replay.js';
+import { eventLoopTurn } from '../cli/event-loop.js';
 import { AuditReader } from '../storage/audit-reader.js';
 import { cli } from './support/cli.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'hammerstate-replay-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-const drain = () => new Promise<void>((resolve) => setImmediate(resolve));
 let scratch = 0;
 function options(extra: Partial<ReplayOptions> = {}): ReplayOptions {
   const where = join(dir, `replay-${++scratch}`);
-  return { dir: mkdtempSync(where), drain, ...extra };
+  return { dir: mkdtempSync(where), drain: eventLoopTurn, ...extra };
 }
 
 /** A workload touching every kind of command: names, data, handles, fsync (REDO), snapshots, PFS, a remount. */

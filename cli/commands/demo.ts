@@ -11,6 +11,7 @@ import { CrashDevice, seededRandom } from '../../storage/crash-device.js';
 import { FileDevice, MemDevice, PAGE_BYTES } from '../../storage/device.js';
 import { fsck } from '../../storage/fsck.js';
 import { formatTid } from '../../storage/layout.js';
+import { eventLoopTurn } from '../event-loop.js';
 import { EXIT_OK, EXIT_PROBLEMS, mib, note, say } from '../output.js';
 import { logReport } from '../report/log-report.js';
 import { renderReportPage } from '../report/page.js';
@@ -116,8 +117,7 @@ async function showLog(dir: string, path: string): Promise<boolean> {
   try {
     const runs = reader.runs();
     const beforeCrash = runs[1]?.lastSeq ?? reader.lastSeq;
-    const drain = () => new Promise<void>((done) => setImmediate(done));
-    const replayed = await replayLog(reader, { to: beforeCrash, check: true, dir: scratch, drain });
+    const replayed = await replayLog(reader, { to: beforeCrash, check: true, dir: scratch, drain: eventLoopTurn });
     say(
       `event log: ${log}: ${reader.lastSeq} events in ${runs.length} runs; ` +
         `replayed up to the crash (seq ${beforeCrash}, ${replayed.commands} commands): ${replayed.divergences} divergences`,

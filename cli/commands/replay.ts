@@ -5,6 +5,7 @@ import type { Command } from 'commander';
 import { type ComparedEvent, type ReplayReport, replayLog } from '../../actors/replay.js';
 import { checkpointDir } from '../../actors/replay-checkpoints.js';
 import { AuditReader } from '../../storage/audit-reader.js';
+import { eventLoopTurn } from '../event-loop.js';
 import { EXIT_OK, EXIT_PROBLEMS, printJson, say, UsageError } from '../output.js';
 
 interface ReplayCommandOptions {
@@ -23,11 +24,6 @@ function parseSeq(text: string | undefined): number | undefined {
   if (!Number.isSafeInteger(seq) || seq < 1)
     throw new UsageError('EINVAL', `--to wants an event seq (≥ 1), got '${text}'`);
   return seq;
-}
-
-/** One turn of the event loop: what the last command set going (promise continuations) runs. */
-function drain(): Promise<void> {
-  return new Promise((resolve) => setImmediate(resolve));
 }
 
 function line(event: ComparedEvent | null): string {
@@ -91,7 +87,7 @@ export function registerReplay(program: Command): void {
       const dir = mkdtempSync(join(tmpdir(), 'hammerstate-replay-'));
       let report: ReplayReport;
       try {
-        report = await replayLog(reader, { to, check: options.check, dir, drain, checkpoints });
+        report = await replayLog(reader, { to, check: options.check, dir, drain: eventLoopTurn, checkpoints });
       } finally {
         reader.close();
         rmSync(dir, { recursive: true, force: true });
