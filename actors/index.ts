@@ -1,6 +1,6 @@
 import { asapScheduler, interval, type Observable, type SchedulerLike, type Subscription } from 'rxjs';
 import { InodeFlag } from '../machines/inode-flags.js';
-import { AuditLog } from '../storage/audit-log.js';
+import { AuditLog, type EventSink } from '../storage/audit-log.js';
 import { type Clock, CommandClock, logicalClock } from '../storage/clock.js';
 import type { BlockDevice } from '../storage/device.js';
 import { FileDevice } from '../storage/device.js';
@@ -63,7 +63,10 @@ export interface MountInternals extends Partial<MountTuning> {
 export interface LoggedMount {
   clock: CommandClock;
   scheduler: RecordingScheduler | ReplayScheduler;
-  observe(events: Observable<BusEvent>): void;
+  /** The audit log's direct line from the bus (a logged mount). */
+  sink?: EventSink;
+  /** A subscriber from the bus's first event on (a replay comparing events). */
+  observe?(events: Observable<BusEvent>): void;
 }
 
 /** The mount command's payload: what replay needs to mount the same way. */
@@ -209,7 +212,8 @@ async function mountWith(
   if (log !== undefined) state.logCheck = () => log.check();
   if (logged !== undefined) {
     logged.scheduler.onFire = (action) => state.bus.command('scheduler.fire', { action });
-    logged.observe(state.bus.events);
+    if (logged.sink !== undefined) state.bus.attachSink(logged.sink);
+    logged.observe?.(state.bus.events);
     state.bus.command('mount', parameters, mountTime);
   }
   const syncMs = options.syncIntervalMs ?? 0;

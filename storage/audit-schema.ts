@@ -196,6 +196,8 @@ function encodeBinary(bytes: Uint8Array, level: AuditLevel): Record<string, unkn
  * {unencodable: "<why>"}, so the event itself is still logged.
  */
 export function encodePayload(payload: Record<string, unknown>, level: AuditLevel): string {
+  const flat = flatJson(payload);
+  if (flat !== undefined) return flat;
   try {
     if (!needsReplacer(payload, 0)) return JSON.stringify(payload);
     // Encoded before stringify sees them: JSON.stringify would first turn a Buffer into an array of numbers (toJSON).
@@ -203,6 +205,58 @@ export function encodePayload(payload: Record<string, unknown>, level: AuditLeve
   } catch (error) {
     return JSON.stringify({ unencodable: error instanceof Error ? error.message : String(error) });
   }
+}
+
+/** Keys as JSON writes them before a value (`"key":`), remembered: payload keys are a small fixed set. */
+const quotedKeys = new Map<string, string>();
+const QUOTED_KEYS_MAX = 4096;
+
+function quotedKey(key: string): string {
+  let quoted = quotedKeys.get(key);
+  if (quoted === undefined) {
+    quoted = `${JSON.stringify(key)}:`;
+    if (quotedKeys.size < QUOTED_KEYS_MAX) quotedKeys.set(key, quoted);
+  }
+  return quoted;
+}
+
+/**
+ * JSON.stringify's text for a flat payload (numbers, booleans, strings,
+ * null, undefined), built without its generic walk: most bus payloads are
+ * a few numbers (an inode's flags), and this is the log's main cost per
+ * event. Undefined for anything else (objects, binary, bigint), which takes
+ * the general path. Same output as JSON.stringify (test/audit-log.test.ts).
+ */
+export function flatJson(payload: Record<string, unknown>): string | undefined {
+  if (Object.getPrototypeOf(payload) !== Object.prototype) return undefined;
+  let out = '{';
+  let separator = '';
+  for (const key in payload) {
+    const value = payload[key];
+    let text: string;
+    switch (typeof value) {
+      case 'number':
+        text = Number.isFinite(value) ? String(value) : 'null';
+        break;
+      case 'boolean':
+        text = value ? 'true' : 'false';
+        break;
+      case 'string':
+        text = JSON.stringify(value);
+        break;
+      case 'undefined':
+        continue;
+      case 'object':
+        if (value !== null) return undefined;
+        text = 'null';
+        break;
+      default:
+        return undefined;
+    }
+    out += separator + quotedKey(key) + text;
+    separator = ',';
+  }
+  return `${out}}`;
 }
 
 /** `value` with its binary and bigint values encoded (containers copied; the caller's objects stay as they are). */

@@ -3,10 +3,11 @@ import { mkdtempSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
+import fc from 'fast-check';
 import { afterAll, describe, expect, it } from 'vitest';
 import { AuditLog } from '../storage/audit-log.js';
 import { AuditReader } from '../storage/audit-reader.js';
-import { reviveBinary } from '../storage/audit-schema.js';
+import { encodePayload, flatJson, reviveBinary } from '../storage/audit-schema.js';
 import { isFsError } from '../storage/errors.js';
 import {
   asStored,
@@ -166,6 +167,37 @@ describe('audit levels', () => {
     expect(db.prepare("SELECT count(*) FROM events WHERE payload LIKE '%base64%'").pluck().get()).toBe(0);
     expect(db.prepare('SELECT level FROM runs').pluck().all()).toEqual(['meta']);
     db.close();
+  });
+});
+
+describe('payload encoding', () => {
+  const scalar = fc.oneof(
+    fc.double(),
+    fc.integer(),
+    fc.boolean(),
+    fc.constant(null),
+    fc.constant(undefined),
+    fc.string({ unit: 'binary' }),
+  );
+
+  it('the flat fast path writes exactly what JSON.stringify writes, and declines anything else', () => {
+    fc.assert(
+      fc.property(fc.dictionary(fc.string({ unit: 'binary' }), scalar), (payload) => {
+        const plain = Object.getPrototypeOf(payload) === Object.prototype;
+        expect(flatJson(payload)).toBe(plain ? JSON.stringify(payload) : undefined);
+        expect(encodePayload(payload, 'full')).toBe(JSON.stringify(payload));
+      }),
+    );
+    for (const payload of [
+      { nested: { a: 1 } },
+      { list: [1] },
+      { data: new Uint8Array(1) },
+      { big: 1n },
+      new Date(0),
+    ]) {
+      expect(flatJson(payload as Record<string, unknown>)).toBeUndefined();
+    }
+    expect(flatJson({ toJSON: () => 'x' })).toBeUndefined();
   });
 });
 
