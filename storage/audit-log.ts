@@ -5,7 +5,8 @@ import {
   AUDIT_LEVELS,
   type AuditEvent,
   type AuditLevel,
-  encodePayload,
+  type DeferredPayload,
+  encodePayloadDeferred,
   type RunStart,
   runRecord,
 } from './audit-schema.js';
@@ -55,6 +56,16 @@ interface LostMarker {
   info: { events: number; firstBusSeq: number; lastBusSeq: number; cause: string };
 }
 
+/** What an encoded payload holds in memory, near enough for the buffer's byte bound. */
+function payloadBytes(payload: string | DeferredPayload | null): number {
+  if (payload === null) return 0;
+  if (typeof payload === 'string') return payload.length;
+  let bytes = 0;
+  for (const part of payload.parts) bytes += part.length;
+  for (const binary of payload.binaries) bytes += binary.length;
+  return bytes;
+}
+
 function positive(name: string, value: number): number {
   if (!Number.isSafeInteger(value) || value < 1) {
     throw new FsError('EINVAL', `audit log option ${name} must be a positive integer, got ${value}`);
@@ -96,7 +107,7 @@ export class AuditLog {
   /** Kinds, types and states by index, for the rows' packing (storage/audit-rows.ts). */
   private readonly names = new NameTable();
   /** Rows not yet sent to the writer, in seq order. */
-  private rows = new EventRows(this.names);
+  private rows: EventRows;
   private bufferedBytes = 0;
   /** The batch the writer is writing: given back to `rows` if it fails. */
   private inflight: { rows: EventRows; bytes: number } | undefined;
@@ -132,6 +143,7 @@ export class AuditLog {
   ) {
     this.nextSeq = store.lastSeq + 1;
     this.nextRun = store.lastRun + 1;
+    this.rows = new EventRows(this.names, level);
     this.flushAtLength = limits.batchEvents;
     this.flushAtBytes = limits.batchBytes;
   }
@@ -231,9 +243,9 @@ export class AuditLog {
       const missed = { events: seq - expected, firstBusSeq: expected, lastBusSeq: seq - 1 };
       this.pushLogFact(run.id, time, 'EVENTS_MISSED', JSON.stringify(missed));
     }
-    const encoded = payload === undefined ? null : encodePayload(payload, this.level);
+    const encoded = payload === undefined ? null : encodePayloadDeferred(payload, this.level);
     this.rows.push(this.nextSeq++, run.id, seq, kind, time, tid, actor, type, from, to, encoded);
-    this.bufferedBytes += ROW_OVERHEAD_BYTES + actor.length + type.length + (encoded?.length ?? 0);
+    this.bufferedBytes += ROW_OVERHEAD_BYTES + actor.length + type.length + payloadBytes(encoded);
     if (this.due()) this.pump();
   };
 
@@ -280,7 +292,7 @@ export class AuditLog {
     const written = this.writeNow();
     const error = written ? undefined : this.eio('closed with events not written');
     this.closed = true;
-    this.rows = new EventRows(this.names);
+    this.rows = new EventRows(this.names, this.level);
     const stopped = this.writer.stop();
     this.store.close();
     if (error !== undefined) throw error;
@@ -365,7 +377,7 @@ export class AuditLog {
   private send(end?: RunEnd): void {
     this.inflight = { rows: this.rows, bytes: this.bufferedBytes };
     this.writer.send({ type: 'write', rows: this.rows.packed(), end });
-    this.rows = new EventRows(this.names);
+    this.rows = new EventRows(this.names, this.level);
     this.bufferedBytes = 0;
     this.lostMarker = undefined;
     this.flushAtLength = this.limits.batchEvents;

@@ -1,4 +1,5 @@
 import { assert } from './assert.js';
+import { type AuditLevel, type DeferredPayload, joinDeferred } from './audit-schema.js';
 
 /**
  * The audit log's buffered rows, packed for the trip to the writer thread:
@@ -13,7 +14,7 @@ import { assert } from './assert.js';
 
 /** Float64 slots of one row: run, bus_seq (NaN: NULL), kind, time, tid (NaN: NULL), type, from, to (-1: NULL). */
 const NUMS = 8;
-/** String slots of one row: actor, payload (null: NULL). */
+/** Slots of one row in `strs`: actor, payload (null: NULL; a DeferredPayload: binary values the thread encodes). */
 const STRS = 2;
 const PAYLOAD_SLOT = 1;
 const INITIAL_ROWS = 1024;
@@ -23,18 +24,22 @@ export interface PackedRows {
   firstSeq: number;
   count: number;
   nums: Float64Array;
-  strs: Array<string | null>;
+  strs: Array<string | DeferredPayload | null>;
   names: string[];
+  level: AuditLevel;
 }
 
 export class EventRows {
   private nums = new Float64Array(INITIAL_ROWS * NUMS);
-  private strs: Array<string | null> = [];
+  private strs: Array<string | DeferredPayload | null> = [];
   private rows = 0;
   private first = 0;
 
   /** @param names the shared table of names (kinds, types, states): indexes stay valid for the writer's life. */
-  constructor(private readonly names: NameTable) {}
+  constructor(
+    private readonly names: NameTable,
+    private readonly level: AuditLevel,
+  ) {}
 
   get count(): number {
     return this.rows;
@@ -55,7 +60,7 @@ export class EventRows {
     type: string,
     from: string | undefined,
     to: string | undefined,
-    payload: string | null,
+    payload: string | DeferredPayload | null,
   ): void {
     if (this.rows === 0) this.first = seq;
     assert(seq === this.first + this.rows, 'audit rows: seqs are consecutive');
@@ -106,6 +111,7 @@ export class EventRows {
       nums: this.nums.slice(0, this.rows * NUMS),
       strs: this.strs,
       names: this.names.all(),
+      level: this.level,
     };
   }
 
@@ -142,7 +148,7 @@ export class NameTable {
  * thread's side of the packing.
  */
 export function rowValues(rows: PackedRows, from: number, to: number): unknown[] {
-  const { nums, strs, names } = rows;
+  const { nums, strs, names, level } = rows;
   const num = (slot: number): number | null => {
     const value = nums[slot] as number;
     return Number.isNaN(value) ? null : value;
@@ -166,8 +172,13 @@ export function rowValues(rows: PackedRows, from: number, to: number): unknown[]
       name(at + 5),
       name(at + 6),
       name(at + 7),
-      strs[s + PAYLOAD_SLOT],
+      payloadText(strs[s + PAYLOAD_SLOT], level),
     );
   }
   return values;
+}
+
+function payloadText(payload: string | DeferredPayload | null | undefined, level: AuditLevel): string | null {
+  if (payload === undefined || payload === null || typeof payload === 'string') return payload ?? null;
+  return joinDeferred(payload, level);
 }

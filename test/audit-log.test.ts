@@ -7,7 +7,14 @@ import fc from 'fast-check';
 import { afterAll, describe, expect, it } from 'vitest';
 import { AuditLog } from '../storage/audit-log.js';
 import { AuditReader } from '../storage/audit-reader.js';
-import { encodePayload, flatJson, reviveBinary } from '../storage/audit-schema.js';
+import {
+  type DeferredPayload,
+  encodePayload,
+  encodePayloadDeferred,
+  flatJson,
+  joinDeferred,
+  reviveBinary,
+} from '../storage/audit-schema.js';
 import { isFsError } from '../storage/errors.js';
 import {
   asStored,
@@ -198,6 +205,31 @@ describe('payload encoding', () => {
       expect(flatJson(payload as Record<string, unknown>)).toBeUndefined();
     }
     expect(flatJson({ toJSON: () => 'x' })).toBeUndefined();
+  });
+
+  it('binary values left to the writer thread come out as encodePayload writes them, a payload naming the mark too', () => {
+    const mark = '\u0000hammerstate-binary\u0000';
+    const value = fc.oneof(scalar, fc.uint8Array({ maxLength: 40 }), fc.constant(mark));
+    const payload = fc.dictionary(fc.oneof(fc.string(), fc.constant(mark)), fc.oneof(value, fc.array(value)));
+    for (const level of ['full', 'meta'] as const) {
+      fc.assert(
+        fc.property(payload, (p) => {
+          const deferred = encodePayloadDeferred(p, level);
+          const text = typeof deferred === 'string' ? deferred : joinDeferred(deferred, level);
+          expect(text).toBe(encodePayload(p, level));
+        }),
+      );
+    }
+    const bytes = Buffer.from('reused');
+    const deferred = encodePayloadDeferred({ data: bytes, path: '/f' }, 'full');
+    bytes.fill(0);
+    expect(typeof deferred).toBe('object');
+    expect(JSON.parse(joinDeferred(deferred as DeferredPayload, 'full')).data.base64).toBe(
+      Buffer.from('reused').toString('base64'),
+    );
+    expect(encodePayloadDeferred({ [mark]: new Uint8Array(1) }, 'full')).toBe(
+      encodePayload({ [mark]: new Uint8Array(1) }, 'full'),
+    );
   });
 });
 
