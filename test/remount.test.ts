@@ -183,6 +183,7 @@ describe('as-of (snapshot) mounts', () => {
     expect(await code(snap.remount({ readOnly: false }))).toBe('EROFS');
     await snap.unmount();
     expect(await code(mountMem(device, { asof: -1 }))).toBe('EINVAL');
+    expect(await code(mountMem(device, { asof: 1 }))).toBe('ENOENT'); // before mkfs made the root
     const live = await mountMem(device);
     expect(await live.readFile('/d/f', 'utf8')).toBe('version 2');
     await live.unmount();
