@@ -236,7 +236,7 @@ export abstract class FsCore implements HandleHost {
     } catch (error) {
       ip.structural = true;
       const message = error instanceof Error ? error.message : String(error);
-      this.mount.bus.fact(ip.id, 'FSYNC_FAILED', { path: 'redo', message });
+      this.mount.bus.fact(ip.id, 'FSYNC_FAILED', { via: 'redo', message });
       throw toFsError(error, undefined);
     }
     this.mount.bus.fact(ip.id, 'REDO_FSYNC', { redoStart: ip.redoFifoStart });

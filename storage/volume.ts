@@ -492,8 +492,15 @@ export class Volume {
     if (this.observer?.active) this.observer.note('REDO_SYNC', { fifoBytes: bytes });
   }
 
+  /** Every fsync of the volume: the FIFO learns whether what it wrote is durable (UndoFifo.syncFailed). */
   private fsync(): void {
-    this.device.fsync();
+    try {
+      this.device.fsync();
+    } catch (error) {
+      this.fifo.syncFailed();
+      throw error;
+    }
+    this.fifo.synced();
     this.counters.fsyncs++;
   }
 

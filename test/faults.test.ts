@@ -3,6 +3,7 @@ import { describe, expect, it } from 'vitest';
 import type { BusEvent, FileSystem, MountOptions } from '../actors/api.js';
 import { FaultDevice, type MountInternals, mount } from '../actors/index.js';
 import { logicalClock } from '../storage/clock.js';
+import { CrashDevice } from '../storage/crash-device.js';
 import { MemDevice } from '../storage/device.js';
 import { checkImage, code, failure, internals, memVolume, mountMem } from './support/fs.js';
 
@@ -222,6 +223,31 @@ describe('no fsyncgate: a failed fsync never later reports success for the same 
     crashed = await afterCrash(disk);
     expect(await crashed.readFile('/journal', 'utf8')).toBe('first second');
     await crashed.unmount();
+    await handle.close();
+    await fs.unmount();
+  });
+
+  it('the REDO a failed fsync lost is written again, so a crash in the retry still recovers (the FIFO stays one chain)', async () => {
+    const { base } = await memVolume();
+    const recorder = new CrashDevice(base);
+    const device = new FaultDevice(recorder);
+    const fs = await mount(device, { clock: logicalClock(2_000_000_000_000_000) });
+    const handle = await fs.open('/journal', 'w+');
+    await handle.write('first ');
+    await handle.sync();
+    // Whole 4 KiB pages of REDO: a page cache that lost them never writes them again by itself.
+    const second = 'second '.repeat(3000);
+    await handle.write(second);
+    device.fail({ op: 'fsync', nth: 1 });
+    expect(await code(handle.sync())).toBe('EIO');
+    await handle.sync(); // the retry: one flush cycle, which a crash now interrupts before its header
+    const header = recorder.ops.findLastIndex((op) => op.kind === 'write');
+    const image = recorder.crashImage(header);
+    const crashed = await mountMem(image);
+    expect(crashed.recovery.undone).toBeGreaterThan(0);
+    expect(await crashed.readFile('/journal', 'utf8')).toBe(`first ${second}`);
+    await crashed.unmount();
+    expect(checkImage(image).errors).toBe(0);
     await handle.close();
     await fs.unmount();
   });
