@@ -60,7 +60,8 @@ export class FaultDevice implements BlockDevice {
   readonly calls: Record<FaultOp, number> = { read: 0, write: 0, fsync: 0 };
   private readonly rules: ArmedRule[] = [];
   private readonly random: () => number;
-  private readonly rates: Partial<Record<FaultOp, number>>;
+  /** Random fault probabilities per kind of call; may be changed at any time (e.g. armed after mount). */
+  readonly rates: Partial<Record<FaultOp, number>>;
   /** Written since the last good fsync: durable once an fsync succeeds. */
   private pending = new Map<number, Uint8Array>();
   /** Lost to a failed fsync: visible to reads (the page cache), never written below. */
@@ -72,7 +73,7 @@ export class FaultDevice implements BlockDevice {
   ) {
     this.size = inner.size;
     this.random = seededRandom(options.seed ?? 1);
-    this.rates = options.rates ?? {};
+    this.rates = { ...options.rates };
     for (const [op, rate] of Object.entries(this.rates)) {
       assert(rate >= 0 && rate < 1, `the ${op} fault rate is a probability below 1`);
     }
