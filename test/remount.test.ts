@@ -98,7 +98,11 @@ describe('remount between read-write and read-only (hammer_reload_inode)', () =>
         .cached()
         .find((ip) => ip.ino.size === 27);
     expect(cached()?.has(InodeFlag.RO)).toBe(false);
+    const writer = await fs.open('/x', 'r+');
     await fs.remount({ readOnly: true });
+    expect(await code(writer.write('through a handle opened read-write'))).toBe('EROFS');
+    await writer.sync(); // nothing of it is dirty: the remount flushed it
+    await writer.close();
     expect(cached()?.has(InodeFlag.RO)).toBe(true);
     expect(internals(fs).dirty.size).toBe(0);
     const crashed = await mountMem(disk.clone());
