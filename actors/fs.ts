@@ -8,6 +8,7 @@ import { FsNames } from './fs-names.js';
 import type { Inode } from './inode.js';
 import { pfsIdOf } from './keys.js';
 import { createInode, listEntries } from './namespace.js';
+import { remount, replayRedo } from './remount.js';
 import { resolvePath, splitPath } from './resolve.js';
 import { createPfs, destroyPfs, history, listPfs, listSnapshots, recordSnapshot } from './versions.js';
 
@@ -202,6 +203,7 @@ export class HammerFs extends FsNames implements FileSystem {
 
   sync(): Promise<number> {
     return this.op('sync', {}, () => {
+      this.mount.checkDurable();
       this.mount.checkWritable(undefined);
       this.mount.syncAll();
       if (this.mount.failed) throw this.mount.failed;
@@ -248,10 +250,25 @@ export class HammerFs extends FsNames implements FileSystem {
   /** Called once the volume is closed (the audit log ends its run). */
   afterUnmount: (() => void) | undefined;
 
+  remount(options: { readOnly: boolean }): Promise<void> {
+    return this.op('remount', { readOnly: options?.readOnly }, () => {
+      remount(this.mount, options);
+      this.timers?.unsubscribe();
+      this.timers = this.startTimers();
+      if (!this.mount.readOnly) this.recovery.redoReplayed += replayRedo(this.mount);
+    });
+  }
+
+  /**
+   * Unmount. After a critical error (reported once, when it happened) the
+   * in-memory state is torn down and nothing is written (the next mount
+   * recovers the last commit); otherwise everything is flushed first.
+   */
   async unmount(): Promise<void> {
     if (!this.mounted) return;
     this.mount.bus.command('unmount', {});
     this.timers?.unsubscribe();
+    const failedBefore = this.mount.failed !== undefined;
     let failure: unknown;
     try {
       for (const handle of [...this.handles.values()]) handle.forceClose();
@@ -260,6 +277,7 @@ export class HammerFs extends FsNames implements FileSystem {
     } catch (error) {
       failure = error;
     }
+    if (this.mount.failed) this.mount.destroyInodes();
     this.mounted = false;
     this.mount.flusher.wakeAll();
     this.mount.bus.complete();
@@ -269,7 +287,6 @@ export class HammerFs extends FsNames implements FileSystem {
     } catch (error) {
       failure ??= error;
     }
-    const failed = this.mount.failed ?? failure;
-    if (failed !== undefined && !this.mount.readOnly) throw toFsError(failed, undefined);
+    if (failure !== undefined && !failedBefore) throw toFsError(this.mount.failed ?? failure, undefined);
   }
 }

@@ -24,6 +24,8 @@ export interface BlockDevice {
    * fsyncs commit no file-system metadata. Contents are unspecified.
    */
   reserve?(offset: number, length: number): void;
+  /** Optional: a device opened read-only starts accepting writes (a remount read-write). */
+  makeWritable?(): void;
 }
 
 function checkRange(device: BlockDevice, offset: number, length: number, op: string): void {
@@ -112,6 +114,19 @@ export class FileDevice implements BlockDevice {
 
   fsync(): void {
     if (this.durable) fsyncSync(this.fd);
+  }
+
+  /** Reopen the file for writing (a remount read-write of a volume opened read-only). */
+  makeWritable(): void {
+    let fd: number;
+    try {
+      fd = openSync(this.path, 'r+');
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code;
+      throw new FsError('EROFS', `the volume file cannot be opened for writing (${code})`, { path: this.path });
+    }
+    closeSync(this.fd);
+    this.fd = fd;
   }
 
   close(): void {

@@ -36,3 +36,19 @@ export function checkImage(device: MemDevice | CrashDevice) {
   const image = device instanceof CrashDevice ? device.currentImage() : device.clone();
   return fsck(image, { clock: logicalClock() });
 }
+
+/** The error code a promise rejects with (undefined when it resolves). */
+export async function code(promise: Promise<unknown>): Promise<string | undefined> {
+  const error = await failure(promise);
+  return error === undefined ? undefined : (error.code ?? `no code: ${String(error)}`);
+}
+
+/** The error a promise rejects with (undefined when it resolves). */
+export async function failure(promise: Promise<unknown>): Promise<(Error & { code?: string }) | undefined> {
+  try {
+    await promise;
+    return undefined;
+  } catch (error) {
+    return error as Error & { code?: string };
+  }
+}
