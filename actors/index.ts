@@ -24,9 +24,12 @@ export type {
   Dirent,
   FileHandle,
   FileSystem,
+  MaintenanceOptions,
   MkfsOptions,
   MountOptions,
   PfsInfo,
+  PruneReport,
+  ReblockReport,
   Stats,
   Version,
 } from './api.js';

@@ -51,6 +51,13 @@ export function rethrowPathError(error: unknown): never {
   throw error;
 }
 
+/** The API's EINVAL about an argument (a label too long, PFS 0): the user's to fix, so a usage error (exit 2). */
+export function rethrowInvalidAsUsage(error: unknown): never {
+  if (error instanceof FsError && error.code === 'EINVAL')
+    throw new UsageError('EINVAL', error.message.replace('EINVAL: ', ''));
+  throw error;
+}
+
 /**
  * A path inside the volume as the API wants it: absolute, '/' separated, no
  * empty components. A relative path is taken from the root ('etc/motd' is
