@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs';
 import { asapScheduler, interval, type Observable, type SchedulerLike, type Subscription } from 'rxjs';
 import { InodeFlag } from '../machines/inode-flags.js';
 import { AuditLog } from '../storage/audit-log.js';
@@ -154,7 +155,9 @@ export async function mount(
 ): Promise<FileSystem> {
   const readOnly = options.readOnly ?? false;
   const logPath = readOnly || options.logged !== undefined ? undefined : auditPath(source, options);
-  if (logPath === undefined) return mountWith(source, options, undefined);
+  // A volume file that is not there gets no log either: ENOENT, and nothing left behind.
+  if (logPath === undefined || (typeof source === 'string' && !existsSync(source)))
+    return mountWith(source, options, undefined);
   const log = AuditLog.open(logPath, { level: options.auditLevel });
   try {
     return await mountWith(
