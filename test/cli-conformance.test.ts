@@ -138,7 +138,12 @@ describe('--json outputs parse', () => {
         { id: 1, label: 'scratch' },
       ],
     });
+    // pfs-destroy destroys the PFS with its contents, as hammer(8)'s does.
+    await json(['import', volume, host, '/@@PFS00001/tree']);
+    expect(await json(['ls', volume, '/@@PFS00001/tree'])).toMatchObject({ entries: [{ name: 'f' }] });
     expect(await json(['pfs-destroy', volume, '1'])).toEqual({ volume, id: 1, label: 'scratch' });
+    expect((await runMain(['ls', volume, '/@@PFS00001'])).status).toBe(2);
+    expect(await json(['fsck', volume])).toMatchObject({ errors: 0 });
     const destroyRoot = await runMain(['pfs-destroy', volume, '0', '--json']);
     expect(destroyRoot.status).toBe(2);
     expectJsonError(destroyRoot, 'EINVAL', 2);
