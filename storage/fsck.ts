@@ -67,6 +67,9 @@ const LOOKAHEAD_SECTORS = 32;
 /** A sector holds at most this many records with a seq (the smallest is 48 bytes). */
 const SEQ_RECORDS_PER_SECTOR = Math.floor(SECTOR_BYTES / 48);
 
+/** The steps fsck reports to its progress callback: mount, FIFO, B-tree and data, freemap, namespace. */
+const FSCK_STEPS = 5;
+
 /**
  * Check a volume without changing it: mounts read-only (recovery stays in
  * memory), then checks the header slots, the FIFO span, the B-tree (order,
@@ -75,7 +78,10 @@ const SEQ_RECORDS_PER_SECTOR = Math.floor(SECTOR_BYTES / 48);
  * damaged volume: everything wrong is a problem in the report. The caller
  * owns `device`: fsck neither writes to it nor closes it.
  */
-export function fsck(device: BlockDevice, options: { clock: Clock }): FsckReport {
+export function fsck(
+  device: BlockDevice,
+  options: { clock: Clock; progress?: (done: number, total: number) => void },
+): FsckReport {
   const report: FsckReport = {
     errors: 0,
     problems: [],
@@ -115,12 +121,19 @@ export function fsck(device: BlockDevice, options: { clock: Clock }): FsckReport
     problem('volume', describe(error));
     return report;
   }
+  // The checks after the mount, told one by one to `progress` (the CLI's bar).
+  const step = (done: number) => options.progress?.(done, FSCK_STEPS);
   try {
+    step(1);
     checkFifo(volume, report, problem);
+    step(2);
     const referenced = new Map<number, Reference>();
     checkTree(volume, report, problem, referenced);
+    step(3);
     checkFreemap(volume, referenced, problem);
+    step(4);
     checkNamespace(volume, report, problem);
+    step(FSCK_STEPS);
     const header = volume.header();
     report.stats.headerInodes = header.inodes;
     report.stats.bigblocks = header.bigblocks;

@@ -22,7 +22,12 @@ export interface ReblockReport {
   fillPercent: number;
   /** Big-blocks below the fill level when the reblock started (the sources). */
   bigblocksExamined: number;
-  /** Free big-blocks after minus before. */
+  /** Sources that were freed once their last move was made. */
+  bigblocksEmptied: number;
+  /**
+   * Free big-blocks after minus before: the emptied ones less those the moves
+   * filled. Near-full sources gain little (at 100%, nothing but compaction).
+   */
   bigblocksFreed: number;
   recordsMoved: number;
   nodesMoved: number;
@@ -39,7 +44,8 @@ export interface ReblockOptions {
   progress?: MaintenanceProgress;
 }
 
-type Move = { kind: 'data'; key: BTreeKey; bytes: number } | { kind: 'node'; offset: number };
+/** One move; `last` on the last move out of its big-block (whose freeing is then checked). */
+type Move = ({ kind: 'data'; key: BTreeKey; bytes: number } | { kind: 'node'; offset: number }) & { last?: number };
 
 function bigblockOf(offset: number): number {
   return Math.floor(offPart(offset) / BIGBLOCK_BYTES);
@@ -73,6 +79,10 @@ function movesOut(volume: Volume, order: readonly number[]): Move[] {
     const at = rank.get(bigblockOf(node.offset));
     if (at !== undefined) byBigblock[at]?.push({ kind: 'node', offset: node.offset });
   }
+  byBigblock.forEach((moves, i) => {
+    const last = moves[moves.length - 1];
+    if (last !== undefined) last.last = order[i];
+  });
   return byBigblock.flat();
 }
 
@@ -85,7 +95,7 @@ export function reblock(volume: Volume, options: ReblockOptions): ReblockReport 
   const freeBefore = volume.stats().freeBigblocks;
   const order = sources(volume, fillPercent);
   const moves = movesOut(volume, order);
-  const report = { recordsMoved: 0, nodesMoved: 0, bytesMoved: 0 };
+  const report = { bigblocksEmptied: 0, recordsMoved: 0, nodesMoved: 0, bytesMoved: 0 };
   const cycles = inCycles(
     volume,
     moves,
@@ -99,14 +109,19 @@ export function reblock(volume: Volume, options: ReblockOptions): ReblockReport 
         report.nodesMoved++;
         report.bytesMoved += NODE_BYTES;
       }
+      // A freed big-block is not reused before its cycle commits: checked here, it is this move's doing.
+      if (move.last !== undefined && volume.freemap().entry(move.last).zone === ZONE_FREE) report.bigblocksEmptied++;
     },
     { batch: options.batch, progress: options.progress },
   );
   return {
     fillPercent,
     bigblocksExamined: order.length,
+    bigblocksEmptied: report.bigblocksEmptied,
     bigblocksFreed: volume.stats().freeBigblocks - freeBefore,
-    ...report,
+    recordsMoved: report.recordsMoved,
+    nodesMoved: report.nodesMoved,
+    bytesMoved: report.bytesMoved,
     cycles,
   };
 }

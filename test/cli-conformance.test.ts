@@ -1,8 +1,10 @@
+import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
-import { type CliRun, runMain } from './support/cli.js';
+import { type CliRun, cli, runMain } from './support/cli.js';
 
 /**
  * The command line's promises, command by command (docs/cli.md): `--help`
@@ -191,5 +193,29 @@ describe('--json outputs parse', () => {
     expect(await json(['viz', 'machines', '--machine', 'flusher'])).toHaveProperty('machines');
     const list = await json<{ benchmarks: Array<{ name: string }> }>(['bench']);
     expect(list.benchmarks.map((b) => b.name)).toContain('storage');
+  });
+});
+
+describe('progress bars', () => {
+  it('are drawn on a terminal (stderr a tty), never with --json or into a pipe', async () => {
+    const volume = join(dir, 'bars.img');
+    expect((await runMain(['mkfs', volume, '--size', '64M', '--undo-size', '8M', '--no-audit'])).status).toBe(0);
+    const bin = fileURLToPath(new URL('../cli/hammerstate.js', import.meta.url));
+    // script(1) runs the command on a pseudo-terminal and copies what it drew.
+    const onTerminal = (args: string) =>
+      spawnSync('script', ['-qefc', `"${process.execPath}" "${bin}" ${args}`, '/dev/null'], {
+        encoding: 'utf8',
+        timeout: 60_000,
+      });
+    const drawn = onTerminal(`fsck "${volume}"`);
+    expect(drawn.status).toBe(0);
+    expect(drawn.stdout).toMatch(/fsck \[.*\] \d+% \| \d\/5 checks/);
+    expect(drawn.stdout).toContain('clean:');
+    const json = onTerminal(`fsck "${volume}" --json`);
+    expect(json.stdout).not.toContain('checks');
+    expect(json.stdout).toContain('"errors":0');
+    const piped = cli(['fsck', volume], dir);
+    expect(piped.status).toBe(0);
+    expect(piped.stderr).not.toContain('checks');
   });
 });

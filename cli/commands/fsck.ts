@@ -2,6 +2,7 @@ import type { Command } from 'commander';
 import { FileDevice } from '../../storage/device.js';
 import { fsck } from '../../storage/fsck.js';
 import { EXIT_OK, EXIT_PROBLEMS, note, printJson, say } from '../output.js';
+import { startCountProgress } from '../progress.js';
 import { wallClock } from '../wall-clock.js';
 
 /**
@@ -18,9 +19,11 @@ export function registerFsck(program: Command): void {
     .action((path: string, options: { json?: boolean }) => {
       const device = FileDevice.open(path, { readOnly: true });
       let report: ReturnType<typeof fsck>;
+      const bar = startCountProgress('fsck', 'checks', options.json === true);
       try {
-        report = fsck(device, { clock: wallClock });
+        report = fsck(device, { clock: wallClock, progress: bar.update });
       } finally {
+        bar.stop();
         device.close();
       }
       if (options.json) printJson(report);

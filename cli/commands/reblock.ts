@@ -18,7 +18,7 @@ export function registerReblock(program: Command): void {
     .option('--fill-percent <n>', 'empty the big-blocks less than this full (0-100; 100: every one not full)', '100')
     .option(
       '--json',
-      'print {volume, fillPercent, bigblocksExamined, bigblocksFreed, recordsMoved, nodesMoved, bytesMoved, cycles}',
+      'print {volume, fillPercent, bigblocksExamined, bigblocksEmptied, bigblocksFreed, recordsMoved, nodesMoved, bytesMoved, cycles}',
     );
   auditOptions(command).action(
     async (volume: string, options: { fillPercent: string; json?: boolean; audit?: string | false }) => {
@@ -32,7 +32,8 @@ export function registerReblock(program: Command): void {
       else {
         say(
           `reblocked ${report.bigblocksExamined} big-block(s) under ${fillPercent}% full: moved ${report.recordsMoved} records' data and ` +
-            `${report.nodesMoved} B-tree nodes (${report.bytesMoved} bytes); ${report.bigblocksFreed} big-block(s) freed in ${report.cycles} cycle(s)`,
+            `${report.nodesMoved} B-tree nodes (${report.bytesMoved} bytes); ${report.bigblocksEmptied} emptied, ` +
+            `${report.bigblocksFreed} big-block(s) freed net in ${report.cycles} cycle(s)`,
         );
       }
       process.exitCode = EXIT_OK;
