@@ -67,9 +67,6 @@ const LOOKAHEAD_SECTORS = 32;
 /** A sector holds at most this many records with a seq (the smallest is 48 bytes). */
 const SEQ_RECORDS_PER_SECTOR = Math.floor(SECTOR_BYTES / 48);
 
-/** The steps fsck reports to its progress callback: mount, FIFO, B-tree and data, freemap, namespace. */
-const FSCK_STEPS = 5;
-
 /**
  * Check a volume without changing it: mounts read-only (recovery stays in
  * memory), then checks the header slots, the FIFO span, the B-tree (order,
@@ -121,7 +118,8 @@ export function fsck(
     problem('volume', describe(error));
     return report;
   }
-  // The checks after the mount, told one by one to `progress` (the CLI's bar).
+  // Told to `progress` (the CLI's bar) one by one: mount, FIFO, B-tree and data, freemap, namespace.
+  const FSCK_STEPS = 5;
   const step = (done: number) => options.progress?.(done, FSCK_STEPS);
   try {
     step(1);
