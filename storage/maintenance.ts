@@ -48,7 +48,8 @@ export function inCycles<T>(
       for (const item of items.slice(start, start + batch)) change(item);
       volume.commit();
     } catch (error) {
-      volume.abort();
+      // A cycle the volume already gave up (a failed write-out) has nothing left to abort.
+      if (volume.cycleTid !== undefined) volume.abort();
       throw error;
     }
     cycles++;
