@@ -193,6 +193,31 @@ describe('reblock', () => {
     expectIntact(history.device, history.views, 'after moving every node');
   });
 
+  it('stops with ENOSPC when the moves find no room, rolling its cycle back; the volume stays intact', () => {
+    const history = sparseVolume(13);
+    const volume = mount(history.device);
+    // Fill every free big-block, so the moves have nowhere to go until their cycle commits
+    // (DB records: in the data zones, outside the DATA views compared).
+    for (let key = 0; ; key++) {
+      volume.beginCycle();
+      try {
+        const data = new Uint8Array(4 * 1024 * 1024).fill(key & 0xff);
+        volume.insertRecord({ localization: BULK_LOC, objId: 900, recType: RecType.DB, key, objType: 2 }, data);
+        volume.commit();
+      } catch (error) {
+        volume.abort();
+        expect(error).toMatchObject({ code: 'ENOSPC' });
+        break;
+      }
+    }
+    const generation = volume.header().generation;
+    expect(() => reblock(volume, { fillPercent: 100 })).toThrow(expect.objectContaining({ code: 'ENOSPC' }));
+    expect(volume.cycleTid).toBeUndefined();
+    expect(volume.header().generation).toBe(generation);
+    volume.close();
+    expectIntact(history.device, history.views, 'after ENOSPC');
+  });
+
   it('refuses a fill level outside 0..100 (EINVAL)', () => {
     const { volume } = freshVolume();
     expect(() => reblock(volume, { fillPercent: 101 })).toThrow(expect.objectContaining({ code: 'EINVAL' }));
