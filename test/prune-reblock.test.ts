@@ -5,7 +5,7 @@ import { type BlockDevice, MemDevice } from '../storage/device.js';
 import { MAX_BOUND, MIN_BOUND } from '../storage/format/btree-node.js';
 import { encodeSnapshot } from '../storage/format/records.js';
 import { fsck } from '../storage/fsck.js';
-import { LOCALIZE_MISC, localization, RecType, ROOT_OBJ_ID, TID_MAX } from '../storage/layout.js';
+import { LOCALIZE_MISC, localization, RecType, ROOT_OBJ_ID, TID_MAX, Zone } from '../storage/layout.js';
 import { prune } from '../storage/prune.js';
 import { reblock } from '../storage/reblock.js';
 import { Volume } from '../storage/volume.js';
@@ -156,7 +156,51 @@ function sparseVolume(seed: number): History {
   return history;
 }
 
+/**
+ * A B-tree spread over two big-blocks of its zone (some 65 000 records
+ * without data), then thinned (all but one record in a hundred destroyed), so
+ * the older big-block's nodes are sparse and it is not the zone's current one.
+ */
+function sparseTree(): History {
+  const { device, volume } = freshVolume();
+  const btreeBigblocks = () =>
+    volume
+      .freemap()
+      .allEntries()
+      .filter((entry) => entry.zone === Zone.BTREE).length;
+  for (let key = 0; btreeBigblocks() < 2; ) {
+    volume.beginCycle();
+    for (const end = key + 5000; key < end; key++) {
+      volume.insertRecord({ localization: BULK_LOC, objId: 400 + (key % 7), recType: RecType.DATA, key, objType: 2 });
+    }
+    volume.commit();
+  }
+  const records = volume.scan(MIN_BOUND, MAX_BOUND).filter((elm) => elm.objId >= 400);
+  for (let start = 0; start < records.length; start += 4000) {
+    volume.beginCycle();
+    for (const elm of records.slice(start, start + 4000)) if (elm.key % 100 !== 0) volume.destroyRecord(elm);
+    volume.commit();
+  }
+  const views = new Map<number, Model>([[TID_MAX, readModel(volume)]]);
+  volume.close();
+  return { device, views, snapshot: 0, cut: 0 };
+}
+
 describe('reblock', () => {
+  it('moves the nodes out of a sparse B-tree big-block and frees it; the tree is sound and reads the same', () => {
+    const history = sparseTree();
+    const volume = mount(history.device);
+    const before = volume.scan(MIN_BOUND, MAX_BOUND);
+    const report = reblock(volume, { fillPercent: 100 });
+    expect(report.nodesMoved).toBeGreaterThan(100);
+    expect(report.bigblocksEmptied).toBe(report.bigblocksExamined);
+    expect(report.bigblocksFreed).toBeGreaterThanOrEqual(1);
+    expect(volume.btree.check()).toEqual([]);
+    expect(volume.scan(MIN_BOUND, MAX_BOUND)).toEqual(before);
+    volume.close();
+    expectIntact(history.device, history.views, 'after moving the nodes');
+  });
+
   it('empties sparse big-blocks by moving their data; every version reads the same, fsck is clean', () => {
     const history = sparseVolume(11);
     const volume = mount(history.device);
@@ -250,6 +294,10 @@ describe('prune and reblock survive a crash at any write', () => {
 
   it('reblock', () => {
     const history = sparseVolume(23);
-    crashEverywhere(history, (volume) => reblock(volume, { fillPercent: 100, batch: 200 }), 12);
+    crashEverywhere(history, (volume) => reblock(volume, { fillPercent: 100, batch: 200 }), 6);
+  });
+
+  it('reblock moving B-tree nodes', () => {
+    crashEverywhere(sparseTree(), (volume) => reblock(volume, { fillPercent: 100, batch: 150 }), 12);
   });
 });
