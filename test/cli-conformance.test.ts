@@ -120,6 +120,38 @@ describe('every command: --help, usage errors, a missing volume', () => {
   }
 });
 
+/** The commands whose first argument is a volume file (log, replay and viz log read event logs). */
+const VOLUME_COMMANDS = new Set(['show', 'show-undo', 'fsck', 'import', 'export', 'ls', 'cat', 'history', 'snapshot']);
+for (const command of ['snapls', 'pfs-create', 'pfs-list', 'pfs-destroy', 'prune', 'reblock'])
+  VOLUME_COMMANDS.add(command);
+
+describe('a volume path that is a directory, or a file that is not a volume', () => {
+  const rows = ROWS.filter((row) => VOLUME_COMMANDS.has(row.command[0] as string));
+
+  it('a directory: exit 2, EINVAL naming it, for every command that opens a volume', async () => {
+    expect(rows).toHaveLength(VOLUME_COMMANDS.size);
+    for (const row of rows) {
+      const args = (row.missingPath as string[]).map((arg) => (arg === missing ? dir : arg));
+      const run = await runMain([...args, '--json']);
+      expect(run.status, args.join(' ')).toBe(2);
+      expect(run.stderr).toContain('a directory is not a volume');
+      expectJsonError(run, 'EINVAL', 2);
+    }
+  });
+
+  it('a file that is not a volume: exit 1, and a command that would write starts no event log beside it', async () => {
+    const junk = join(dir, 'junk.img');
+    writeFileSync(junk, Buffer.alloc(1024 * 1024));
+    for (const row of rows) {
+      const args = (row.missingPath as string[]).map((arg) => (arg === missing ? junk : arg));
+      const run = await runMain([...args, '--json']);
+      expect(run.status, args.join(' ')).toBe(1);
+      expect(run.stderr + run.stdout).toContain('not a hammerstate volume'); // fsck reports it as a problem on stdout
+      expect(existsSync(`${junk}.events.sqlite`), `${args.join(' ')} leaves no log`).toBe(false);
+    }
+  });
+});
+
 /** Run with --json; it must succeed and its last line parse. */
 async function json<T = Record<string, unknown>>(args: string[]): Promise<T> {
   const run = await runMain([...args, '--json']);

@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import { FileDevice } from '../../storage/device.js';
 import { fsck } from '../../storage/fsck.js';
+import { checkVolumePath } from '../filesystem.js';
 import { EXIT_OK, EXIT_PROBLEMS, note, printJson, say } from '../output.js';
 import { startCountProgress } from '../progress.js';
 import { wallClock } from '../wall-clock.js';
@@ -17,6 +18,7 @@ export function registerFsck(program: Command): void {
     .argument('<volume>', 'volume file')
     .option('--json', 'print {"errors": N, "problems": [...], "notes": [...], "stats": {...}} as one JSON object')
     .action((path: string, options: { json?: boolean }) => {
+      checkVolumePath(path);
       const device = FileDevice.open(path, { readOnly: true });
       let report: ReturnType<typeof fsck>;
       const bar = startCountProgress('fsck', 'checks', options.json === true);
