@@ -13,7 +13,9 @@ import { withCountProgress } from '../progress.js';
 export function registerReblock(program: Command): void {
   const command = program
     .command('reblock')
-    .description('move live records and B-tree nodes out of sparse big-blocks so those big-blocks free up')
+    .description(
+      'move record data (every version) and B-tree nodes out of sparse big-blocks so those big-blocks free up',
+    )
     .argument('<volume>', 'volume file')
     .option('--fill-percent <n>', 'empty the big-blocks less than this full (0-100; 100: every one not full)', '100')
     .option(
