@@ -2,6 +2,10 @@ import type { Observable } from 'rxjs';
 import type { AuditEvent } from '../storage/audit-schema.js';
 import type { Clock } from '../storage/clock.js';
 import type { BlockDevice } from '../storage/device.js';
+import type { PruneReport } from '../storage/prune.js';
+import type { ReblockReport } from '../storage/reblock.js';
+
+export type { PruneReport, ReblockReport };
 
 /**
  * The public filesystem API: node:fs/promises where it does the same job.
@@ -118,6 +122,18 @@ export interface FileSystem {
   snapshots(): Promise<Array<{ tid: number; label: string }>>;
   /** Every version of the file or directory at `path`, oldest first. */
   history(path: string): Promise<Version[]>;
+  /**
+   * HAMMER's prune: sync, then destroy the history deleted at or before
+   * `before` that no snapshot sees, freeing its space (storage/prune.ts). The
+   * volume as of `before`, as of every snapshot and now reads the same after.
+   */
+  prune(before: number, options?: MaintenanceOptions): Promise<PruneReport>;
+  /**
+   * HAMMER's reblock: sync, then empty the big-blocks less than `fillPercent`
+   * (default 100) full by moving their record data and B-tree nodes
+   * (storage/reblock.ts). Every read gives the same bytes after.
+   */
+  reblock(fillPercent?: number, options?: MaintenanceOptions): Promise<ReblockReport>;
   readonly pfs: {
     create(label: string): Promise<PfsInfo>;
     list(): Promise<PfsInfo[]>;
@@ -142,6 +158,11 @@ export interface FileSystem {
    * it happened; the next mount recovers the last commit).
    */
   unmount(): Promise<void>;
+}
+
+/** Options of prune and reblock: `progress(done, total)` after each of their cycles (not logged). */
+export interface MaintenanceOptions {
+  progress?: (done: number, total: number) => void;
 }
 
 export interface RecoveryInfo {

@@ -1,12 +1,23 @@
 import { FsError } from '../storage/errors.js';
 import { ObjType, ROOT_OBJ_ID, TID_MAX } from '../storage/layout.js';
-import type { Dirent, FileSystem, OpenFlags, PfsInfo, Stats, Version } from './api.js';
+import type {
+  Dirent,
+  FileSystem,
+  MaintenanceOptions,
+  OpenFlags,
+  PfsInfo,
+  PruneReport,
+  ReblockReport,
+  Stats,
+  Version,
+} from './api.js';
 import { readData, truncateData, writeData } from './file-data.js';
 import { FileHandle, INVALID_DATA, loggedData, toBytes } from './file-handle.js';
 import { toFsError } from './fs-core.js';
 import { FsNames } from './fs-names.js';
 import type { Inode } from './inode.js';
 import { pfsIdOf } from './keys.js';
+import { pruneMounted, reblockMounted } from './maintenance.js';
 import { createInode, listEntries } from './namespace.js';
 import { remount, replayRedo } from './remount.js';
 import { resolvePath, splitPath } from './resolve.js';
@@ -227,6 +238,20 @@ export class HammerFs extends FsNames implements FileSystem {
 
   history(path: string): Promise<Version[]> {
     return this.op('history', { path }, () => history(this.mount, this.existing(path, false)));
+  }
+
+  prune(before: number, options: MaintenanceOptions = {}): Promise<PruneReport> {
+    return this.op('prune', { before }, () => {
+      this.mount.checkWritable(undefined);
+      return pruneMounted(this.mount, before, options.progress);
+    });
+  }
+
+  reblock(fillPercent = 100, options: MaintenanceOptions = {}): Promise<ReblockReport> {
+    return this.op('reblock', { fillPercent }, () => {
+      this.mount.checkWritable(undefined);
+      return reblockMounted(this.mount, fillPercent, options.progress);
+    });
   }
 
   readonly pfs = {

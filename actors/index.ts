@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs';
 import { asapScheduler, interval, type Observable, type SchedulerLike, type Subscription } from 'rxjs';
 import { AuditLog, type EventSink } from '../storage/audit-log.js';
 import { type Clock, CommandClock, logicalClock } from '../storage/clock.js';
@@ -29,9 +30,12 @@ export type {
   Dirent,
   FileHandle,
   FileSystem,
+  MaintenanceOptions,
   MkfsOptions,
   MountOptions,
   PfsInfo,
+  PruneReport,
+  ReblockReport,
   Stats,
   Version,
 } from './api.js';
@@ -159,7 +163,9 @@ export async function mount(
 ): Promise<FileSystem> {
   const readOnly = (options.readOnly ?? false) || options.asof !== undefined;
   const logPath = readOnly || options.logged !== undefined ? undefined : auditPath(source, options);
-  if (logPath === undefined) return mountWith(source, options, undefined);
+  // A volume file that is not there gets no log either: ENOENT, and nothing left behind.
+  if (logPath === undefined || (typeof source === 'string' && !existsSync(source)))
+    return mountWith(source, options, undefined);
   const log = AuditLog.open(logPath, { level: options.auditLevel });
   try {
     return await mountWith(

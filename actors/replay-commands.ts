@@ -94,6 +94,8 @@ const pathCommands: Record<string, Executor> = {
   snapshot: (t, a) => t.fs.snapshot(typeof a.label === 'string' ? a.label : undefined),
   snapshots: (t) => t.fs.snapshots(),
   history: (t, a) => t.fs.history(text(a, 'path')),
+  prune: (t, a) => t.fs.prune(number(a, 'before')),
+  reblock: (t, a) => t.fs.reblock(number(a, 'fillPercent')),
   'pfs.create': (t, a) => t.fs.pfs.create(text(a, 'label')),
   'pfs.list': (t) => t.fs.pfs.list(),
   'pfs.destroy': (t, a) => t.fs.pfs.destroy(number(a, 'id')),

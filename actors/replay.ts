@@ -42,7 +42,11 @@ export interface ReplayOptions {
    * takes one at each mount boundary `every` events or more after the last.
    */
   checkpoints?: { dir: string; every: number; use: boolean };
+  /** Told the seq reached every PROGRESS_EVENTS events (the CLI's progress bar). */
+  progress?: (seq: number) => void;
 }
+
+const PROGRESS_EVENTS = 1000;
 
 /** An event as replay compares it: everything but its place in the log. */
 export interface ComparedEvent {
@@ -161,6 +165,7 @@ class Replayer {
     for (const event of this.reader.events({ fromSeq: (from ?? 0) + 1, toSeq: to }, { parse: false })) {
       this.report.events++;
       this.report.seq = event.seq;
+      if (this.report.events % PROGRESS_EVENTS === 0) this.options.progress?.(event.seq);
       if (await this.step(event)) break;
     }
     this.finish();

@@ -1,7 +1,10 @@
+import { existsSync, statSync } from 'node:fs';
 import type { Command } from 'commander';
 import type { FileSystem } from '../actors/api.js';
 import { mount } from '../actors/index.js';
+import { FileDevice } from '../storage/device.js';
 import { FsError } from '../storage/errors.js';
+import { readHeader } from '../storage/format/header.js';
 import { parseTid } from '../storage/layout.js';
 import { note, UsageError } from './output.js';
 import { wallClock } from './wall-clock.js';
@@ -29,6 +32,16 @@ export async function withFileSystem<T>(
   options: { readOnly: boolean; audit?: string | false; asof?: number },
   work: (fs: FileSystem) => Promise<T>,
 ): Promise<T> {
+  checkVolumePath(volume);
+  // A file that is not a volume is refused before a read-write mount starts an event log beside it.
+  if (!options.readOnly && existsSync(volume)) {
+    const device = FileDevice.open(volume, { readOnly: true });
+    try {
+      readHeader(device);
+    } finally {
+      device.close();
+    }
+  }
   const fs = await mount(volume, {
     clock: wallClock,
     readOnly: options.readOnly,
@@ -48,10 +61,27 @@ export async function withFileSystem<T>(
   return result;
 }
 
+/**
+ * A volume path that names a directory is the user's to fix, like a missing
+ * file: a usage error (exit 2), before anything opens it. Called wherever a
+ * command opens a volume file.
+ */
+export function checkVolumePath(path: string): void {
+  if (statSync(path, { throwIfNoEntry: false })?.isDirectory() === true)
+    throw new UsageError('EINVAL', `a directory is not a volume, '${path}'`);
+}
+
 /** Re-throw a path error of the filesystem as a usage error (exit 2); anything else unchanged. */
 export function rethrowPathError(error: unknown): never {
   if (error instanceof FsError && PATH_CODES.has(error.code))
     throw new UsageError(error.code, error.message.replace(`${error.code}: `, ''));
+  throw error;
+}
+
+/** The API's EINVAL about an argument (a label too long, PFS 0): the user's to fix, so a usage error (exit 2). */
+export function rethrowInvalidAsUsage(error: unknown): never {
+  if (error instanceof FsError && error.code === 'EINVAL')
+    throw new UsageError('EINVAL', error.message.replace('EINVAL: ', ''));
   throw error;
 }
 

@@ -1,5 +1,6 @@
 import { InvariantError } from '../storage/assert.js';
 import { FsError } from '../storage/errors.js';
+import { parseTid } from '../storage/layout.js';
 
 /**
  * How every command speaks: data on stdout (with --json, exactly one JSON
@@ -96,6 +97,22 @@ export function parseSize(text: string, what: string): number {
   const bytes = Number(match[1]) * (UNITS[(match[2] ?? '').toUpperCase()] ?? 1);
   if (!Number.isSafeInteger(bytes)) throw new UsageError('EINVAL', `${what} is too large: '${text}'`);
   return bytes;
+}
+
+/** A TID as the user gives it: `0x` + hex digits (as hammerstate prints them) or decimal; EINVAL otherwise. */
+export function parseTidOption(text: string, what: string): number {
+  const value = text.startsWith('0x') ? parseTid(text) : /^\d+$/.test(text) ? Number(text) : undefined;
+  if (value === undefined || !Number.isSafeInteger(value) || value <= 0)
+    throw new UsageError('EINVAL', `${what} must be a TID like 0x0000000100000005, got '${text}'`);
+  return value;
+}
+
+/** A whole number option within [min, max]; EINVAL otherwise. */
+export function parseIntegerOption(text: string, what: string, min: number, max: number): number {
+  const value = /^\d+$/.test(text) ? Number(text) : Number.NaN;
+  if (!Number.isSafeInteger(value) || value < min || value > max)
+    throw new UsageError('EINVAL', `${what} must be a whole number from ${min} to ${max}, got '${text}'`);
+  return value;
 }
 
 /**

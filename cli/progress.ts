@@ -46,3 +46,55 @@ export function startProgress(what: string, totals: { files: number; bytes: numb
     },
   };
 }
+
+/** Progress counted in one unit (workloads, records): `update(done, total)`, then `stop()`. */
+export interface CountProgress {
+  update(done: number, total: number): void;
+  stop(): void;
+}
+
+/**
+ * A bar of `what` counted in `unit` (crashtest's workloads, prune's records),
+ * started at the first update, since the total is known only then. Same rule
+ * as startProgress: drawn on stderr only when it is a terminal and not --json.
+ */
+export function startCountProgress(what: string, unit: string, json: boolean): CountProgress {
+  if (json || !process.stderr.isTTY) return { update() {}, stop() {} };
+  const bar = new cliProgress.SingleBar(
+    {
+      stream: process.stderr,
+      format: `${what} [{bar}] {percentage}% | {value}/{total} ${unit}`,
+      barsize: 30,
+      hideCursor: true,
+      clearOnComplete: true,
+      fps: 10,
+    },
+    cliProgress.Presets.shades_classic,
+  );
+  let started = false;
+  return {
+    update(done, total) {
+      if (!started) bar.start(total, 0);
+      started = true;
+      bar.update(done);
+    },
+    stop() {
+      if (started) bar.stop();
+    },
+  };
+}
+
+/** Run `work` with a count bar (startCountProgress) it updates; the bar is gone when it ends, however it ends. */
+export async function withCountProgress<T>(
+  what: string,
+  unit: string,
+  json: boolean,
+  work: (update: CountProgress['update']) => Promise<T>,
+): Promise<T> {
+  const bar = startCountProgress(what, unit, json);
+  try {
+    return await work(bar.update);
+  } finally {
+    bar.stop();
+  }
+}

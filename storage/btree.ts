@@ -288,6 +288,61 @@ export class BTree {
     return removed;
   }
 
+  /** The element with exactly this key (create_tid included); a missing one is a caller bug. */
+  lookupExact(exact: BTreeKey): LeafElm {
+    const { leaf, at } = this.locate(exact);
+    return copyLeafElm((leaf.elms as LeafElm[])[at] as LeafElm);
+  }
+
+  /**
+   * Reblocking: point a record at a copy of its data elsewhere (same bytes,
+   * same CRC). Only the data offset changes; keys, TIDs and history stay.
+   */
+  setDataOffset(exact: BTreeKey, dataOffset: number): LeafElm {
+    const { leaf, at } = this.locate(exact);
+    const elm = (leaf.elms as LeafElm[])[at] as LeafElm;
+    this.store.modifyNode(leaf, elmAt(at), ELM_BYTES);
+    elm.dataOffset = dataOffset;
+    writeElm(leaf.bytes, leaf, at);
+    return copyLeafElm(elm);
+  }
+
+  /**
+   * Reblocking: copy the node at `offset` to a fresh node, relink it (its
+   * parent's element, or the root pointer; its children's parent fields) and
+   * free the old one. Returns the new offset. The elements and bounds are the
+   * same, so no search changes.
+   */
+  relocate(offset: number): number {
+    const node = this.store.readNode(offset);
+    const moved = this.store.allocNode(node.type, node.parent);
+    moved.elms =
+      node.type === NODE_TYPE_LEAF
+        ? (node.elms as LeafElm[]).map(copyLeafElm)
+        : (node.elms as InternalElm[]).map((e) => internalElm(e, e));
+    moved.count = node.count;
+    moved.mirrorTid = node.mirrorTid;
+    writeNodeHeader(moved.bytes, moved);
+    for (let i = 0; i < moved.elms.length; i++) writeElm(moved.bytes, moved, i);
+    if (node.parent === 0) {
+      assert(this.store.rootOffset() === offset, 'a node without a parent is the root');
+      this.store.setRootOffset(moved.offset);
+    } else {
+      const parent = this.store.readNode(node.parent);
+      const elms = parent.elms as InternalElm[];
+      const index = elms.findIndex((e, i) => i < parent.count && e.subtreeOffset === offset);
+      assert(index >= 0, "a node's parent links to it");
+      this.store.modifyNode(parent, elmAt(index), ELM_BYTES);
+      (elms[index] as InternalElm).subtreeOffset = moved.offset;
+      writeElm(parent.bytes, parent, index);
+    }
+    if (moved.type === NODE_TYPE_INTERNAL) {
+      for (let i = 0; i < moved.count; i++) this.setParent(this.childAt(moved, i), moved.offset);
+    }
+    this.store.freeNode(node);
+    return moved.offset;
+  }
+
   /** Unlink child `index`; the node keeps its own left bound in elms[0]. */
   private removeChild(node: BTreeNode, index: number): void {
     const elms = node.elms as InternalElm[];

@@ -75,7 +75,10 @@ const SEQ_RECORDS_PER_SECTOR = Math.floor(SECTOR_BYTES / 48);
  * damaged volume: everything wrong is a problem in the report. The caller
  * owns `device`: fsck neither writes to it nor closes it.
  */
-export function fsck(device: BlockDevice, options: { clock: Clock }): FsckReport {
+export function fsck(
+  device: BlockDevice,
+  options: { clock: Clock; progress?: (done: number, total: number) => void },
+): FsckReport {
   const report: FsckReport = {
     errors: 0,
     problems: [],
@@ -115,12 +118,20 @@ export function fsck(device: BlockDevice, options: { clock: Clock }): FsckReport
     problem('volume', describe(error));
     return report;
   }
+  // Told to `progress` (the CLI's bar) one by one: mount, FIFO, B-tree and data, freemap, namespace.
+  const FSCK_STEPS = 5;
+  const step = (done: number) => options.progress?.(done, FSCK_STEPS);
   try {
+    step(1);
     checkFifo(volume, report, problem);
+    step(2);
     const referenced = new Map<number, Reference>();
     checkTree(volume, report, problem, referenced);
+    step(3);
     checkFreemap(volume, referenced, problem);
+    step(4);
     checkNamespace(volume, report, problem);
+    step(FSCK_STEPS);
     const header = volume.header();
     report.stats.headerInodes = header.inodes;
     report.stats.bigblocks = header.bigblocks;

@@ -26,6 +26,7 @@ import {
   localization,
   ObjType,
   offPart,
+  offZone,
   RecType,
   ROOT_OBJ_ID,
   TID_MAX,
@@ -415,6 +416,29 @@ export class Volume {
         createTid: key.createTid,
       });
     return elm;
+  }
+
+  /**
+   * Reblocking: copy a record's data to fresh space of its zone, repoint the
+   * record and free the old space. The old bytes stay untouched until this
+   * cycle commits (a freed big-block is reused only after), so a crash before
+   * the commit rolls the record back to data that is still there.
+   */
+  moveRecordData(key: BTreeKey): LeafElm {
+    this.requireCycle('moveRecordData');
+    const elm = this.btree.lookupExact(key);
+    assert(elm.dataLen > 0, 'a record moved by reblocking has data');
+    const offset = this.data.write(elm.recType, this.data.read(elm));
+    assert(offZone(offset) === offZone(elm.dataOffset), 'moved data stays in its zone');
+    const moved = this.btree.setDataOffset(elm, offset);
+    this.blockmap.free(elm.dataOffset, elm.dataLen);
+    return moved;
+  }
+
+  /** Reblocking: move the B-tree node at `offset` to fresh space; returns its new offset. */
+  moveNode(offset: number): number {
+    this.requireCycle('moveNode');
+    return this.btree.relocate(offset);
   }
 
   /** The record visible at `asof` (now by default). */

@@ -14,13 +14,17 @@ export function registerBench(program: Command): void {
     .command('bench')
     .description('run benchmarks against baselines measured in the same run (medians)')
     .argument('[names...]', "benchmarks to run ('all' for every one); none lists them")
-    .option('--json', 'one JSON object per result line')
+    .option('--json', 'one JSON object per result line (without a name: {benchmarks: [{name, description}]})')
     .option('--quick', 'small sizes, seconds in all')
     .option('--reps <n>', 'repetitions per measurement', '5')
     .action(async (names: string[], options: { json?: boolean; quick?: boolean; reps: string }) => {
       if (names.length === 0) {
-        for (const b of benchmarks()) say(`${b.name.padEnd(12)} ${b.description}`);
-        say(`${'all'.padEnd(12)} every benchmark above`);
+        const list = benchmarks().map((b) => ({ name: b.name, description: b.description }));
+        if (options.json) printJson({ benchmarks: list });
+        else {
+          for (const b of list) say(`${b.name.padEnd(12)} ${b.description}`);
+          say(`${'all'.padEnd(12)} every benchmark above`);
+        }
         process.exitCode = EXIT_OK;
         return;
       }

@@ -1,8 +1,8 @@
-import cliProgress from 'cli-progress';
 import type { Command } from 'commander';
 import { type CrashtestResult, runCrashtest } from '../crashtest/run.js';
 import { workloadCount } from '../crashtest/workloads.js';
 import { EXIT_OK, EXIT_PROBLEMS, note, printJson, say, UsageError } from '../output.js';
+import { startCountProgress } from '../progress.js';
 
 interface Options {
   workloads: string;
@@ -35,7 +35,7 @@ export function registerCrashtest(program: Command): void {
       const length = options.workloads === 'seq1' ? 1 : options.workloads === 'seq2' ? 2 : undefined;
       if (length === undefined) throw new UsageError('EINVAL', `--workloads: seq1 or seq2, not '${options.workloads}'`);
       const started = performance.now();
-      const bar = startBar(Boolean(options.json));
+      const bar = startCountProgress('crashtest', 'workloads', Boolean(options.json));
       const result = await runCrashtest({
         length,
         limit: count(options.limit, '--limit'),
@@ -60,33 +60,6 @@ function count(text: string | undefined, what: string, max = Number.MAX_SAFE_INT
   if (!Number.isSafeInteger(value) || value < 0 || value > max)
     throw new UsageError('EINVAL', `${what}: an integer from 0 to ${max}, not '${text}'`);
   return value;
-}
-
-/** Workloads done, on stderr when it is a terminal and the output is not --json. */
-function startBar(json: boolean): { update: (done: number, total: number) => void; stop: () => void } {
-  if (json || !process.stderr.isTTY) return { update() {}, stop() {} };
-  const bar = new cliProgress.SingleBar(
-    {
-      stream: process.stderr,
-      format: 'crashtest [{bar}] {percentage}% | {value}/{total} workloads',
-      barsize: 30,
-      hideCursor: true,
-      clearOnComplete: true,
-      fps: 10,
-    },
-    cliProgress.Presets.shades_classic,
-  );
-  let started = false;
-  return {
-    update(done, total) {
-      if (!started) bar.start(total, 0);
-      started = true;
-      bar.update(done);
-    },
-    stop() {
-      if (started) bar.stop();
-    },
-  };
 }
 
 function summary(result: CrashtestResult, seconds: number): void {

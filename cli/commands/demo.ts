@@ -12,7 +12,7 @@ import { FileDevice, MemDevice, PAGE_BYTES } from '../../storage/device.js';
 import { fsck } from '../../storage/fsck.js';
 import { formatTid } from '../../storage/layout.js';
 import { eventLoopTurn } from '../event-loop.js';
-import { EXIT_OK, EXIT_PROBLEMS, mib, note, say } from '../output.js';
+import { EXIT_OK, EXIT_PROBLEMS, mib, note, printJson, say } from '../output.js';
 import { logReport } from '../report/log-report.js';
 import { renderReportPage } from '../report/page.js';
 import { wallClock } from '../wall-clock.js';
@@ -32,9 +32,23 @@ export function registerDemo(program: Command): void {
     .command('demo')
     .description('make a volume, write files through the API, snapshot, crash mid-flush, recover, history, fsck')
     .option('--dir <dir>', 'where to put the volume', 'data')
-    .action(async (options: { dir: string }) => {
-      process.exitCode = (await runDemo(resolve(options.dir))) ? EXIT_OK : EXIT_PROBLEMS;
+    .option('--json', 'print what happened as one JSON object (the narration goes to stderr)')
+    .action(async (options: { dir: string; json?: boolean }) => {
+      const story = new Story(options.json === true);
+      const ok = await runDemo(resolve(options.dir), story);
+      if (options.json) printJson({ ...story.facts, ok });
+      process.exitCode = ok ? EXIT_OK : EXIT_PROBLEMS;
     });
+}
+
+/** What the demo tells: lines on stdout (on stderr with --json), and the facts its --json object gives. */
+class Story {
+  readonly facts: Record<string, unknown> = {};
+  constructor(private readonly json: boolean) {}
+  say(line: string): void {
+    if (this.json) note(line);
+    else say(line);
+  }
 }
 
 /** This project's own TypeScript sources: a small, real tree of text files. */
@@ -50,13 +64,14 @@ function sourceFiles(): Array<{ path: string; content: Buffer }> {
   return files;
 }
 
-async function runDemo(dir: string): Promise<boolean> {
+async function runDemo(dir: string, story: Story): Promise<boolean> {
   const started = performance.now();
   mkdirSync(dir, { recursive: true });
   const path = join(dir, 'demo.hsvol');
   rmSync(path, { force: true });
   await mkfs(path, { size: VOLUME_BYTES, undoBytes: 16 * 1024 * 1024, label: 'demo', clock: wallClock });
-  say(`made ${path} (${mib(VOLUME_BYTES)}, FIFO 16 MiB)`);
+  story.say(`made ${path} (${mib(VOLUME_BYTES)}, FIFO 16 MiB)`);
+  story.facts.volume = path;
 
   const fs = await mount(path, { clock: wallClock });
   let groups = 0;
@@ -70,9 +85,10 @@ async function runDemo(dir: string): Promise<boolean> {
   }
   const imported = await fs.snapshot('imported');
   const bytes = files.reduce((sum, f) => sum + f.content.length, 0);
-  say(
+  story.say(
     `wrote ${files.length} files (${bytes} bytes) of this project's sources; snapshot ${formatTid(imported)} after ${groups} flush group(s)`,
   );
+  Object.assign(story.facts, { files: files.length, bytes, snapshot: formatTid(imported), flushGroups: groups });
 
   const edited = '/src/actors/flusher.ts';
   await fs.appendFile(edited, '\n// edited once by the demo\n');
@@ -87,20 +103,22 @@ async function runDemo(dir: string): Promise<boolean> {
   await fh.sync();
   await fh.close();
   await fs.unmount();
-  say(
+  story.say(
     `edited ${edited} twice, deleted /src/cli/wall-clock.ts, fsynced /src/README.txt twice (the second through REDO)`,
   );
 
-  const ok = await crashAndRecover(path);
+  const ok = await crashAndRecover(path, story);
   const after = await mount(path, { clock: wallClock });
-  const historyOk = await showHistory(after, edited, imported);
+  const historyOk = await showHistory(after, edited, imported, story);
   await after.unmount();
 
   const report = fsck(FileDevice.open(path, { readOnly: true }), { clock: wallClock });
-  say(report.errors === 0 ? 'fsck: clean' : `fsck: ${report.errors} errors`);
-  for (const problem of report.problems.slice(0, 5)) say(`  ${problem.where}: ${problem.what}`);
-  const replayed = await showLog(dir, path);
-  say(`done in ${Math.round(performance.now() - started)} ms; look inside with: hammerstate ls ${path} /src -l`);
+  story.say(report.errors === 0 ? 'fsck: clean' : `fsck: ${report.errors} errors`);
+  for (const problem of report.problems.slice(0, 5)) story.say(`  ${problem.where}: ${problem.what}`);
+  story.facts.fsckErrors = report.errors;
+  const replayed = await showLog(dir, path, story);
+  story.facts.ms = Math.round(performance.now() - started);
+  story.say(`done in ${Math.round(performance.now() - started)} ms; look inside with: hammerstate ls ${path} /src -l`);
   note(historyOk && ok ? 'demo: history verified' : 'demo: history check FAILED');
   return report.errors === 0 && historyOk && ok && replayed;
 }
@@ -110,7 +128,7 @@ async function runDemo(dir: string): Promise<boolean> {
  * crash (the crashed mount ran on a copy and is not in it, so the recovery
  * that follows cannot be replayed), and the HTML report of it.
  */
-async function showLog(dir: string, path: string): Promise<boolean> {
+async function showLog(dir: string, path: string, story: Story): Promise<boolean> {
   const log = `${path}.events.sqlite`;
   const reader = AuditReader.open(log);
   const scratch = mkdtempSync(join(tmpdir(), 'hammerstate-demo-replay-'));
@@ -118,13 +136,22 @@ async function showLog(dir: string, path: string): Promise<boolean> {
     const runs = reader.runs();
     const beforeCrash = runs[1]?.lastSeq ?? reader.lastSeq;
     const replayed = await replayLog(reader, { to: beforeCrash, check: true, dir: scratch, drain: eventLoopTurn });
-    say(
+    story.facts.log = {
+      path: log,
+      events: reader.lastSeq,
+      runs: runs.length,
+      replayedTo: beforeCrash,
+      commands: replayed.commands,
+      divergences: replayed.divergences,
+    };
+    story.say(
       `event log: ${log}: ${reader.lastSeq} events in ${runs.length} runs; ` +
         `replayed up to the crash (seq ${beforeCrash}, ${replayed.commands} commands): ${replayed.divergences} divergences`,
     );
     const html = join(dir, 'report.html');
     writeFileSync(html, renderReportPage(logReport(reader)));
-    say(`report: ${html} (statecharts, flush groups, time travel; hammerstate viz log)`);
+    story.facts.report = html;
+    story.say(`report: ${html} (statecharts, flush groups, time travel; hammerstate viz log)`);
     return replayed.divergences === 0;
   } finally {
     reader.close();
@@ -138,7 +165,7 @@ async function showLog(dir: string, path: string): Promise<boolean> {
  * commit lost, put that image back into the file, and mount the file: stage 1
  * rolls the half-flush back, stage 2 replays the fsynced REDO.
  */
-async function crashAndRecover(path: string): Promise<boolean> {
+async function crashAndRecover(path: string, story: Story): Promise<boolean> {
   const file = FileDevice.open(path);
   const image = copyToMemory(file);
   const recorder = new CrashDevice(image);
@@ -158,7 +185,8 @@ async function crashAndRecover(path: string): Promise<boolean> {
   const crashed = recorder.sampleCrashImage(cut, seededRandom(7));
   copyFromMemory(crashed, file);
   file.close();
-  say(
+  story.facts.crash = { deviceOps: cut - before, flushOps: recorder.ops.length - before };
+  story.say(
     `crashed mid-flush: ${cut - before} of ${recorder.ops.length - before} device operations of the last flush reached the file`,
   );
 
@@ -168,14 +196,15 @@ async function crashAndRecover(path: string): Promise<boolean> {
   const half = names.filter((n) => n.startsWith('half-written')).length;
   const info = recovered.recovery;
   await recovered.unmount();
-  say(
+  story.say(
     `recovery: ${info.spanRecords} FIFO records in the span, ${info.undone} UNDO records rolled back, ${info.redoReplayed} of ${info.redoPending} REDO records replayed`,
   );
   const redoKept = readme.includes('a line fsynced just before the crash');
-  say(
+  story.facts.recovery = { ...info, unsyncedFilesLeft: half, fsyncedWriteKept: redoKept };
+  story.say(
     `  the unsynced files are ${half === 0 ? 'gone, as they must be' : `partly there (${half}): a crash keeps a flush whole or not at all, so this is a BUG`}`,
   );
-  say(`  the write fsynced just before the crash is ${redoKept ? 'there (REDO replayed)' : 'MISSING (bug)'}`);
+  story.say(`  the write fsynced just before the crash is ${redoKept ? 'there (REDO replayed)' : 'MISSING (bug)'}`);
   return half === 0 && redoKept;
 }
 
@@ -201,12 +230,18 @@ function copyFromMemory(image: MemDevice, file: FileDevice): void {
   file.fsync();
 }
 
-async function showHistory(fs: FileSystem, path: string, imported: number): Promise<boolean> {
+async function showHistory(fs: FileSystem, path: string, imported: number, story: Story): Promise<boolean> {
   const versions = await fs.history(path);
-  say(`history of ${path}:`);
-  for (const v of versions) say(`  ${v.tidHex}  ${String(v.size).padStart(6)} bytes  ${v.what.join('+')}`);
+  story.say(`history of ${path}:`);
+  for (const v of versions) story.say(`  ${v.tidHex}  ${String(v.size).padStart(6)} bytes  ${v.what.join('+')}`);
   const asof = await fs.readFile(`${path}@@${formatTid(imported)}`, 'utf8');
   const now = await fs.readFile(path, 'utf8');
-  say(`  as of the snapshot ${formatTid(imported)}: ${asof.length} bytes; now: ${now.length} bytes`);
+  story.facts.history = {
+    path,
+    versions: versions.map((v) => ({ tid: v.tidHex, size: v.size, what: v.what })),
+    asOfBytes: asof.length,
+    nowBytes: now.length,
+  };
+  story.say(`  as of the snapshot ${formatTid(imported)}: ${asof.length} bytes; now: ${now.length} bytes`);
   return versions.length >= 3 && !asof.includes('edited once') && now.includes('edited twice');
 }

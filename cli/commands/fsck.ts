@@ -1,7 +1,9 @@
 import type { Command } from 'commander';
 import { FileDevice } from '../../storage/device.js';
 import { fsck } from '../../storage/fsck.js';
+import { checkVolumePath } from '../filesystem.js';
 import { EXIT_OK, EXIT_PROBLEMS, note, printJson, say } from '../output.js';
+import { startCountProgress } from '../progress.js';
 import { wallClock } from '../wall-clock.js';
 
 /**
@@ -16,11 +18,14 @@ export function registerFsck(program: Command): void {
     .argument('<volume>', 'volume file')
     .option('--json', 'print {"errors": N, "problems": [...], "notes": [...], "stats": {...}} as one JSON object')
     .action((path: string, options: { json?: boolean }) => {
+      checkVolumePath(path);
       const device = FileDevice.open(path, { readOnly: true });
       let report: ReturnType<typeof fsck>;
+      const bar = startCountProgress('fsck', 'checks', options.json === true);
       try {
-        report = fsck(device, { clock: wallClock });
+        report = fsck(device, { clock: wallClock, progress: bar.update });
       } finally {
+        bar.stop();
         device.close();
       }
       if (options.json) printJson(report);

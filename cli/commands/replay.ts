@@ -7,6 +7,7 @@ import { checkpointDir } from '../../actors/replay-checkpoints.js';
 import { AuditReader } from '../../storage/audit-reader.js';
 import { eventLoopTurn } from '../event-loop.js';
 import { EXIT_OK, EXIT_PROBLEMS, printJson, say, UsageError } from '../output.js';
+import { withCountProgress } from '../progress.js';
 
 interface ReplayCommandOptions {
   to?: string;
@@ -87,7 +88,17 @@ export function registerReplay(program: Command): void {
       const dir = mkdtempSync(join(tmpdir(), 'hammerstate-replay-'));
       let report: ReplayReport;
       try {
-        report = await replayLog(reader, { to, check: options.check, dir, drain: eventLoopTurn, checkpoints });
+        const total = Math.min(to ?? reader.lastSeq, reader.lastSeq);
+        report = await withCountProgress('replay', 'events', options.json === true, (update) =>
+          replayLog(reader, {
+            to,
+            check: options.check,
+            dir,
+            drain: eventLoopTurn,
+            checkpoints,
+            progress: (seq) => update(seq, total),
+          }),
+        );
       } finally {
         reader.close();
         rmSync(dir, { recursive: true, force: true });

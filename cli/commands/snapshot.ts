@@ -1,8 +1,7 @@
 import type { Command } from 'commander';
-import { FsError } from '../../storage/errors.js';
 import { formatTid } from '../../storage/layout.js';
-import { auditOptions, withFileSystem } from '../filesystem.js';
-import { EXIT_OK, printJson, say, UsageError } from '../output.js';
+import { auditOptions, rethrowInvalidAsUsage, withFileSystem } from '../filesystem.js';
+import { EXIT_OK, printJson, say } from '../output.js';
 
 /**
  * `hammer snapshot`: sync, then record a snapshot of PFS 0. Prints its TID
@@ -19,12 +18,8 @@ export function registerSnapshot(program: Command): void {
   auditOptions(command).action(
     async (volume: string, options: { label: string; json?: boolean; audit?: string | false }) => {
       const tid = await withFileSystem(volume, { readOnly: false, audit: options.audit }, (fs) =>
-        fs.snapshot(options.label).catch((error: unknown) => {
-          // The only EINVAL a snapshot raises is about its label (too long): the user's to fix.
-          if (error instanceof FsError && error.code === 'EINVAL')
-            throw new UsageError('EINVAL', error.message.replace('EINVAL: ', ''));
-          throw error;
-        }),
+        // The only EINVAL a snapshot raises is about its label (too long).
+        fs.snapshot(options.label).catch(rethrowInvalidAsUsage),
       );
       if (options.json) printJson({ volume, tid, tidHex: formatTid(tid), label: options.label });
       else say(formatTid(tid));

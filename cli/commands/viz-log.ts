@@ -1,6 +1,7 @@
 import { writeFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import { EXIT_OK, note, printJson, UsageError, writeOut } from '../output.js';
+import { startCountProgress } from '../progress.js';
 import { logReport } from '../report/log-report.js';
 import { renderReportPage } from '../report/page.js';
 import { MAX_EVENTS_DEFAULT } from '../report/travel.js';
@@ -45,8 +46,9 @@ export function registerVizLog(viz: Command): void {
       const reader = openLog(path);
       let text: string;
       let facts: Record<string, unknown>;
+      const bar = startCountProgress('viz log', 'events', options.json === true);
       try {
-        const model = logReport(reader, { inode: options.inode, maxEvents });
+        const model = logReport(reader, { inode: options.inode, maxEvents, progress: bar.update });
         text = renderReportPage(model);
         const { summary, travel } = model;
         facts = {
@@ -58,6 +60,7 @@ export function registerVizLog(viz: Command): void {
           capped: travel.total > travel.rows.length,
         };
       } finally {
+        bar.stop();
         reader.close();
       }
       const bytes = Buffer.byteLength(text);

@@ -14,14 +14,22 @@ export interface LogReportOptions {
   inode?: string;
   /** The time-travel window (default MAX_EVENTS_DEFAULT). */
   maxEvents?: number;
+  /** Told the seq reached, of the log's last, every PROGRESS_EVENTS events (the CLI's progress bar). */
+  progress?: (seq: number, lastSeq: number) => void;
 }
+
+const PROGRESS_EVENTS = 10_000;
 
 export function logReport(reader: AuditReader, options: LogReportOptions = {}): ReportModel {
   const builder = new ReportBuilder({ title: reader.path, maxEvents: options.maxEvents });
   if (!reader.startsAtMkfs) {
     builder.notes.push("The log does not start at mkfs: the volume's earlier history is not in it.");
   }
-  for (const event of reader.events()) builder.add(event);
+  let count = 0;
+  for (const event of reader.events()) {
+    builder.add(event);
+    if (++count % PROGRESS_EVENTS === 0) options.progress?.(event.seq, reader.lastSeq);
+  }
   const inode = options.inode === undefined ? builder.mostActiveInode() : builder.resolveInode(options.inode);
   const sequence = inode === undefined ? undefined : inodeSequence(reader.events(), inode);
   return builder.model(sequence);

@@ -38,3 +38,31 @@ export function cliAsync(args: string[], cwd: string): Promise<CliRun> {
     });
   });
 }
+
+/**
+ * The command run in this process through cli/main.ts (no child: a few ms
+ * instead of half a second), its stdout and stderr captured. For commands
+ * that end on their own; one at a time (the streams are process-wide).
+ */
+export async function runMain(args: string[]): Promise<CliRun> {
+  const { main } = await import('../../cli/main.js');
+  const out: string[] = [];
+  const err: string[] = [];
+  const stdoutWrite = process.stdout.write;
+  const stderrWrite = process.stderr.write;
+  const capture = (into: string[]) =>
+    ((chunk: string | Uint8Array) => {
+      into.push(typeof chunk === 'string' ? chunk : Buffer.from(chunk).toString('utf8'));
+      return true;
+    }) as typeof process.stdout.write;
+  process.stdout.write = capture(out);
+  process.stderr.write = capture(err);
+  let status: number;
+  try {
+    status = await main(['node', 'hammerstate', ...args]);
+  } finally {
+    process.stdout.write = stdoutWrite;
+    process.stderr.write = stderrWrite;
+  }
+  return runOf(status, out.join(''), err.join(''));
+}
