@@ -8,6 +8,7 @@ import { FsError } from '../storage/errors.js';
 import { RedoFlag } from '../storage/format/fifo.js';
 import { LOCALIZE_MISC } from '../storage/layout.js';
 import { Volume } from '../storage/volume.js';
+import { normalizeCaller } from './access.js';
 import type { BusEvent, FileSystem, MkfsOptions, MountOptions, VolumeSource } from './api.js';
 import { type AuditOptions, auditPath, clockDescription, loggedMount, removeLog, startLog } from './audit.js';
 import { truncateData, writeData } from './file-data.js';
@@ -21,6 +22,7 @@ export { type BlockDevice, FileDevice, MemDevice } from '../storage/device.js';
 export { FsError } from '../storage/errors.js';
 export type {
   BusEvent,
+  Caller,
   Dirent,
   FileHandle,
   FileSystem,
@@ -30,7 +32,7 @@ export type {
   Stats,
   Version,
 } from './api.js';
-export { UF_NOHISTORY } from './api.js';
+export { F_OK, R_OK, UF_NOHISTORY, W_OK, X_OK } from './api.js';
 
 export const DEFAULT_VOLUME_BYTES = 256 * 1024 * 1024;
 export const DEFAULT_UNDO_BYTES = 32 * 1024 * 1024;
@@ -74,6 +76,7 @@ function mountParameters(options: MountOptions & MountInternals): Record<string,
     noatime: options.noatime ?? false,
     syncIntervalMs: options.syncIntervalMs ?? 0,
   };
+  if (options.caller !== undefined) parameters.caller = options.caller;
   for (const key of TUNING_KEYS) if (options[key] !== undefined) parameters[key] = options[key];
   return parameters;
 }
@@ -149,6 +152,8 @@ export async function mount(
   source: VolumeSource,
   options: MountOptions & AuditOptions & MountInternals = {},
 ): Promise<FileSystem> {
+  // A bad identity is refused before anything starts (the log included).
+  if (options.caller !== undefined) options = { ...options, caller: normalizeCaller(options.caller) };
   const readOnly = options.readOnly ?? false;
   const logPath = readOnly || options.logged !== undefined ? undefined : auditPath(source, options);
   if (logPath === undefined) return mountWith(source, options, undefined);
@@ -219,7 +224,7 @@ async function mountWith(
       : undefined;
   let fs: HammerFs;
   try {
-    fs = new HammerFs(state, options.pfs ?? 0, options.noatime ?? false, timers);
+    fs = new HammerFs(state, options.pfs ?? 0, options.noatime ?? false, timers, options.caller);
     if (log !== undefined) fs.afterUnmount = () => endLog(log, clock);
     if (!readOnly) fs.recovery.redoReplayed = replayRedo(state);
   } catch (error) {

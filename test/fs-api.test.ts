@@ -1,20 +1,11 @@
 import { describe, expect, it } from 'vitest';
 import { formatTid } from '../storage/layout.js';
-import { checkImage, internals, memVolume, mountMem } from './support/fs.js';
+import { checkImage, code, internals, memVolume, mountMem } from './support/fs.js';
 
 async function fresh() {
   const { device } = await memVolume();
   const fs = await mountMem(device);
   return { device, fs };
-}
-
-async function code(promise: Promise<unknown>): Promise<string | undefined> {
-  try {
-    await promise;
-    return undefined;
-  } catch (error) {
-    return (error as { code?: string }).code ?? `no code: ${String(error)}`;
-  }
 }
 
 describe('the node:fs-like API', () => {

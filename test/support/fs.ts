@@ -36,3 +36,13 @@ export function checkImage(device: MemDevice | CrashDevice) {
   const image = device instanceof CrashDevice ? device.currentImage() : device.clone();
   return fsck(image, { clock: logicalClock() });
 }
+
+/** The `code` a call rejects with (undefined when it succeeds): what error-path tests compare. */
+export async function code(promise: Promise<unknown>): Promise<string | undefined> {
+  try {
+    await promise;
+    return undefined;
+  } catch (error) {
+    return (error as { code?: string }).code ?? `no code: ${String(error)}`;
+  }
+}
