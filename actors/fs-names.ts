@@ -15,7 +15,7 @@ import {
   removeEntry,
   symlinkBytes,
 } from './namespace.js';
-import { finalDot, type Resolved } from './resolve.js';
+import { finalDot, PATH_MAX, type Resolved } from './resolve.js';
 
 const S_IFMT = 0o170000;
 
@@ -57,6 +57,9 @@ export abstract class FsNames extends FsCore {
     return this.change('symlink', { path, target }, () => {
       if (typeof target !== 'string' || target.length === 0)
         throw new FsError('ENOENT', 'empty symlink target', { path });
+      if (target.includes('\0')) throw new FsError('EINVAL', 'a symlink target cannot contain NUL', { path });
+      if (Buffer.byteLength(target, 'utf8') > PATH_MAX)
+        throw new FsError('ENAMETOOLONG', `a symlink target longer than ${PATH_MAX} bytes`, { path });
       const r = this.forCreate(path);
       if (r.ip !== undefined) throw new FsError('EEXIST', 'file exists', { path });
       this.mayAddTo(r.parent, path);
