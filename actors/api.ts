@@ -167,6 +167,8 @@ export interface RecoveryInfo {
   /** REDO WRITE/TRUNC records stage 2 found pending, and how many it re-executed. */
   redoPending: number;
   redoReplayed: number;
+  /** Inodes unlinked while open when the volume stopped (a crash), deleted by this read-write mount. */
+  orphansDeleted: number;
 }
 
 /** One event on the bus (DESIGN.md, "Events"): the shape the event log stores. */

@@ -14,6 +14,7 @@ import { type AuditOptions, auditPath, clockDescription, loggedMount, removeLog,
 import { truncateData, writeData } from './file-data.js';
 import { HammerFs, toFsError } from './fs.js';
 import { Mount, type MountTuning } from './mount.js';
+import { cleanOrphans } from './orphans.js';
 import type { RecordingScheduler, ReplayScheduler } from './schedulers.js';
 
 /** What a caller needs beside the calls: devices to mount (a file, or memory for tests), clocks, the error type. */
@@ -227,6 +228,7 @@ async function mountWith(
     fs = new HammerFs(state, options.pfs ?? 0, options.noatime ?? false, timers, options.caller);
     if (log !== undefined) fs.afterUnmount = () => endLog(log, clock);
     if (!readOnly) fs.recovery.redoReplayed = replayRedo(state);
+    if (!readOnly) fs.recovery.orphansDeleted = cleanOrphans(state);
   } catch (error) {
     volume.close();
     throw toFsError(error, undefined);
