@@ -7,6 +7,7 @@ import { F_OK, mkfs, mount, R_OK, W_OK, X_OK } from '../actors/index.js';
 import { replayLog } from '../actors/replay.js';
 import { eventLoopTurn } from '../cli/event-loop.js';
 import { AuditReader } from '../storage/audit-reader.js';
+import { formatTid } from '../storage/layout.js';
 import { checkImage, code, memVolume, mountMem } from './support/fs.js';
 
 const ALICE = { uid: 1001, gid: 100 };
@@ -199,6 +200,10 @@ describe('permissions: mode bits, owner and group for a caller', () => {
     expect(await code(alice.pfs.destroy(pfs.id))).toBe('EPERM');
     expect(await alice.snapshots()).toEqual([]);
     await fs.pfs.destroy(pfs.id);
+    // W_OK on an as-of view is EROFS (access(2) on a read-only file system), for root too.
+    const tid = await fs.snapshot('ro');
+    expect(await code(fs.access(`/shared@@${formatTid(tid)}`, W_OK))).toBe('EROFS');
+    expect(await code(alice.access(`/shared@@${formatTid(tid)}`, R_OK | X_OK))).toBeUndefined();
     await fs.unmount();
   });
 
