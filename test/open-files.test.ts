@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { FileSystem, Stats } from '../actors/api.js';
 import { dataLocalization, inodeLocalization, rangeHi, rangeLo } from '../actors/keys.js';
+import { InodeFlag } from '../machines/inode-flags.js';
 import { CrashDevice } from '../storage/crash-device.js';
 import { KEY_MAX, KEY_MIN, ORPHAN_OBJ_ID, RecType, TID_MAX } from '../storage/layout.js';
 import { checkImage, code, internals, memVolume, mountMem } from './support/fs.js';
@@ -44,6 +45,14 @@ describe('open files hold their inode (vnode references)', () => {
     expect(inodeCount(fs)).toBe(before + 1);
     expect(onDisk(fs, ino)).toMatchObject({ inode: 1, orphan: false });
     expect(onDisk(fs, ino).data).toBeGreaterThan(0);
+    // What the inode's actor goes through: DELETING only once the last reference goes, then DELETED.
+    const flags: number[] = [];
+    fs.events.subscribe((event) => {
+      const set = event.payload?.flags;
+      if (event.actor === `inode:0:${ino}:live` && typeof set === 'number') flags.push(set);
+    });
+    const deleting = () => flags.some((f) => f & InodeFlag.DELETING);
+    const deleted = () => flags.some((f) => f & InodeFlag.DELETED);
     await fs.unlink('/f');
     expect(await code(fs.stat('/f'))).toBe('ENOENT');
     expect((await first.stat()).nlink).toBe(0);
@@ -63,9 +72,12 @@ describe('open files hold their inode (vnode references)', () => {
     await first.close();
     await fs.sync();
     expect(onDisk(fs, ino).inode).toBe(1); // the second handle still holds it
+    expect(deleting()).toBe(false);
     expect((await second.readFile()).length).toBe(3 * MiB + 4);
     await second.close();
+    expect([deleting(), deleted()]).toEqual([true, false]);
     await fs.sync();
+    expect(deleted()).toBe(true);
     // The last close: DELETING, then DELETED; nothing of it is left live, and the count follows.
     expect(onDisk(fs, ino)).toEqual({ inode: 0, data: 0, orphan: false });
     expect(inodeCount(fs)).toBe(before);

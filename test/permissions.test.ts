@@ -87,7 +87,9 @@ describe('permissions: mode bits, owner and group for a caller', () => {
     await alice.mkdir('/home/alice/private/deep', { recursive: true });
     await alice.writeFile('/home/alice/private/deep/f', 'f');
     await alice.chmod('/home/alice/private', 0o700);
+    await fs.symlink('/home/alice/private/deep', '/shortcut');
     for (const call of [
+      bob.readFile('/shortcut/f'),
       bob.stat('/home/alice/private/deep/f'),
       bob.readFile('/home/alice/private/deep/f'),
       bob.readdir('/home/alice/private/deep'),
