@@ -7,7 +7,7 @@ import { type BusEvent, type Caller, type RecoveryInfo, type Stats, W_OK, X_OK }
 import type { FileHandle, HandleHost } from './file-handle.js';
 import type { Inode } from './inode.js';
 import type { Mount } from './mount.js';
-import { checkName, removeEntry } from './namespace.js';
+import { checkName, createInode, type NewInode, removeEntry } from './namespace.js';
 import { type Resolved, resolvePath } from './resolve.js';
 
 const TYPE_BITS: Record<number, number> = {
@@ -208,9 +208,14 @@ export abstract class FsCore implements HandleHost {
     if (this.caller.uid !== 0) throw new FsError('EPERM', `${op}: only root (uid 0) may, not uid ${this.caller.uid}`);
   }
 
-  /** A new inode's owner: the caller's uid, and (as BSD does) the group of the directory it is created in. */
-  protected owner(dir: Inode): { uid: number; gid: number } {
-    return { uid: this.caller.uid, gid: dir.ino.gid };
+  /**
+   * A new inode named by `r` (the caller may add to its directory, else
+   * EACCES), owned by the caller's uid and, as BSD has it, the group of the
+   * directory it is created in.
+   */
+  protected create(r: Resolved, spec: Omit<NewInode, 'uid' | 'gid'>, path: string): Inode {
+    this.mayAddTo(r.parent, path);
+    return createInode(this.mount, r.parent, r.name, { ...spec, uid: this.caller.uid, gid: r.parent.ino.gid }, path);
   }
 
   stats(ip: Inode): Stats {

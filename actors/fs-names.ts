@@ -9,7 +9,6 @@ import {
   addEntry,
   addSymlinkRecord,
   checkDirectory,
-  createInode,
   listEntries,
   readSymlink,
   removeEntry,
@@ -62,10 +61,8 @@ export abstract class FsNames extends FsCore {
         throw new FsError('ENAMETOOLONG', `a symlink target longer than ${PATH_MAX} bytes`, { path });
       const r = this.forCreate(path);
       if (r.ip !== undefined) throw new FsError('EEXIST', 'file exists', { path });
-      this.mayAddTo(r.parent, path);
       const { inline, bytes } = symlinkBytes(target);
-      const spec = { objType: ObjType.SOFTLINK, mode: 0o777, symlink: inline, size: bytes.length };
-      const ip = createInode(this.mount, r.parent, r.name, { ...spec, ...this.owner(r.parent) }, path);
+      const ip = this.create(r, { objType: ObjType.SOFTLINK, mode: 0o777, symlink: inline, size: bytes.length }, path);
       if (inline === undefined) addSymlinkRecord(this.mount, ip, bytes, path);
       this.mount.inodeSettled(ip);
     });

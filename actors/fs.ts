@@ -20,7 +20,7 @@ import { toFsError } from './fs-core.js';
 import { FsNames } from './fs-names.js';
 import type { Inode } from './inode.js';
 import { pfsIdOf } from './keys.js';
-import { createInode, listEntries } from './namespace.js';
+import { listEntries } from './namespace.js';
 import { finalDot, resolvePath, splitPath } from './resolve.js';
 import { createPfs, destroyPfs, history, listPfs, listSnapshots, recordSnapshot } from './versions.js';
 
@@ -71,9 +71,7 @@ export class HammerFs extends FsNames implements FileSystem {
   protected makeDirectory(path: string, mode = 0o755): void {
     const r = this.forCreate(path);
     if (r.ip !== undefined) throw new FsError('EEXIST', 'file exists', { path });
-    this.mayAddTo(r.parent, path);
-    const spec = { objType: ObjType.DIRECTORY, mode, ...this.owner(r.parent) };
-    const ip = createInode(this.mount, r.parent, r.name, spec, path);
+    const ip = this.create(r, { objType: ObjType.DIRECTORY, mode }, path);
     this.mount.inodeSettled(ip);
   }
 
@@ -160,9 +158,7 @@ export class HammerFs extends FsNames implements FileSystem {
           ? this.forCreateOrExisting(path)
           : this.resolve(path);
       if (r.ip === undefined) {
-        this.mayAddTo(r.parent, path);
-        const spec = { objType: ObjType.REGFILE, mode, ...this.owner(r.parent) };
-        ip = createInode(this.mount, r.parent, r.name, spec, path);
+        ip = this.create(r, { objType: ObjType.REGFILE, mode }, path);
       } else {
         ip = r.ip;
         if (access.exclusive) throw new FsError('EEXIST', 'file exists', { path });
@@ -204,10 +200,8 @@ export class HammerFs extends FsNames implements FileSystem {
       const r = this.forCreateOrExisting(path);
       let ip = r.ip;
       if (ip === undefined) {
-        this.mayAddTo(r.parent, path);
-        const mode = options.mode ?? 0o644;
-        const spec = { objType: ObjType.REGFILE, mode, withRecords: bytes.length > 0, ...this.owner(r.parent) };
-        ip = createInode(this.mount, r.parent, r.name, spec, path);
+        const spec = { objType: ObjType.REGFILE, mode: options.mode ?? 0o644, withRecords: bytes.length > 0 };
+        ip = this.create(r, spec, path);
       } else {
         if (ip.isDirectory) throw new FsError('EISDIR', 'illegal operation on a directory', { path });
         this.writable(ip, path);
@@ -226,9 +220,7 @@ export class HammerFs extends FsNames implements FileSystem {
       const r = this.forCreateOrExisting(path);
       let ip = r.ip;
       if (ip === undefined) {
-        this.mayAddTo(r.parent, path);
-        const spec = { objType: ObjType.REGFILE, mode: 0o644, ...this.owner(r.parent) };
-        ip = createInode(this.mount, r.parent, r.name, spec, path);
+        ip = this.create(r, { objType: ObjType.REGFILE, mode: 0o644 }, path);
       } else {
         if (ip.isDirectory) throw new FsError('EISDIR', 'illegal operation on a directory', { path });
         this.writable(ip, path);
