@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import type { FileSystem, Stats } from '../actors/api.js';
 import { dataLocalization, inodeLocalization, rangeHi, rangeLo } from '../actors/keys.js';
 import { InodeFlag } from '../machines/inode-flags.js';
-import { CrashDevice } from '../storage/crash-device.js';
+import { CrashDevice, seededRandom } from '../storage/crash-device.js';
 import { KEY_MAX, KEY_MIN, ORPHAN_OBJ_ID, RecType, TID_MAX } from '../storage/layout.js';
 import { checkImage, code, internals, memVolume, mountMem } from './support/fs.js';
 
@@ -178,6 +178,59 @@ describe('open files hold their inode (vnode references)', () => {
     const third = await mountMem(crashed);
     expect(third.recovery.orphansDeleted).toBe(0);
     await third.unmount();
+  });
+
+  it('at every crash point, also inside the cleanup, fsck finds no problem and the next mount leaves no orphan', async () => {
+    const { base } = await memVolume();
+    const device = new CrashDevice(base);
+    const fs = await mountMem(device, { autoflush: 4 });
+    await fs.writeFile('/a', 'a');
+    await fs.writeFile('/c', 'c');
+    await fs.sync();
+    const first = await fs.open('/a', 'r+');
+    await fs.unlink('/a');
+    await first.write('more');
+    await fs.sync();
+    const second = await fs.open('/b', 'w+');
+    await second.write(new Uint8Array(70_000).fill(1));
+    await second.sync();
+    await fs.rename('/c', '/b');
+    await first.close();
+    await fs.sync();
+    await second.truncate(10);
+    await second.sync();
+    const points = [...device.writePoints(), device.ops.length];
+    const settled = (image: Parameters<typeof checkImage>[0], label: string) => {
+      const report = checkImage(image);
+      expect([label, report.problems]).toEqual([label, []]);
+      return report;
+    };
+    const random = seededRandom(7);
+    for (const point of points) {
+      // The writes since the last fsync as they were, and a seeded subset of them, torn and reordered.
+      for (const [kind, image] of [
+        ['prefix', device.crashImage(point)],
+        ['sampled', device.sampleCrashImage(point, random)],
+      ] as const) {
+        settled(image, `${kind} crash before op ${point}`);
+        const after = await mountMem(image);
+        await after.unmount();
+        expect(settled(image, `mounted after a ${kind} crash before op ${point}`).notes).toEqual([]);
+      }
+    }
+    // The last image holds the open, unlinked '/b' (the old /b's inode): crash its cleanup at every write.
+    const recorder = new CrashDevice(device.crashImage(device.ops.length));
+    const cleaning = await mountMem(recorder);
+    expect(cleaning.recovery.orphansDeleted).toBe(1);
+    await cleaning.unmount();
+    for (const point of recorder.writePoints()) {
+      const image = recorder.crashImage(point);
+      settled(image, `cleanup crashed before op ${point}`);
+      const again = await mountMem(image);
+      await again.unmount();
+      expect(settled(image, `mounted after the cleanup crashed before op ${point}`).notes).toEqual([]);
+    }
+    expect(points.length + recorder.writePoints().length).toBeGreaterThan(20);
   });
 
   it('fsck reports an inode with no links and no ORPHAN record, and an ORPHAN record naming a linked inode', async () => {
