@@ -155,7 +155,19 @@ export interface FileSystem {
   readonly recovery: RecoveryInfo;
   /** Every event of this mount: actor transitions, flush groups, storage writes. */
   readonly events: Observable<BusEvent>;
-  /** Flush everything, then close the volume. */
+  /**
+   * Switch between read-only and read-write (mount -u). Read-only flushes
+   * everything first; then every change is EROFS. Read-write finishes a
+   * read-only mount's recovery (stage 1 written, stage 2 REDO replayed).
+   * EIO after a critical error; EROFS for an as-of mount, or a read-only
+   * mount of a volume file (it keeps no audit log).
+   */
+  remount(options: { readOnly: boolean }): Promise<void>;
+  /**
+   * Flush everything, then close the volume. After a critical error, tear
+   * the in-memory state down and write nothing (the error was reported when
+   * it happened; the next mount recovers the last commit).
+   */
   unmount(): Promise<void>;
 }
 
@@ -198,6 +210,13 @@ export interface MountOptions {
   cacheInodes?: number;
   /** The identity calls are checked as unless made through `fs.as(...)` (default root: uid 0, gid 0). */
   caller?: Caller;
+  /** Reads do not update atime (MNT_NOATIME). */
+  noatime?: boolean;
+  /**
+   * A snapshot mount: the whole filesystem as of this TID (a snapshot's, or
+   * any committed flush's), read-only (writes are EROFS).
+   */
+  asof?: number;
 }
 
 /** Either a path to a volume file or an open device (tests: MemDevice, CrashDevice). */

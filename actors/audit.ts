@@ -49,8 +49,6 @@ export function loggedMount(log: AuditLog, clock: Clock, scheduler: SchedulerLik
   return {
     clock: new CommandClock(clock),
     scheduler: new RecordingScheduler(scheduler ?? asapScheduler),
-    observe: (events: Parameters<AuditLog['attach']>[0]) => {
-      log.attach(events);
-    },
+    sink: log.sink,
   };
 }

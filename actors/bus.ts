@@ -1,4 +1,6 @@
 import { Subject } from 'rxjs';
+import { assert } from '../storage/assert.js';
+import type { EventSink } from '../storage/audit-log.js';
 import { type Clock, CommandClock } from '../storage/clock.js';
 import type { BusEvent } from './api.js';
 
@@ -14,22 +16,35 @@ export class EventBus {
   private seq = 0;
   /** The TID of the running flush, stamped on the events it causes. */
   tid: number | undefined;
+  /**
+   * The audit log's direct line (storage/audit-log.ts record): every event,
+   * before the subscribers, as loose fields. The log is on the path of every
+   * change, so it gets no event object to allocate and no Subject to go
+   * through; the events observable still sees the same events, same seqs.
+   */
+  private sink: EventSink | undefined;
 
   constructor(private readonly clock: Clock) {}
 
   get active(): boolean {
-    return this.subject.observed;
+    return this.sink !== undefined || this.subject.observed;
+  }
+
+  /** Attach the one sink (the mount's audit log), from the bus's first event on. */
+  attachSink(sink: EventSink): void {
+    assert(this.sink === undefined && this.seq === 0, 'event bus: one sink, attached before the first event');
+    this.sink = sink;
   }
 
   fact(actor: string, type: string, payload?: Record<string, unknown>, from?: string, to?: string): void {
-    if (!this.subject.observed) return;
+    if (!this.active) return;
     this.publish('fact', actor, type, payload, from, to);
   }
 
   /** A command from outside (an fs call, a scheduler firing): a command clock takes its time here, unless `begun` already did. */
   command(type: string, payload?: Record<string, unknown>, begun?: number): void {
     const time = begun ?? (this.clock instanceof CommandClock ? this.clock.beginCommand() : undefined);
-    if (!this.subject.observed) return;
+    if (!this.active) return;
     this.publish('command', 'fs', type, payload, undefined, undefined, time);
   }
 
@@ -42,7 +57,10 @@ export class EventBus {
     to: string | undefined,
     time = this.clock.now(),
   ): void {
-    const event: BusEvent = { seq: ++this.seq, kind, time, tid: this.tid, actor, type };
+    const seq = ++this.seq;
+    this.sink?.(seq, kind, time, this.tid, actor, type, from, to, payload);
+    if (!this.subject.observed) return;
+    const event: BusEvent = { seq, kind, time, tid: this.tid, actor, type };
     if (from !== undefined) event.from = from;
     if (to !== undefined) event.to = to;
     if (payload !== undefined) event.payload = payload;

@@ -5,6 +5,7 @@ import { assert } from '../storage/assert.js';
 import { FlushGroup, type FlushGroupState } from './flush-group.js';
 import type { Inode } from './inode.js';
 import type { Mount } from './mount.js';
+import { RecordFlag } from './records.js';
 import { Staging } from './staging.js';
 
 /** Re-runs of one group (WOULDBLOCK) before the flusher calls it a bug. */
@@ -33,6 +34,8 @@ export class Flusher {
   private depth = 0;
   private runDeferred = false;
   private readonly staging: Staging;
+  /** Inodes the running cycle synced: dirty again if the cycle fails to commit. */
+  private readonly cycleInodes = new Set<Inode>();
 
   constructor(private readonly mount: Mount) {
     this.actor = createActor(flusherMachine);
@@ -165,6 +168,7 @@ export class Flusher {
       this.actor.send({ type: 'FINALIZED', groupDone: true });
       return;
     }
+    this.cycleInodes.clear();
     const tid = mount.volume.beginCycle({ redoSyncOffset: mount.redo.oldest() });
     this.actor.send({ type: 'START', seq: flg.seq, tid });
     mount.bus.tid = tid;
@@ -175,11 +179,11 @@ export class Flusher {
       mount.volume.commit();
       mount.bus.fact('volume', 'COMMIT', { tid, group: flg.seq });
     } catch (error) {
-      if (mount.volume.cycleTid !== undefined) mount.volume.abort();
       mount.inFlush = false;
       mount.bus.tid = undefined;
       mount.critical(error, `flush group ${flg.seq}`);
-      throw error;
+      this.groupFailed(flg);
+      throw mount.failed ?? error;
     }
     mount.inFlush = false;
     this.actor.send({ type: 'FINALIZED', groupDone: true });
@@ -203,6 +207,7 @@ export class Flusher {
         this.mount.volume.finalize(false);
       }
       const inodes = [...flg.tree].sort(compareInodes);
+      for (const ip of inodes) this.cycleInodes.add(ip);
       for (const ip of inodes) this.mount.backend.syncInode(ip, tid);
       for (const ip of inodes) this.flushInodeDone(ip, flg);
       this.testReleased();
@@ -246,6 +251,49 @@ export class Flusher {
     this.mount.inodeSettled(ip);
   }
 
+  /**
+   * hammer_flush_inode_done with an error, for every inode of a group whose
+   * cycle failed: what it was to write merges back (it stays dirty, on the
+   * mount's dirty list, so it is never unloaded or forgotten), its records
+   * in FLUSH wait again, its waiters wake, and it keeps the error. The
+   * group is dropped; after a critical error no group runs again.
+   */
+  private groupFailed(flg: FlushGroup): void {
+    const error = this.mount.failed?.message ?? 'flush failed';
+    // Done with in memory, but their cycle never committed: dirty again, with the error.
+    for (const ip of [...this.cycleInodes].sort(compareInodes)) {
+      if (flg.tree.has(ip) || ip.state === 'unloaded') continue;
+      ip.send({ type: 'MODIFY', flags: InodeFlag.DDIRTY, error });
+      this.mount.inodeSettled(ip);
+    }
+    this.cycleInodes.clear();
+    for (const ip of [...flg.tree].sort(compareInodes)) {
+      this.mount.backend.takeOutcome(ip);
+      for (const record of ip.records) {
+        if (record.state !== 'flush' || record.group !== flg.seq) continue;
+        record.state = record.target === undefined ? 'idle' : 'setup';
+        record.group = undefined;
+        record.flags &= ~RecordFlag.INTERLOCK_BE;
+      }
+      if (ip.has(InodeFlag.WOULDBLOCK)) ip.send({ type: 'CLEAR', flags: InodeFlag.WOULDBLOCK });
+      const recordsEmpty = ip.records.size === 0;
+      ip.send({
+        type: 'FLUSH_DONE',
+        unsynced: ip.syncFlags,
+        listsEmpty: recordsEmpty && ip.targetList.length === 0,
+        targetListEmpty: ip.targetList.length === 0,
+        nlinksDiverged: false,
+        setFlags: 0,
+        recordsEmpty,
+        error,
+      });
+      flg.tree.delete(ip);
+      this.mount.inodeSettled(ip);
+    }
+    this.groups.splice(this.groups.indexOf(flg), 1);
+    this.drain();
+  }
+
   /** hammer_test_inode on targets whose last dependency resolved: a SETUP inode with nothing left goes IDLE. */
   private testReleased(): void {
     const released = [...this.mount.backend.released].sort(compareInodes);
@@ -271,7 +319,7 @@ export class Flusher {
       if (next.type === 'waiters') {
         for (const wake of this.waiters.get(next.ip) ?? []) wake();
         this.waiters.delete(next.ip);
-      } else if (next.type === 'requeue') {
+      } else if (next.type === 'requeue' && this.mount.failed === undefined) {
         this.flushInode(next.ip, { signal: next.signal });
       }
     }

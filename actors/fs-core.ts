@@ -6,7 +6,7 @@ import { checkAccess, checkSticky, normalizeCaller, ROOT_CALLER } from './access
 import { type BusEvent, type Caller, type RecoveryInfo, type Stats, W_OK, X_OK } from './api.js';
 import type { FileHandle, HandleHost } from './file-handle.js';
 import type { Inode } from './inode.js';
-import type { Mount } from './mount.js';
+import { changedInode, type Mount } from './mount.js';
 import { checkName, createInode, type NewInode, removeEntry } from './namespace.js';
 import { type Resolved, resolvePath } from './resolve.js';
 
@@ -29,7 +29,9 @@ export interface FsSession {
   readonly handles: Map<number, FileHandle>;
   nextFd: number;
   mounted: boolean;
-  readonly timers: Subscription | undefined;
+  /** The periodic sync: started at mount, restarted by a remount. */
+  readonly startTimers: () => Subscription | undefined;
+  timers: Subscription | undefined;
   afterUnmount: (() => void) | undefined;
 }
 
@@ -74,7 +76,9 @@ export abstract class FsCore implements HandleHost {
       redoReplayed: 0,
       orphansDeleted: 0,
     };
-    const root = mount.get(pfsId * 0x10000, ROOT_OBJ_ID);
+    const root = mount.get(pfsId * 0x10000, ROOT_OBJ_ID, mount.asof);
+    if (root === undefined && mount.asof !== TID_MAX)
+      throw new FsError('ENOENT', `PFS ${pfsId} has no root directory as of TID ${mount.asof}`);
     if (root === undefined) throw new FsError('EIO', `PFS ${pfsId} has no root inode`);
     this.root = root;
     mount.ref(root);
@@ -85,6 +89,7 @@ export abstract class FsCore implements HandleHost {
       handles: new Map(),
       nextFd: 3,
       mounted: true,
+      startTimers: timers,
       timers: timers(),
       afterUnmount: undefined,
     };
@@ -239,9 +244,21 @@ export abstract class FsCore implements HandleHost {
     };
   }
 
+  /**
+   * A read's atime. hammer_update_atime_quick: when ATIME is already
+   * pending, only the frontend copy's atime changes (the flush it is queued
+   * for writes the newest); nothing is filed again.
+   */
   touchAtime(ip: Inode): void {
     if (this.noatime || ip.has(InodeFlag.RO) || this.mount.readOnly || this.mount.failed) return;
     const now = this.mount.clock.now();
+    if (ip.has(InodeFlag.ATIME)) {
+      ip.ino = changedInode(ip.ino, (draft) => {
+        draft.atime = now;
+      });
+      this.mount.counters.atimeQuick++;
+      return;
+    }
     // An atime is no structural change: the REDO fast path stays open.
     this.mount.edit(
       ip,
@@ -262,12 +279,12 @@ export abstract class FsCore implements HandleHost {
    */
   async fsync(ip: Inode): Promise<void> {
     const mount = this.mount;
+    mount.checkDurable();
     mount.checkWritable(undefined);
     const pending = () => ip.dirty || ip.state !== 'idle' || ip.records.size > 0;
     if (!pending()) return;
     if (ip.redoMode && ip.has(InodeFlag.ONDISK) && !ip.structural) {
-      mount.volume.syncRedo();
-      mount.bus.fact(ip.id, 'REDO_FSYNC', { redoStart: ip.redoFifoStart });
+      this.redoFsync(ip);
       return;
     }
     // flush_inode with SIGNAL closes the inode's group and asks the scheduler to run it;
@@ -286,6 +303,26 @@ export abstract class FsCore implements HandleHost {
     ip.redoMode = true;
     ip.redoBytes = 0;
     ip.structural = false;
+  }
+
+  /**
+   * fsync's REDO fast path. A device that fails it may have lost what it was
+   * given (a failed fsync loses the page cache's writes: "fsyncgate"), so
+   * the inode is marked structural: the caller sees EIO, and the next fsync
+   * flushes the inode in full, writing its data again, instead of trusting
+   * a REDO log that may not be on disk. Not a critical error: no meta-data
+   * was being written.
+   */
+  private redoFsync(ip: Inode): void {
+    try {
+      this.mount.volume.syncRedo();
+    } catch (error) {
+      ip.structural = true;
+      const message = error instanceof Error ? error.message : String(error);
+      this.mount.bus.fact(ip.id, 'FSYNC_FAILED', { via: 'redo', message });
+      throw toFsError(error, undefined);
+    }
+    this.mount.bus.fact(ip.id, 'REDO_FSYNC', { redoStart: ip.redoFifoStart });
   }
 
   closed(handle: FileHandle): void {

@@ -21,6 +21,8 @@ import { FsNames } from './fs-names.js';
 import type { Inode } from './inode.js';
 import { pfsIdOf } from './keys.js';
 import { listEntries } from './namespace.js';
+import { cleanOrphans } from './orphans.js';
+import { remount, replayRedo } from './remount.js';
 import { finalDot, resolvePath, splitPath } from './resolve.js';
 import { createPfs, destroyPfs, history, listPfs, listSnapshots, recordSnapshot } from './versions.js';
 
@@ -246,6 +248,7 @@ export class HammerFs extends FsNames implements FileSystem {
 
   sync(): Promise<number> {
     return this.op('sync', {}, () => {
+      this.mount.checkDurable();
       this.mount.checkWritable(undefined);
       this.mount.syncAll();
       if (this.mount.failed) throw this.mount.failed;
@@ -297,10 +300,29 @@ export class HammerFs extends FsNames implements FileSystem {
     this.session.afterUnmount = callback;
   }
 
+  remount(options: { readOnly: boolean }): Promise<void> {
+    return this.op('remount', { readOnly: options?.readOnly }, () => {
+      this.privileged('remount');
+      remount(this.mount, options);
+      this.session.timers?.unsubscribe();
+      this.session.timers = this.session.startTimers();
+      if (!this.mount.readOnly) {
+        this.recovery.redoReplayed += replayRedo(this.mount);
+        this.recovery.orphansDeleted += cleanOrphans(this.mount);
+      }
+    });
+  }
+
+  /**
+   * Unmount. After a critical error (reported once, when it happened) the
+   * in-memory state is torn down and nothing is written (the next mount
+   * recovers the last commit); otherwise everything is flushed first.
+   */
   async unmount(): Promise<void> {
     if (!this.mounted) return;
     this.mount.bus.command('unmount', {});
     this.session.timers?.unsubscribe();
+    const failedBefore = this.mount.failed !== undefined;
     let failure: unknown;
     try {
       for (const handle of [...this.handles.values()]) handle.forceClose();
@@ -309,6 +331,7 @@ export class HammerFs extends FsNames implements FileSystem {
     } catch (error) {
       failure = error;
     }
+    if (this.mount.failed) this.mount.destroyInodes();
     this.session.mounted = false;
     this.mount.flusher.wakeAll();
     this.mount.bus.complete();
@@ -318,7 +341,6 @@ export class HammerFs extends FsNames implements FileSystem {
     } catch (error) {
       failure ??= error;
     }
-    const failed = this.mount.failed ?? failure;
-    if (failed !== undefined && !this.mount.readOnly) throw toFsError(failed, undefined);
+    if (failure !== undefined && !failedBefore) throw toFsError(this.mount.failed ?? failure, undefined);
   }
 }

@@ -1,26 +1,31 @@
 import { asapScheduler, interval, type Observable, type SchedulerLike, type Subscription } from 'rxjs';
-import { InodeFlag } from '../machines/inode-flags.js';
-import { AuditLog } from '../storage/audit-log.js';
+import { AuditLog, type EventSink } from '../storage/audit-log.js';
 import { type Clock, CommandClock, logicalClock } from '../storage/clock.js';
 import type { BlockDevice } from '../storage/device.js';
 import { FileDevice } from '../storage/device.js';
 import { FsError } from '../storage/errors.js';
-import { RedoFlag } from '../storage/format/fifo.js';
-import { LOCALIZE_MISC } from '../storage/layout.js';
+import { TID_MAX } from '../storage/layout.js';
 import { Volume } from '../storage/volume.js';
 import { normalizeCaller } from './access.js';
 import type { BusEvent, FileSystem, MkfsOptions, MountOptions, VolumeSource } from './api.js';
 import { type AuditOptions, auditPath, clockDescription, loggedMount, removeLog, startLog } from './audit.js';
-import { truncateData, writeData } from './file-data.js';
 import { HammerFs, toFsError } from './fs.js';
 import { Mount, type MountTuning } from './mount.js';
 import { cleanOrphans } from './orphans.js';
+import { replayRedo } from './remount.js';
 import type { RecordingScheduler, ReplayScheduler } from './schedulers.js';
 
 /** What a caller needs beside the calls: devices to mount (a file, or memory for tests), clocks, the error type. */
 export { type Clock, logicalClock } from '../storage/clock.js';
 export { type BlockDevice, FileDevice, MemDevice } from '../storage/device.js';
 export { FsError } from '../storage/errors.js';
+export {
+  FaultDevice,
+  type FaultOp,
+  type FaultOptions,
+  type FaultRule,
+  type InjectedFault,
+} from '../storage/fault-device.js';
 export type {
   BusEvent,
   Caller,
@@ -53,7 +58,6 @@ export interface MountInternals extends Partial<MountTuning> {
   scheduler?: SchedulerLike;
   /** Periodic sync interval in ms on the scheduler (0: none). */
   syncIntervalMs?: number;
-  noatime?: boolean;
   /** A logged mount (audit log, replay): see LoggedMount. */
   logged?: LoggedMount;
 }
@@ -66,7 +70,10 @@ export interface MountInternals extends Partial<MountTuning> {
 export interface LoggedMount {
   clock: CommandClock;
   scheduler: RecordingScheduler | ReplayScheduler;
-  observe(events: Observable<BusEvent>): void;
+  /** The audit log's direct line from the bus (a logged mount). */
+  sink?: EventSink;
+  /** A subscriber from the bus's first event on (a replay comparing events). */
+  observe?(events: Observable<BusEvent>): void;
 }
 
 /** The mount command's payload: what replay needs to mount the same way. */
@@ -78,6 +85,7 @@ function mountParameters(options: MountOptions & MountInternals): Record<string,
     syncIntervalMs: options.syncIntervalMs ?? 0,
   };
   if (options.caller !== undefined) parameters.caller = options.caller;
+  if (options.asof !== undefined) parameters.asof = options.asof;
   for (const key of TUNING_KEYS) if (options[key] !== undefined) parameters[key] = options[key];
   return parameters;
 }
@@ -155,7 +163,7 @@ export async function mount(
 ): Promise<FileSystem> {
   // A bad identity is refused before anything starts (the log included).
   if (options.caller !== undefined) options = { ...options, caller: normalizeCaller(options.caller) };
-  const readOnly = options.readOnly ?? false;
+  const readOnly = (options.readOnly ?? false) || options.asof !== undefined;
   const logPath = readOnly || options.logged !== undefined ? undefined : auditPath(source, options);
   if (logPath === undefined) return mountWith(source, options, undefined);
   const log = AuditLog.open(logPath, { level: options.auditLevel });
@@ -173,7 +181,7 @@ export async function mount(
 
 async function mountWith(
   source: VolumeSource,
-  options: MountOptions & MountInternals,
+  options: MountOptions & AuditOptions & MountInternals,
   log: AuditLog | undefined,
 ): Promise<FileSystem> {
   const logged = options.logged;
@@ -185,7 +193,10 @@ async function mountWith(
     const volume = typeof source === 'string' ? source : 'device';
     log.beginRun({ kind: 'mount', volume, parameters, clock: clockDescription(options.clock), time: mountTime });
   }
-  const readOnly = options.readOnly ?? false;
+  const asof = options.asof ?? TID_MAX;
+  const readOnly = (options.readOnly ?? false) || asof !== TID_MAX;
+  if (!Number.isSafeInteger(asof) || asof < 1)
+    throw new FsError('EINVAL', `mount option asof must be a TID, got ${asof}`);
   let device: BlockDevice;
   try {
     device = typeof source === 'string' ? FileDevice.open(source, { readOnly }) : source;
@@ -211,24 +222,34 @@ async function mountWith(
       tuning[key] = value;
     }
   }
-  const state = new Mount(volume, clock, scheduler, tuning, readOnly);
+  const state = new Mount(volume, clock, scheduler, tuning, readOnly, asof);
   if (log !== undefined) state.logCheck = () => log.check();
+  else if (readOnly && logged === undefined && auditPath(source, options) !== undefined) {
+    // A read-only mount of a volume file keeps no log: it may not start changing the volume unlogged.
+    state.logCheck = () => {
+      throw new FsError(
+        'EROFS',
+        'a read-only mount of a volume file keeps no audit log: mount it read-write to change it',
+      );
+    };
+  }
   if (logged !== undefined) {
     logged.scheduler.onFire = (action) => state.bus.command('scheduler.fire', { action });
-    logged.observe(state.bus.events);
+    if (logged.sink !== undefined) state.bus.attachSink(logged.sink);
+    logged.observe?.(state.bus.events);
     state.bus.command('mount', parameters, mountTime);
   }
   const syncMs = options.syncIntervalMs ?? 0;
   const timers = (): Subscription | undefined =>
-    syncMs > 0 && !readOnly
+    syncMs > 0 && !state.readOnly
       ? interval(syncMs, scheduler).subscribe(() => state.runSafely(() => state.syncAll()))
       : undefined;
   let fs: HammerFs;
   try {
     fs = new HammerFs(state, options.pfs ?? 0, options.noatime ?? false, timers, options.caller);
     if (log !== undefined) fs.afterUnmount = () => endLog(log, clock);
-    if (!readOnly) fs.recovery.redoReplayed = replayRedo(state);
-    if (!readOnly) fs.recovery.orphansDeleted = cleanOrphans(state);
+    fs.recovery.redoReplayed = replayRedo(state);
+    fs.recovery.orphansDeleted = cleanOrphans(state);
   } catch (error) {
     volume.close();
     throw toFsError(error, undefined);
@@ -243,33 +264,4 @@ function endLog(log: AuditLog, clock: Clock): void {
   } finally {
     log.close();
   }
-}
-
-/**
- * Recovery stage 2: every REDO WRITE / TRUNC that no TERM cancelled is
- * re-executed in FIFO order (a vanished inode is skipped), then synced.
- */
-function replayRedo(state: Mount): number {
-  const pending = state.volume.recovery.redo;
-  if (pending.length === 0) return 0;
-  let replayed = 0;
-  for (const { record } of pending) {
-    const localization = record.localization - LOCALIZE_MISC;
-    const ip = state.get(localization, record.objId);
-    if (ip === undefined || !ip.has(InodeFlag.ONDISK)) {
-      state.bus.fact('volume', 'REDO_SKIPPED', { objId: record.objId, offset: record.offset });
-      continue;
-    }
-    state.ref(ip);
-    try {
-      if (record.flags & RedoFlag.WRITE) writeData(state, ip, record.offset, record.payload, `inode ${record.objId}`);
-      if (record.flags & RedoFlag.TRUNC) truncateData(state, ip, record.offset, `inode ${record.objId}`);
-    } finally {
-      state.rel(ip);
-    }
-    replayed++;
-  }
-  state.syncAll();
-  state.bus.fact('volume', 'REDO_REPLAYED', { records: pending.length, replayed });
-  return replayed;
 }

@@ -54,6 +54,8 @@ export interface MountCounters {
   unloads: number;
   redoWrites: number;
   reclaimWaits: number;
+  /** Reads whose atime only changed the frontend copy (hammer_update_atime_quick). */
+  atimeQuick: number;
 }
 
 /**
@@ -109,6 +111,7 @@ export class Mount {
     unloads: 0,
     redoWrites: 0,
     reclaimWaits: 0,
+    atimeQuick: 0,
   };
   readonly undoRecLimit: number;
   /** Cached inodes by (localization, obj_id, asof). */
@@ -121,7 +124,10 @@ export class Mount {
   readonly reclaim = new ReclaimPipeline();
   dirtyDataBytes = 0;
   inFlush = false;
-  private failure: Error | undefined;
+  /** Recovery stage 2 ran (at mount, or at the remount read-write of a read-only mount). */
+  redoReplayed = false;
+  private failure: FsError | undefined;
+  private failureReason = '';
   private nextRecordId = 1;
 
   constructor(
@@ -129,7 +135,9 @@ export class Mount {
     readonly clock: Clock,
     readonly scheduler: SchedulerLike,
     tuning: Partial<MountTuning>,
-    readonly readOnly: boolean,
+    private ro: boolean,
+    /** An as-of mount's TID (TID_MAX: live): everything it loads is read-only as of it. */
+    readonly asof = TID_MAX,
   ) {
     this.options = { ...DEFAULT_TUNING, ...tuning };
     this.bus = new EventBus(clock);
@@ -158,19 +166,78 @@ export class Mount {
     return this.nextRecordId++;
   }
 
-  /** A critical error (hammer_critical_error): the mount stops writing; every later change is EIO. */
-  critical(error: unknown, where: string): void {
-    const message = error instanceof Error ? error.message : String(error);
-    this.failure = new FsError('EIO', `critical error during ${where}: ${message}; the mount is read-only now`);
-    this.bus.fact('volume', 'CRITICAL', { where, message });
-    this.flusher.wakeAll();
+  get readOnly(): boolean {
+    return this.ro;
   }
 
-  /** Throw if the mount can no longer change the volume. */
+  /**
+   * A critical error (hammer_critical_error), reported once: the CRITICAL
+   * fact says where and what; the volume writes nothing more (what was
+   * committed is what the next mount finds); the call that met it and every
+   * later fsync or sync get EIO, every later change EROFS; whoever waits
+   * (wait_inode, reclaim back-pressure) is released with it.
+   */
+  critical(error: unknown, where: string): void {
+    if (this.failure !== undefined) return;
+    const message = error instanceof Error ? error.message : String(error);
+    this.failureReason = `critical error during ${where}: ${message}`;
+    this.failure = new FsError('EIO', `${this.failureReason}; the mount is read-only now`);
+    this.volume.fail(this.failureReason);
+    this.bus.fact('volume', 'CRITICAL', { where, message });
+    this.flusher.wakeAll();
+    this.reclaim.wake();
+  }
+
+  /** Throw if the mount can no longer change the volume: EROFS (read-only, or since a critical error). */
   checkWritable(path: string | undefined): void {
-    if (this.failure !== undefined) throw this.failure;
-    if (this.readOnly) throw new FsError('EROFS', 'the volume is mounted read-only', { path });
+    if (this.failure !== undefined) {
+      throw new FsError('EROFS', `the mount is read-only since a ${this.failureReason}`, { path });
+    }
+    if (this.ro) throw new FsError('EROFS', 'the volume is mounted read-only', { path });
     this.logCheck?.();
+  }
+
+  /** fsync and sync promise durability: after a critical error they cannot (EIO, the error itself). */
+  checkDurable(): void {
+    if (this.failure !== undefined) throw this.failure;
+  }
+
+  /**
+   * The mount's half of a remount (hammer_reload_inode over the cache):
+   * every cached live inode takes the mount's RO flag; as-of and dummy
+   * inodes stay read-only. The caller synced first when turning read-only.
+   */
+  reload(readOnly: boolean): void {
+    this.ro = readOnly;
+    for (const ip of this.cache.sorted()) {
+      const ro = readOnly || ip.asof !== TID_MAX || ip.has(InodeFlag.DUMMY);
+      if (ro) ip.mark(InodeFlag.RO);
+      else if (ip.has(InodeFlag.RO)) ip.send({ type: 'CLEAR', flags: InodeFlag.RO });
+    }
+  }
+
+  /**
+   * hammer_destroy_inode_callback, at unmount after a critical error: every
+   * cached inode's in-memory records, dependencies and dirty state are
+   * dropped and it leaves the cache. Nothing is written. Returns how many
+   * inodes still had something to flush.
+   */
+  destroyInodes(): number {
+    assert(this.failure !== undefined, 'in-memory state is destroyed only after a critical error');
+    let dirty = 0;
+    for (const ip of this.cache.sorted()) {
+      if (ip.dirty || ip.state !== 'idle' || ip.records.size > 0) dirty++;
+      ip.records.clear();
+      ip.blocks.clear();
+      ip.targetList.length = 0;
+      this.cache.remove(ip);
+      this.clean.delete(ip);
+      this.reclaim.delete(ip);
+    }
+    this.dirty.clear();
+    this.dirtyDataBytes = 0;
+    this.bus.fact('volume', 'DESTROYED', { dirty });
+    return dirty;
   }
 
   /** The audit log's check (EIO while it cannot be written: no change goes unlogged). */
@@ -211,7 +278,7 @@ export class Mount {
     );
     if (elm === undefined) return undefined;
     const ino = Object.freeze(decodeInode(this.volume.readData(elm), `inode ${objId}`));
-    const ro = asof !== TID_MAX || this.readOnly ? InodeFlag.RO : 0;
+    const ro = asof !== TID_MAX || this.ro ? InodeFlag.RO : 0;
     const ip = new Inode({ localization, objId, asof }, ino, elm, InodeFlag.ONDISK | ro, this.bus, this.flusher);
     this.insert(ip);
     this.counters.loads++;
@@ -314,6 +381,7 @@ export class Mount {
     const busy = ip.dirty || ip.state !== 'idle' || ip.records.size > 0 || ip.targetList.length > 0;
     if (busy) {
       this.dirty.add(ip);
+      this.clean.delete(ip);
       if (ip.refs === 0) this.reclaim.add(ip);
       return;
     }

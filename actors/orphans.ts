@@ -44,13 +44,15 @@ export function syncOrphan(volume: Volume, ip: Inode, nlinks: number, deleted: b
 }
 
 /**
- * A read-write mount, after recovery: every orphan a crash left (an inode
+ * A read-write mount (or a remount read-write), after recovery stage 2:
+ * every orphan a crash left (an inode
  * unlinked while open when the volume stopped) starts its deletion
  * (DELETING, as its last close would have), and one sync deletes them.
  * Returns how many it deleted. An ORPHAN record naming no such inode, or one
  * with links, is left for fsck to report.
  */
 export function cleanOrphans(mount: Mount): number {
+  if (mount.readOnly) return 0;
   const found: Inode[] = [];
   for (const pfs of listPfs(mount)) {
     const loc = dataLocalization(pfsLocalization(pfs.id));

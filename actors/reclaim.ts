@@ -65,6 +65,11 @@ export class ReclaimPipeline {
     return { creator, reclaims: this.reclaiming.size, mark, inodes: [...this.reclaiming] };
   }
 
+  /** Waiters look again at their stop condition (the mount failed). */
+  wake(): void {
+    this.reclaims$.next(this.reclaiming.size);
+  }
+
   /** Resolves once the pipeline is at or below `mark`, or `stop()` says to stop waiting (a critical error). */
   until(mark: number, stop: () => boolean): Promise<void> {
     return firstValueFrom(this.reclaims$.pipe(filter((count) => count <= mark || stop()))).then(() => undefined);

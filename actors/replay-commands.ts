@@ -107,6 +107,7 @@ const pathCommands: Record<string, Executor> = {
   chmod: (t, a) => t.fs.chmod(text(a, 'path'), number(a, 'mode')),
   chown: (t, a) => t.fs.chown(text(a, 'path'), number(a, 'uid'), number(a, 'gid')),
   chflags: (t, a) => t.fs.chflags(text(a, 'path'), number(a, 'flags')),
+  remount: (t, a) => t.fs.remount({ readOnly: a.readOnly as boolean }),
   unmount: (t) => t.fs.unmount(),
 };
 

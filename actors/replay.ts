@@ -3,6 +3,7 @@ import type { Observable } from 'rxjs';
 import type { AuditReader, LoggedEvent } from '../storage/audit-reader.js';
 import { encodePayload, reviveBinary } from '../storage/audit-schema.js';
 import { CommandClock } from '../storage/clock.js';
+import { FileDevice } from '../storage/device.js';
 import { FsError } from '../storage/errors.js';
 import type { BusEvent, FileHandle, FileSystem, MkfsOptions, MountOptions } from './api.js';
 import type { HammerFs } from './fs.js';
@@ -324,7 +325,8 @@ async function runCommand(
       events.subscribe((bus) => produced.push(bus));
     };
     const options: MountOptions & MountInternals = { ...args, logged: { clock, scheduler, observe } };
-    const fs = (await mount(volume, options)) as HammerFs;
+    // The replay's volume is scratch: its fsyncs are counted (FINALIZE says how many) but need not reach the disk.
+    const fs = (await mount(FileDevice.open(volume, { durable: false }), options)) as HammerFs;
     return { running: { fs, clock, scheduler, handles: new Map() } };
   }
   if (running === undefined) throw new FsError('EINVAL', `event ${event.seq}: a ${event.type} command outside a mount`);

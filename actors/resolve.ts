@@ -81,7 +81,8 @@ export function resolvePath(
   let parts = splitPath(path);
   let cur = root;
   let parent = root;
-  let asof = TID_MAX;
+  // An as-of mount's root is viewed at its TID, and so is everything below it.
+  let asof = root.asof;
   let links = 0;
   // Root searches every directory: the check costs nothing then.
   const caller = options.caller.uid === 0 ? undefined : options.caller;
@@ -102,7 +103,7 @@ export function resolvePath(
     if (pfs !== null) {
       if (cur.objId !== ROOT_OBJ_ID)
         throw new FsError('EINVAL', 'a PFS is reached from a root directory only', { path });
-      cur = pfsRoot(mount, Number(pfs[1]), path);
+      cur = pfsRoot(mount, Number(pfs[1]), path, asof);
       if (last) return { ip: cur, parent: cur, name: '', entry: undefined, asof };
       continue;
     }
@@ -164,18 +165,16 @@ function parentOf(mount: Mount, dir: Inode, root: Inode): Inode | undefined {
 }
 
 /** The root directory of PFS `id` (EINVAL for a PFS that does not exist or was destroyed). */
-export function pfsRoot(mount: Mount, id: number, path: string): Inode {
-  const elm = mount.volume.lookup({
-    localization: dataLocalization(0),
-    objId: ROOT_OBJ_ID,
-    recType: RecType.PFS,
-    key: id,
-  });
+export function pfsRoot(mount: Mount, id: number, path: string, asof = TID_MAX): Inode {
+  const elm = mount.volume.lookup(
+    { localization: dataLocalization(0), objId: ROOT_OBJ_ID, recType: RecType.PFS, key: id },
+    asof,
+  );
   const pfs = elm === undefined ? undefined : decodePfs(mount.volume.readData(elm), `PFS ${id}`);
   if (pfs === undefined || pfs.mirrorFlags & PFS_MIRROR_DELETED) {
     throw new FsError('ENOENT', `no PFS ${id}`, { path });
   }
-  const root = mount.get(pfsLocalization(id), ROOT_OBJ_ID);
+  const root = mount.get(pfsLocalization(id), ROOT_OBJ_ID, asof);
   if (root === undefined) throw new FsError('EIO', `PFS ${id} has no root inode`, { path });
   return root;
 }

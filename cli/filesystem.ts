@@ -2,6 +2,7 @@ import type { Command } from 'commander';
 import type { FileSystem } from '../actors/api.js';
 import { mount } from '../actors/index.js';
 import { FsError } from '../storage/errors.js';
+import { parseTid } from '../storage/layout.js';
 import { note, UsageError } from './output.js';
 import { wallClock } from './wall-clock.js';
 
@@ -25,12 +26,15 @@ const PATH_CODES = new Set(['ENOENT', 'EEXIST', 'ENOTDIR', 'EISDIR', 'ENOTEMPTY'
  */
 export async function withFileSystem<T>(
   volume: string,
-  options: { readOnly: boolean; audit?: string | false },
+  options: { readOnly: boolean; audit?: string | false; asof?: number },
   work: (fs: FileSystem) => Promise<T>,
 ): Promise<T> {
-  const fs = await mount(volume, { clock: wallClock, readOnly: options.readOnly, audit: options.audit }).catch(
-    rethrowPathError,
-  );
+  const fs = await mount(volume, {
+    clock: wallClock,
+    readOnly: options.readOnly,
+    audit: options.audit,
+    asof: options.asof,
+  }).catch(rethrowPathError);
   let result: T;
   try {
     result = await work(fs);
@@ -78,6 +82,19 @@ export function typeOf(entry: {
   if (entry.isDirectory()) return 'dir';
   if (entry.isSymbolicLink()) return 'symlink';
   return 'other';
+}
+
+/** `--asof <tid>` of the commands that read: the whole volume as of a TID (an as-of mount). */
+export function asofOption(command: Command): Command {
+  return command.option('--asof <tid>', 'read the whole volume as of this TID (0x<hex>, as snapshot prints it)');
+}
+
+/** The --asof value as a TID (undefined when not given); a usage error when it is not one. */
+export function asofTid(text: string | undefined): number | undefined {
+  if (text === undefined) return undefined;
+  const tid = parseTid(text);
+  if (tid === undefined) throw new UsageError('EINVAL', `--asof takes a TID like 0x0000000100000abc, got '${text}'`);
+  return tid;
 }
 
 /** The audit options of a command that changes a volume: `--audit <path>` and `--no-audit` (default: beside the volume). */

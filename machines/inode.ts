@@ -29,8 +29,12 @@ export interface InodeContext<TData> {
 }
 
 export type InodeEvent<TData> =
-  /** The frontend changed the inode: modify flags, and the new data when it changed. */
-  | { type: 'MODIFY'; flags: number; data?: TData; truncOff?: number }
+  /**
+   * The frontend changed the inode: modify flags, and the new data when it
+   * changed. With `error`: the flush that had written the inode failed to
+   * commit (a critical error), so it is dirty again and keeps the error.
+   */
+  | { type: 'MODIFY'; flags: number; data?: TData; truncOff?: number; error?: string }
   /** A directory record now targets this inode (IDLE -> SETUP). */
   | { type: 'DEPEND' }
   /**
@@ -118,6 +122,7 @@ export function inodeMachine<TData>() {
           flags: context.flags | event.flags,
           data: event.data ?? context.data,
           truncOff: truncated ? Math.min(context.truncOff, event.truncOff ?? context.truncOff) : context.truncOff,
+          error: event.error ?? context.error,
         };
       }),
       /**

@@ -1,11 +1,12 @@
 import type { Observable, Subscription } from 'rxjs';
 import { assert } from './assert.js';
+import { EventRows, NameTable } from './audit-rows.js';
 import {
   AUDIT_LEVELS,
   type AuditEvent,
   type AuditLevel,
-  EVENT_WIDTH,
-  encodePayload,
+  type DeferredPayload,
+  encodePayloadDeferred,
   type RunStart,
   runRecord,
 } from './audit-schema.js';
@@ -46,7 +47,6 @@ const MiB = 1024 * 1024;
 const DEFAULTS = { batchEvents: 4096, batchBytes: 8 * MiB, bufferEvents: 65_536, bufferBytes: 64 * MiB };
 /** What a row costs in memory beyond its strings (numbers, array slots), for the byte bounds. */
 const ROW_OVERHEAD_BYTES = 96;
-const PAYLOAD_INDEX = EVENT_WIDTH - 1;
 /** The actor of the events the log writes about itself (lost or missed bus events). */
 const LOG_ACTOR = 'log';
 
@@ -56,9 +56,14 @@ interface LostMarker {
   info: { events: number; firstBusSeq: number; lastBusSeq: number; cause: string };
 }
 
-/** An event the log writes about itself, in place of (or before) the bus event `at`. */
-function logFact(at: AuditEvent, type: string): AuditEvent {
-  return { seq: at.seq, kind: 'fact', time: at.time, tid: undefined, actor: LOG_ACTOR, type };
+/** What an encoded payload holds in memory, near enough for the buffer's byte bound. */
+function payloadBytes(payload: string | DeferredPayload | null): number {
+  if (payload === null) return 0;
+  if (typeof payload === 'string') return payload.length;
+  let bytes = 0;
+  for (const part of payload.parts) bytes += part.length;
+  for (const binary of payload.binaries) bytes += binary.length;
+  return bytes;
 }
 
 function positive(name: string, value: number): number {
@@ -82,15 +87,30 @@ function limitsOf(options: AuditLogOptions): typeof DEFAULTS {
   return limits;
 }
 
+/** An event as loose fields, in the order of BusEvent's (what EventBus hands its sink). */
+export type EventSink = (
+  seq: number,
+  kind: AuditEvent['kind'],
+  time: number,
+  tid: number | undefined,
+  actor: string,
+  type: string,
+  from: string | undefined,
+  to: string | undefined,
+  payload: Record<string, unknown> | undefined,
+) => void;
+
 export class AuditLog {
   private nextSeq: number;
   private nextRun: number;
   private run: { id: number; busSeq: number } | undefined;
-  /** Rows not yet sent to the writer, flat: EVENT_WIDTH values per event, in seq order. */
-  private rows: unknown[] = [];
+  /** Kinds, types and states by index, for the rows' packing (storage/audit-rows.ts). */
+  private readonly names = new NameTable();
+  /** Rows not yet sent to the writer, in seq order. */
+  private rows: EventRows;
   private bufferedBytes = 0;
   /** The batch the writer is writing: given back to `rows` if it fails. */
-  private inflight: { rows: unknown[]; bytes: number } | undefined;
+  private inflight: { rows: EventRows; bytes: number } | undefined;
   /** A batch is sent when `rows` reaches these (a batch more after a failure). */
   private flushAtLength: number;
   private flushAtBytes: number;
@@ -123,7 +143,8 @@ export class AuditLog {
   ) {
     this.nextSeq = store.lastSeq + 1;
     this.nextRun = store.lastRun + 1;
-    this.flushAtLength = limits.batchEvents * EVENT_WIDTH;
+    this.rows = new EventRows(this.names, level);
+    this.flushAtLength = limits.batchEvents;
     this.flushAtBytes = limits.batchBytes;
   }
 
@@ -138,7 +159,7 @@ export class AuditLog {
 
   /** Events in memory, not yet known to be in the file. */
   get buffered(): number {
-    return (this.rows.length + (this.inflight?.rows.length ?? 0)) / EVENT_WIDTH;
+    return this.rows.count + (this.inflight?.rows.count ?? 0);
   }
 
   /** Events dropped (buffer full while failing) since open; each run of drops is described by an EVENTS_LOST row. */
@@ -199,24 +220,34 @@ export class AuditLog {
    * a run and that bus seqs increase.
    */
   record(event: AuditEvent): void {
+    const { seq, kind, time, tid, actor, type, from, to, payload } = event;
+    this.sink(seq, kind, time, tid, actor, type, from, to, payload);
+  }
+
+  /** record() for the bus's direct line (EventBus.attachSink): the same, the event as loose fields. */
+  readonly sink: EventSink = (seq, kind, time, tid, actor, type, from, to, payload) => {
+    // Once closed, the line is cut, as close() ends the subscriptions (a scheduler may still fire after an unmount).
+    if (this.closed) return;
     const run = this.run;
     assert(!this.closed && run !== undefined, 'audit log: events are recorded inside a run (beginRun before attach)');
-    assert(event.seq > run.busSeq, 'audit log: bus seqs increase within a run (one run per mount)');
+    assert(seq > run.busSeq, 'audit log: bus seqs increase within a run (one run per mount)');
     const expected = run.busSeq + 1;
-    run.busSeq = event.seq;
+    run.busSeq = seq;
     if (this.full()) this.relieve();
     if (this.full()) {
       assert(this.failure !== undefined, 'audit log: events are dropped only while the log is failing');
-      this.drop(run.id, event);
+      this.drop(run.id, seq, time);
       return;
     }
-    if (event.seq !== expected) {
-      const missed = { events: event.seq - expected, firstBusSeq: expected, lastBusSeq: event.seq - 1 };
-      this.push(run.id, null, logFact(event, 'EVENTS_MISSED'), JSON.stringify(missed));
+    if (seq !== expected) {
+      const missed = { events: seq - expected, firstBusSeq: expected, lastBusSeq: seq - 1 };
+      this.pushLogFact(run.id, time, 'EVENTS_MISSED', JSON.stringify(missed));
     }
-    this.push(run.id, event.seq, event, event.payload === undefined ? null : encodePayload(event.payload, this.level));
+    const encoded = payload === undefined ? null : encodePayloadDeferred(payload, this.level);
+    this.rows.push(this.nextSeq++, run.id, seq, kind, time, tid, actor, type, from, to, encoded);
+    this.bufferedBytes += ROW_OVERHEAD_BYTES + actor.length + type.length + payloadBytes(encoded);
     if (this.due()) this.pump();
-  }
+  };
 
   /** Write what is buffered now and wait for it. Throws EIO when it cannot (the events stay buffered and are retried). */
   flush(): void {
@@ -261,7 +292,7 @@ export class AuditLog {
     const written = this.writeNow();
     const error = written ? undefined : this.eio('closed with events not written');
     this.closed = true;
-    this.rows = [];
+    this.rows = new EventRows(this.names, this.level);
     const stopped = this.writer.stop();
     this.store.close();
     if (error !== undefined) throw error;
@@ -281,13 +312,13 @@ export class AuditLog {
 
   /** The buffer bound (sent and unsent rows): at it, the writer is waited for, or while failing, events are dropped. */
   private full(): boolean {
-    const length = this.rows.length + (this.inflight?.rows.length ?? 0);
+    const length = this.buffered;
     const bytes = this.bufferedBytes + (this.inflight?.bytes ?? 0);
-    return length > 0 && (length >= this.limits.bufferEvents * EVENT_WIDTH || bytes >= this.limits.bufferBytes);
+    return length > 0 && (length >= this.limits.bufferEvents || bytes >= this.limits.bufferBytes);
   }
 
   private due(): boolean {
-    return this.rows.length >= this.flushAtLength || this.bufferedBytes >= this.flushAtBytes;
+    return this.rows.count >= this.flushAtLength || this.bufferedBytes >= this.flushAtBytes;
   }
 
   /**
@@ -311,21 +342,10 @@ export class AuditLog {
     if (!this.writer.busy && this.due()) this.send();
   }
 
-  private push(run: number, busSeq: number | null, event: AuditEvent, payload: string | null): void {
-    this.rows.push(
-      this.nextSeq++,
-      run,
-      busSeq,
-      event.kind,
-      event.time,
-      event.tid ?? null,
-      event.actor,
-      event.type,
-      event.from ?? null,
-      event.to ?? null,
-      payload,
-    );
-    this.bufferedBytes += ROW_OVERHEAD_BYTES + event.actor.length + event.type.length + (payload?.length ?? 0);
+  /** An event the log writes about itself (lost or missed bus events), at `time`. */
+  private pushLogFact(run: number, time: number, type: string, payload: string | null): void {
+    this.rows.push(this.nextSeq++, run, null, 'fact', time, undefined, LOG_ACTOR, type, undefined, undefined, payload);
+    this.bufferedBytes += ROW_OVERHEAD_BYTES + LOG_ACTOR.length + type.length + (payload?.length ?? 0);
   }
 
   /**
@@ -335,18 +355,18 @@ export class AuditLog {
    * try is made every batch of drops, so a log that recovers while nothing
    * calls check() catches up.
    */
-  private drop(run: number, event: AuditEvent): void {
+  private drop(run: number, seq: number, time: number): void {
     this.lostTotal++;
     let marker = this.lostMarker;
     if (marker === undefined) {
       const cause = describe(this.failure);
-      marker = { at: this.rows.length, info: { events: 0, firstBusSeq: event.seq, lastBusSeq: event.seq, cause } };
-      this.push(run, null, logFact(event, 'EVENTS_LOST'), null);
+      marker = { at: this.rows.count, info: { events: 0, firstBusSeq: seq, lastBusSeq: seq, cause } };
+      this.pushLogFact(run, time, 'EVENTS_LOST', null);
       this.lostMarker = marker;
     }
     marker.info.events++;
-    marker.info.lastBusSeq = event.seq;
-    this.rows[marker.at + PAYLOAD_INDEX] = JSON.stringify(marker.info);
+    marker.info.lastBusSeq = seq;
+    this.rows.setPayload(marker.at, JSON.stringify(marker.info));
     if (marker.info.events % this.limits.batchEvents === 0) {
       this.take(this.writer.poll());
       if (!this.writer.busy) this.send();
@@ -356,11 +376,11 @@ export class AuditLog {
   /** Send every buffered row (and the run's `end`) as one batch; the writer must be free. */
   private send(end?: RunEnd): void {
     this.inflight = { rows: this.rows, bytes: this.bufferedBytes };
-    this.writer.send({ type: 'write', rows: this.rows, end });
-    this.rows = [];
+    this.writer.send({ type: 'write', rows: this.rows.packed(), end });
+    this.rows = new EventRows(this.names, this.level);
     this.bufferedBytes = 0;
     this.lostMarker = undefined;
-    this.flushAtLength = this.limits.batchEvents * EVENT_WIDTH;
+    this.flushAtLength = this.limits.batchEvents;
     this.flushAtBytes = this.limits.batchBytes;
   }
 
@@ -380,10 +400,10 @@ export class AuditLog {
       return;
     }
     this.failure = new Error(reply.error);
-    if (this.lostMarker !== undefined) this.lostMarker.at += sent.rows.length;
-    this.rows = sent.rows.concat(this.rows);
+    if (this.lostMarker !== undefined) this.lostMarker.at += sent.rows.count;
+    this.rows.prepend(sent.rows);
     this.bufferedBytes += sent.bytes;
-    this.flushAtLength = this.rows.length + this.limits.batchEvents * EVENT_WIDTH;
+    this.flushAtLength = this.rows.count + this.limits.batchEvents;
     this.flushAtBytes = this.bufferedBytes + this.limits.batchBytes;
   }
 

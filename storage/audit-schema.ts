@@ -196,6 +196,8 @@ function encodeBinary(bytes: Uint8Array, level: AuditLevel): Record<string, unkn
  * {unencodable: "<why>"}, so the event itself is still logged.
  */
 export function encodePayload(payload: Record<string, unknown>, level: AuditLevel): string {
+  const flat = flatJson(payload);
+  if (flat !== undefined) return flat;
   try {
     if (!needsReplacer(payload, 0)) return JSON.stringify(payload);
     // Encoded before stringify sees them: JSON.stringify would first turn a Buffer into an array of numbers (toJSON).
@@ -205,16 +207,120 @@ export function encodePayload(payload: Record<string, unknown>, level: AuditLeve
   }
 }
 
+/** Keys as JSON writes them before a value (`"key":`), remembered: payload keys are a small fixed set. */
+const quotedKeys = new Map<string, string>();
+const QUOTED_KEYS_MAX = 4096;
+
+function quotedKey(key: string): string {
+  let quoted = quotedKeys.get(key);
+  if (quoted === undefined) {
+    quoted = `${JSON.stringify(key)}:`;
+    if (quotedKeys.size < QUOTED_KEYS_MAX) quotedKeys.set(key, quoted);
+  }
+  return quoted;
+}
+
+/**
+ * JSON.stringify's text for a flat payload (numbers, booleans, strings,
+ * null, undefined), built without its generic walk: most bus payloads are
+ * a few numbers (an inode's flags), and this is the log's main cost per
+ * event. Undefined for anything else (objects, binary, bigint), which takes
+ * the general path. Same output as JSON.stringify (test/audit-log.test.ts).
+ */
+export function flatJson(payload: Record<string, unknown>): string | undefined {
+  if (Object.getPrototypeOf(payload) !== Object.prototype) return undefined;
+  let out = '{';
+  let separator = '';
+  for (const key in payload) {
+    const value = payload[key];
+    let text: string;
+    switch (typeof value) {
+      case 'number':
+        text = Number.isFinite(value) ? String(value) : 'null';
+        break;
+      case 'boolean':
+        text = value ? 'true' : 'false';
+        break;
+      case 'string':
+        text = JSON.stringify(value);
+        break;
+      case 'undefined':
+        continue;
+      case 'object':
+        if (value !== null) return undefined;
+        text = 'null';
+        break;
+      default:
+        return undefined;
+    }
+    out += separator + quotedKey(key) + text;
+    separator = ',';
+  }
+  return `${out}}`;
+}
+
+/**
+ * A payload whose binary values are encoded later, by the writer thread:
+ * its JSON cut where each binary value goes, and copies of those values
+ * (the caller may reuse its buffers). Joined by `joinDeferred`.
+ */
+export interface DeferredPayload {
+  parts: string[];
+  binaries: Uint8Array[];
+}
+
+/** What stands for a binary value in the JSON a deferred payload is cut from (a string no user text can make unnoticed: see below). */
+const BINARY_MARK = '\u0000hammerstate-binary\u0000';
+const BINARY_MARK_JSON = JSON.stringify(BINARY_MARK);
+
+/**
+ * encodePayload, with the base64 (full) or SHA-256 (meta) of binary values
+ * left to the writer thread: the main thread only copies the bytes. A
+ * payload without binary values comes back encoded. The JSON is cut at the
+ * marks; if a string of the payload itself held a mark, the cut would make
+ * more parts than binaries, and the payload is encoded here instead, so the
+ * result is always exactly encodePayload's.
+ */
+export function encodePayloadDeferred(payload: Record<string, unknown>, level: AuditLevel): string | DeferredPayload {
+  const flat = flatJson(payload);
+  if (flat !== undefined) return flat;
+  const binaries: Uint8Array[] = [];
+  let json: string;
+  try {
+    if (!needsReplacer(payload, 0)) return JSON.stringify(payload);
+    json = JSON.stringify(encodedCopy(payload, level, 0, binaries));
+  } catch {
+    return encodePayload(payload, level);
+  }
+  const parts = json.split(BINARY_MARK_JSON);
+  if (parts.length !== binaries.length + 1) return encodePayload(payload, level);
+  return { parts, binaries };
+}
+
+/** A deferred payload's JSON: its parts joined by its binary values, encoded at `level`. */
+export function joinDeferred(deferred: DeferredPayload, level: AuditLevel): string {
+  const { parts, binaries } = deferred;
+  let out = parts[0] as string;
+  for (let i = 0; i < binaries.length; i++) {
+    out += JSON.stringify(encodeBinary(binaries[i] as Uint8Array, level)) + (parts[i + 1] as string);
+  }
+  return out;
+}
+
 /** `value` with its binary and bigint values encoded (containers copied; the caller's objects stay as they are). */
-function encodedCopy(value: unknown, level: AuditLevel, depth: number): unknown {
-  if (value instanceof Uint8Array) return encodeBinary(value, level);
+function encodedCopy(value: unknown, level: AuditLevel, depth: number, deferred?: Uint8Array[]): unknown {
+  if (value instanceof Uint8Array) {
+    if (deferred === undefined) return encodeBinary(value, level);
+    deferred.push(new Uint8Array(value));
+    return BINARY_MARK;
+  }
   if (typeof value === 'bigint') return { bigint: value.toString() };
   if (typeof value !== 'object' || value === null) return value;
   if (depth >= SCAN_DEPTH_MAX) throw new Error(`payload nested deeper than ${SCAN_DEPTH_MAX} levels`);
-  if (Array.isArray(value)) return value.map((item) => encodedCopy(item, level, depth + 1));
+  if (Array.isArray(value)) return value.map((item) => encodedCopy(item, level, depth + 1, deferred));
   if (typeof (value as { toJSON?: unknown }).toJSON === 'function') return value;
   const copy: Record<string, unknown> = {};
-  for (const key in value) copy[key] = encodedCopy((value as Record<string, unknown>)[key], level, depth + 1);
+  for (const key in value) copy[key] = encodedCopy((value as Record<string, unknown>)[key], level, depth + 1, deferred);
   return copy;
 }
 

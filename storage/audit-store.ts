@@ -2,6 +2,7 @@ import { existsSync, statSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import { assert } from './assert.js';
+import { type PackedRows, rowValues } from './audit-rows.js';
 import { EVENT_WIDTH, LOG_FORMAT, LOG_VERSION, type RunRecord, SCHEMA_SQL } from './audit-schema.js';
 import { FsError } from './errors.js';
 
@@ -181,18 +182,17 @@ export class AuditStore {
   }
 
   /**
-   * Write `rows` (flat, EVENT_WIDTH values each, in seq order) and the run's
+   * Write `rows` (packed by the log's main side, storage/audit-rows.ts) and the run's
    * `end` if given, in one transaction: all of it or, on a throw, none of it.
    */
-  write(rows: unknown[], end?: RunEnd): void {
-    assert(rows.length % EVENT_WIDTH === 0, 'buffered rows are whole events');
+  write(rows: PackedRows, end?: RunEnd): void {
     this.verifyIdentity();
-    if (rows.length === 0 && end === undefined) return;
+    if (rows.count === 0 && end === undefined) return;
     this.db.transaction(() => {
-      const chunk = CHUNK_ROWS * EVENT_WIDTH;
       let at = 0;
-      for (; at + chunk <= rows.length; at += chunk) this.insertChunk.run(rows.slice(at, at + chunk));
-      for (; at < rows.length; at += EVENT_WIDTH) this.insertOne.run(rows.slice(at, at + EVENT_WIDTH));
+      for (; at + CHUNK_ROWS <= rows.count; at += CHUNK_ROWS)
+        this.insertChunk.run(rowValues(rows, at, at + CHUNK_ROWS));
+      for (; at < rows.count; at++) this.insertOne.run(rowValues(rows, at, at + 1));
       if (end !== undefined) this.finishRun.run(end.endTime, end.lastSeq, end.run);
     })();
     this.walIdentity ??= identityOf(`${this.path}-wal`);

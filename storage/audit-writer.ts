@@ -4,6 +4,7 @@ import { dirname, extname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { MessageChannel, type MessagePort, receiveMessageOnPort, Worker } from 'node:worker_threads';
 import { assert } from './assert.js';
+import type { PackedRows } from './audit-rows.js';
 import type { FileIdentity, RunEnd } from './audit-store.js';
 
 /**
@@ -18,7 +19,7 @@ import type { FileIdentity, RunEnd } from './audit-store.js';
  */
 
 export type WriterRequest =
-  | { id: number; type: 'write'; rows: unknown[]; end?: RunEnd }
+  | { id: number; type: 'write'; rows: PackedRows; end?: RunEnd }
   | { id: number; type: 'close' };
 
 export interface WriterReply {
@@ -110,7 +111,7 @@ export class AuditWriter {
   }
 
   /** Send a write (or the close); one at a time: take the previous reply first. */
-  send(request: { type: 'write'; rows: unknown[]; end?: RunEnd } | { type: 'close' }): void {
+  send(request: { type: 'write'; rows: PackedRows; end?: RunEnd } | { type: 'close' }): void {
     assert(this.pending === undefined, 'audit writer: one request in flight at a time');
     const id = this.nextId++;
     this.pending = id;

@@ -24,6 +24,8 @@ export interface BlockDevice {
    * fsyncs commit no file-system metadata. Contents are unspecified.
    */
   reserve?(offset: number, length: number): void;
+  /** Optional: a device opened read-only starts accepting writes (a remount read-write). */
+  makeWritable?(): void;
 }
 
 function checkRange(device: BlockDevice, offset: number, length: number, op: string): void {
@@ -41,7 +43,12 @@ export class FileDevice implements BlockDevice {
   readonly path: string;
   private fd: number;
 
-  private constructor(path: string, fd: number, size: number) {
+  private constructor(
+    path: string,
+    fd: number,
+    size: number,
+    private readonly durable = true,
+  ) {
     this.path = path;
     this.fd = fd;
     this.size = size;
@@ -54,8 +61,12 @@ export class FileDevice implements BlockDevice {
     return new FileDevice(path, fd, size);
   }
 
-  /** Open an existing file; its size is whatever the file holds. */
-  static open(path: string, options: { readOnly?: boolean } = {}): FileDevice {
+  /**
+   * Open an existing file; its size is whatever the file holds. `durable:
+   * false` makes fsync a no-op: for a scratch volume nobody needs after a
+   * crash of this process (a replay's), never for a user's volume.
+   */
+  static open(path: string, options: { readOnly?: boolean; durable?: boolean } = {}): FileDevice {
     let fd: number;
     try {
       fd = openSync(path, options.readOnly ? 'r' : 'r+');
@@ -70,7 +81,7 @@ export class FileDevice implements BlockDevice {
       closeSync(fd);
       throw new FsError('EINVAL', 'a directory is not a volume', { path });
     }
-    return new FileDevice(path, fd, stat.size);
+    return new FileDevice(path, fd, stat.size, options.durable ?? true);
   }
 
   read(offset: number, target: Uint8Array): void {
@@ -102,7 +113,20 @@ export class FileDevice implements BlockDevice {
   }
 
   fsync(): void {
-    fsyncSync(this.fd);
+    if (this.durable) fsyncSync(this.fd);
+  }
+
+  /** Reopen the file for writing (a remount read-write of a volume opened read-only). */
+  makeWritable(): void {
+    let fd: number;
+    try {
+      fd = openSync(this.path, 'r+');
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code;
+      throw new FsError('EROFS', `the volume file cannot be opened for writing (${code})`, { path: this.path });
+    }
+    closeSync(this.fd);
+    this.fd = fd;
   }
 
   close(): void {

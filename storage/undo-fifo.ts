@@ -49,6 +49,8 @@ export class UndoFifo {
   private readonly touched = new Map<number, { lo: number; hi: number }>();
   private current: { index: number; bytes: Uint8Array } | undefined;
   private protectedFrom: number | undefined;
+  /** Written by writeOut since the last fsync that succeeded (written again if that fsync fails). */
+  private readonly unsynced = new Map<number, { bytes: Uint8Array; lo: number; hi: number }>();
 
   constructor(
     private readonly device: BlockDevice,
@@ -240,6 +242,12 @@ export class UndoFifo {
       const range = this.touched.get(index) ?? { lo: 0, hi: BUFFER_BYTES };
       this.device.write(this.physical(index * BUFFER_BYTES) + range.lo, bytes.subarray(range.lo, range.hi));
       written += range.hi - range.lo;
+      const before = this.unsynced.get(index);
+      this.unsynced.set(index, {
+        bytes,
+        lo: Math.min(range.lo, before?.lo ?? range.lo),
+        hi: Math.max(range.hi, before?.hi ?? range.hi),
+      });
     }
     // The buffer being filled stays in `current`; the next append marks it dirty again.
     this.dirty.clear();
@@ -247,10 +255,35 @@ export class UndoFifo {
     return written;
   }
 
+  /** The fsync after writeOut succeeded: what it wrote is durable. */
+  synced(): void {
+    this.unsynced.clear();
+  }
+
+  /**
+   * The fsync after writeOut failed. The device may have lost what it was
+   * given (a page cache drops such writes: "fsyncgate"), so the next
+   * writeOut writes it again: the FIFO on disk stays one unbroken chain of
+   * seqs, or recovery's scan would stop at the hole and miss the UNDO of
+   * every later cycle.
+   */
+  syncFailed(): void {
+    for (const [index, lost] of this.unsynced) {
+      this.dirty.set(index, lost.bytes);
+      const range = this.touched.get(index);
+      this.touched.set(index, {
+        lo: Math.min(lost.lo, range?.lo ?? lost.lo),
+        hi: Math.max(lost.hi, range?.hi ?? lost.hi),
+      });
+    }
+    this.unsynced.clear();
+  }
+
   /** Forget unwritten appends since the last writeOut (an aborted cycle), back to `span`. */
   resetTo(span: FifoSpan): void {
     this.dirty.clear();
     this.touched.clear();
+    this.unsynced.clear();
     this.current = undefined;
     this.span = { ...span };
   }

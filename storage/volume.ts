@@ -123,7 +123,6 @@ interface WorkingState {
  */
 export class Volume {
   readonly device: BlockDevice;
-  readonly readOnly: boolean;
   readonly recovery: RecoveryReport;
   readonly fifo: UndoFifo;
   readonly counters: VolumeCounters = {
@@ -144,13 +143,19 @@ export class Volume {
   private readonly data: RecordData;
   private tree: BTree | undefined;
   private readonly clock: Clock;
-  private cycle: { tid: number; start: WorkingState; redoStart: number | undefined } | undefined;
+  private cycle: { tid: number; start: WorkingState; redoStart: number | undefined; finalizing: boolean } | undefined;
   private closed = false;
+  private ro: boolean;
+  /** A read-only mount's recovery stage 1: rolled back in memory, written when the mount turns read-write. */
+  private recoveryPending: boolean;
+  /** Why the volume stopped writing (a critical error), if it did. */
+  private failure: string | undefined;
   observer: VolumeObserver | undefined;
 
   private constructor(device: BlockDevice, header: VolumeHeader, options: MountOptions, fresh: boolean) {
     this.device = device;
-    this.readOnly = options.readOnly ?? false;
+    this.ro = options.readOnly ?? false;
+    this.recoveryPending = !fresh && this.ro;
     this.clock = options.clock;
     this.committed = header;
     const undo = header.blockmap[Zone.UNDO] ?? emptyBlockmapEntry();
@@ -161,7 +166,8 @@ export class Volume {
       next: first,
       nextSeq: header.undoFirstSeq,
     });
-    this.cache = new BufferCache(device, this.readOnly ? undefined : this.fifo, options.cacheBuffers);
+    // Read-only is enforced here (checkWritable), not below: a remount may turn the volume read-write.
+    this.cache = new BufferCache(device, this.fifo, options.cacheBuffers);
     this.recovery = recoverStage1(device, this.fifo, this.cache, {
       readOnly: this.readOnly,
       skipScan: fresh,
@@ -170,7 +176,7 @@ export class Volume {
     const bigblocks = (header.bufEnd - header.bufBeg) / BIGBLOCK_BYTES;
     this.blockmap = new Blockmap(this.cache, header.freemapBeg, header.bufBeg, bigblocks, zoneBases(header));
     this.working = { nextTid: header.nextTid, inodes: header.inodes, btreeRoot: header.btreeRoot };
-    this.nodes = new NodeCache(this.cache, this.readOnly ? undefined : this.blockmap, header.bufBeg, header.bufEnd, {
+    this.nodes = new NodeCache(this.cache, this.blockmap, header.bufBeg, header.bufEnd, {
       get: () => this.working.btreeRoot,
       set: (offset) => {
         this.working.btreeRoot = offset;
@@ -181,7 +187,60 @@ export class Volume {
     this.tree = fresh ? undefined : new BTree(this.nodes);
     // A volume whose root node cannot be read is refused here, with the EIO naming it.
     if (!fresh) this.nodes.readNode(header.btreeRoot);
-    if (!fresh && !this.readOnly) this.commitRecovery();
+    if (!fresh && !this.ro) this.commitRecovery();
+  }
+
+  get readOnly(): boolean {
+    return this.ro;
+  }
+
+  /** The critical error that stopped this volume writing, if any. */
+  get failed(): string | undefined {
+    return this.failure;
+  }
+
+  /**
+   * A remount (hammer_remount): read-write ends a read-only mount's recovery
+   * stage 1 the way a read-write mount does (the buffers it rolled back in
+   * memory are written and fsynced, then the header commit); read-only
+   * needs no cycle running and nothing dirty (the layer above synced). The
+   * device must accept writes before it turns read-write.
+   */
+  setReadOnly(readOnly: boolean): void {
+    if (this.closed) throw new FsError('EIO', 'remount: the volume is unmounted');
+    if (this.failure !== undefined) throw new FsError('EIO', `remount: ${this.failure}`);
+    if (readOnly === this.ro) return;
+    if (readOnly) {
+      assert(this.cycle === undefined, 'no flush cycle runs when the volume turns read-only');
+      assert(this.recoveryPending || this.cache.dirtyCount() === 0, 'a volume turns read-only with nothing dirty');
+      this.ro = true;
+      return;
+    }
+    this.device.makeWritable?.();
+    this.ro = false;
+    if (!this.recoveryPending) return;
+    this.recoveryPending = false;
+    if (this.recovery.undone > 0) {
+      this.cache.writeDirty('meta');
+      this.fsync();
+    }
+    this.commitRecovery();
+  }
+
+  /**
+   * A critical error (hammer_critical_error) in the running cycle: the
+   * volume writes nothing more. A failure while finalizing (a write or an
+   * fsync of the device) leaves the cycle's changes complete in memory, so
+   * they stay there, readable, never written; a failure before (a read in
+   * the middle of a B-tree change) rolls the cycle back in memory. The disk
+   * keeps its last commit, which is what the next mount recovers.
+   */
+  fail(reason: string): void {
+    const cycle = this.cycle;
+    // Large data a failed write-out did not write stays pending, so reads still find it.
+    if (cycle?.finalizing) this.cycle = undefined;
+    else if (cycle !== undefined && this.failure === undefined) this.abort();
+    this.failure ??= reason;
   }
 
   /**
@@ -281,7 +340,7 @@ export class Volume {
     this.checkWritable('beginCycle');
     assert(this.cycle === undefined, 'one flush cycle at a time');
     const tid = this.working.nextTid;
-    this.cycle = { tid, start: { ...this.working }, redoStart: options.redoSyncOffset };
+    this.cycle = { tid, start: { ...this.working }, redoStart: options.redoSyncOffset, finalizing: false };
     this.working.nextTid = tid + 1;
     if (options.redoSyncOffset !== undefined) {
       this.fifo.appendRedo({
@@ -304,7 +363,8 @@ export class Volume {
 
   private checkWritable(op: string): void {
     if (this.closed) throw new FsError('EIO', `${op}: the volume is unmounted`);
-    if (this.readOnly) throw new FsError('EROFS', `${op}: the volume is mounted read-only`);
+    if (this.failure !== undefined) throw new FsError('EIO', `${op}: ${this.failure}`);
+    if (this.ro) throw new FsError('EROFS', `${op}: the volume is mounted read-only`);
   }
 
   /** Insert a record created by the running cycle, writing its data to the zone its type and size call for. */
@@ -432,8 +492,15 @@ export class Volume {
     if (this.observer?.active) this.observer.note('REDO_SYNC', { fifoBytes: bytes });
   }
 
+  /** Every fsync of the volume: the FIFO learns whether what it wrote is durable (UndoFifo.syncFailed). */
   private fsync(): void {
-    this.device.fsync();
+    try {
+      this.device.fsync();
+    } catch (error) {
+      this.fifo.syncFailed();
+      throw error;
+    }
+    this.fifo.synced();
     this.counters.fsyncs++;
   }
 
@@ -450,6 +517,8 @@ export class Volume {
    */
   finalize(final: boolean): void {
     this.requireCycle('finalize');
+    assert(this.cycle !== undefined, 'finalize runs inside a cycle');
+    this.cycle.finalizing = true;
     this.counters.finalizes++;
     const fsyncsBefore = this.counters.fsyncs;
     const data = this.cache.writeDirty('data') + this.data.writePending(this.device);
@@ -468,10 +537,8 @@ export class Volume {
       const fsyncs = this.counters.fsyncs - fsyncsBefore;
       this.observer.note('FINALIZE', { final, dataBytes: data, fifoBytes: fifo, metaBytes: meta, fsyncs });
     }
-    if (final) {
-      assert(this.cycle !== undefined, 'a final finalize belongs to a cycle');
-      this.writeHeader(this.cycle.tid, this.cycle.redoStart);
-    }
+    if (final) this.writeHeader(this.cycle.tid, this.cycle.redoStart);
+    this.cycle.finalizing = false;
   }
 
   /** Finish the running cycle durably; returns its TID. */

@@ -3,10 +3,18 @@ import { mkdtempSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
+import fc from 'fast-check';
 import { afterAll, describe, expect, it } from 'vitest';
 import { AuditLog } from '../storage/audit-log.js';
 import { AuditReader } from '../storage/audit-reader.js';
-import { reviveBinary } from '../storage/audit-schema.js';
+import {
+  type DeferredPayload,
+  encodePayload,
+  encodePayloadDeferred,
+  flatJson,
+  joinDeferred,
+  reviveBinary,
+} from '../storage/audit-schema.js';
 import { isFsError } from '../storage/errors.js';
 import {
   asStored,
@@ -166,6 +174,62 @@ describe('audit levels', () => {
     expect(db.prepare("SELECT count(*) FROM events WHERE payload LIKE '%base64%'").pluck().get()).toBe(0);
     expect(db.prepare('SELECT level FROM runs').pluck().all()).toEqual(['meta']);
     db.close();
+  });
+});
+
+describe('payload encoding', () => {
+  const scalar = fc.oneof(
+    fc.double(),
+    fc.integer(),
+    fc.boolean(),
+    fc.constant(null),
+    fc.constant(undefined),
+    fc.string({ unit: 'binary' }),
+  );
+
+  it('the flat fast path writes exactly what JSON.stringify writes, and declines anything else', () => {
+    fc.assert(
+      fc.property(fc.dictionary(fc.string({ unit: 'binary' }), scalar), (payload) => {
+        const plain = Object.getPrototypeOf(payload) === Object.prototype;
+        expect(flatJson(payload)).toBe(plain ? JSON.stringify(payload) : undefined);
+        expect(encodePayload(payload, 'full')).toBe(JSON.stringify(payload));
+      }),
+    );
+    for (const payload of [
+      { nested: { a: 1 } },
+      { list: [1] },
+      { data: new Uint8Array(1) },
+      { big: 1n },
+      new Date(0),
+    ]) {
+      expect(flatJson(payload as Record<string, unknown>)).toBeUndefined();
+    }
+    expect(flatJson({ toJSON: () => 'x' })).toBeUndefined();
+  });
+
+  it('binary values left to the writer thread come out as encodePayload writes them, a payload naming the mark too', () => {
+    const mark = '\u0000hammerstate-binary\u0000';
+    const value = fc.oneof(scalar, fc.uint8Array({ maxLength: 40 }), fc.constant(mark));
+    const payload = fc.dictionary(fc.oneof(fc.string(), fc.constant(mark)), fc.oneof(value, fc.array(value)));
+    for (const level of ['full', 'meta'] as const) {
+      fc.assert(
+        fc.property(payload, (p) => {
+          const deferred = encodePayloadDeferred(p, level);
+          const text = typeof deferred === 'string' ? deferred : joinDeferred(deferred, level);
+          expect(text).toBe(encodePayload(p, level));
+        }),
+      );
+    }
+    const bytes = Buffer.from('reused');
+    const deferred = encodePayloadDeferred({ data: bytes, path: '/f' }, 'full');
+    bytes.fill(0);
+    expect(typeof deferred).toBe('object');
+    expect(JSON.parse(joinDeferred(deferred as DeferredPayload, 'full')).data.base64).toBe(
+      Buffer.from('reused').toString('base64'),
+    );
+    expect(encodePayloadDeferred({ [mark]: new Uint8Array(1) }, 'full')).toBe(
+      encodePayload({ [mark]: new Uint8Array(1) }, 'full'),
+    );
   });
 });
 

@@ -293,6 +293,19 @@ describe('hammerstate import, export, ls, cat, history, snapshot', () => {
     writeFileSync(join(expected, 'a.txt'), 'second, longer version\n');
     writeFileSync(join(expected, 'b.txt'), 'new\n');
     expectSameTree(expected, out);
+    // --asof: the whole volume as of the TID (an as-of mount), the same view.
+    const mounted = cli(['ls', volume, '/d', '--asof', tid, '--json'], dir).json<{
+      entries: Array<{ name: string }>;
+    }>();
+    expect(mounted.entries.map((e) => e.name)).toEqual(['a.txt', 'b.txt']);
+    expect(cli(['cat', volume, '/d/a.txt', '--asof', tid], dir).stdout).toBe('second, longer version\n');
+    const whole = join(dir, 'as-of-mount');
+    expect(cli(['export', volume, '/d', whole, '--asof', tid], dir).status).toBe(0);
+    expectSameTree(expected, whole);
+    expect(cli(['ls', volume, '/', '--asof', 'yesterday', '--json'], dir).json()).toMatchObject({
+      error: { code: 'EINVAL' },
+      exitCode: 2,
+    });
 
     const second = cli(['snapshot', volume, '--label', 'two', '--json'], dir);
     const json = second.json<{ tid: number; tidHex: string; label: string }>();

@@ -158,11 +158,17 @@ describe('open files hold their inode (vnode references)', () => {
     expect(found.errors).toBe(0);
     expect(found.notes.join('\n')).toContain(`inode 0:${ino} has no links left`);
     expect(found.stats.headerInodes).toBe(before + 1);
-    // A read-only mount writes nothing: the orphan stays for the next read-write mount.
-    const readOnly = await mountMem(crashed, { readOnly: true });
+    // A read-only mount writes nothing: the orphan stays until a remount read-write (root's call).
+    const copy = crashed.clone();
+    const readOnly = await mountMem(copy, { readOnly: true });
     expect(readOnly.recovery.orphansDeleted).toBe(0);
     expect(onDisk(readOnly, ino)).toMatchObject({ inode: 1, orphan: true });
+    expect(await code(readOnly.as({ uid: 1, gid: 1 }).remount({ readOnly: false }))).toBe('EPERM');
+    await readOnly.remount({ readOnly: false });
+    expect(readOnly.recovery.orphansDeleted).toBe(1);
+    expect(onDisk(readOnly, ino)).toEqual({ inode: 0, data: 0, orphan: false });
     await readOnly.unmount();
+    expect(checkImage(copy)).toMatchObject({ errors: 0, notes: [] });
     const seen: string[] = [];
     const after = await mountMem(crashed);
     expect(after.recovery.orphansDeleted).toBe(1);

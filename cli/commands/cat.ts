@@ -2,7 +2,7 @@ import type { Command } from 'commander';
 import type { FileSystem } from '../../actors/api.js';
 import { FsError } from '../../storage/errors.js';
 import { formatTid } from '../../storage/layout.js';
-import { volumePath, withFileSystem } from '../filesystem.js';
+import { asofOption, asofTid, volumePath, withFileSystem } from '../filesystem.js';
 import { EXIT_OK, printJson, writeOut } from '../output.js';
 import { COPY_CHUNK_BYTES } from './import.js';
 
@@ -37,18 +37,18 @@ export async function readChunks(
 }
 
 export function registerCat(program: Command): void {
-  program
-    .command('cat')
+  asofOption(program.command('cat'))
     .description('print a file of the volume (read-only); name@@0x<tid> prints it as of that TID')
     .argument('<volume>', 'volume file')
     .argument('<path>', 'file in the volume')
     .option('--json', 'print {volume, path, size, tid, encoding: "utf8"|"base64", data} as one JSON object')
-    .action(async (volume: string, text: string, options: { json?: boolean }) => {
+    .action(async (volume: string, text: string, options: { json?: boolean; asof?: string }) => {
       const path = volumePath(text);
+      const asof = asofTid(options.asof);
       const chunks: Buffer[] = [];
       // Without --json the bytes go out as they are read; with it they are kept for the one object.
       const sink = options.json ? (chunk: Uint8Array) => chunks.push(Buffer.from(chunk)) : writeOut;
-      const { size, tid } = await withFileSystem(volume, { readOnly: true }, (fs) => readChunks(fs, path, sink));
+      const { size, tid } = await withFileSystem(volume, { readOnly: true, asof }, (fs) => readChunks(fs, path, sink));
       if (options.json) {
         const data = Buffer.concat(chunks);
         const utf8 = isUtf8(data);

@@ -3,7 +3,7 @@ import { dirname, join } from 'node:path';
 import type { Command } from 'commander';
 import type { FileSystem } from '../../actors/api.js';
 import { FsError } from '../../storage/errors.js';
-import { childPath, volumePath, withFileSystem } from '../filesystem.js';
+import { asofOption, asofTid, childPath, volumePath, withFileSystem } from '../filesystem.js';
 import { EXIT_OK, mib, note, printJson, say } from '../output.js';
 import { type Progress, startProgress } from '../progress.js';
 import { COPY_CHUNK_BYTES, type CopySummary, type TreeEntry, type TreePlan } from './import.js';
@@ -97,22 +97,22 @@ async function exportFile(fs: FileSystem, from: string, to: string, entry: TreeE
 }
 
 export function registerExport(program: Command): void {
-  program
-    .command('export')
+  asofOption(program.command('export'))
     .description('copy a file or directory tree of the volume (an as-of path too) to the host')
     .argument('<volume>', 'volume file')
     .argument('<path>', 'file or directory in the volume; name@@0x<tid> reads it as of that TID')
     .argument('<host-path>', 'destination on the host (the copy itself; must not exist)')
     .option('--json', 'print {files, dirs, symlinks, bytes, skipped} as one JSON object')
-    .action(async (volume: string, path: string, target: string, options: { json?: boolean }) => {
+    .action(async (volume: string, path: string, target: string, options: { json?: boolean; asof?: string }) => {
       const source = volumePath(path);
+      const asof = asofTid(options.asof);
       // Refuse before mounting: nothing on the host is replaced or merged into.
       const existing = await host.lstat(target).catch((error: NodeJS.ErrnoException) => {
         if (error.code === 'ENOENT') return undefined;
         throw error;
       });
       if (existing !== undefined) throw new FsError('EEXIST', 'the export destination exists', { path: target });
-      const summary = await withFileSystem(volume, { readOnly: true }, async (fs) => {
+      const summary = await withFileSystem(volume, { readOnly: true, asof }, async (fs) => {
         const plan = await planVolumeTree(fs, source);
         const progress = startProgress('export', plan, options.json === true);
         try {

@@ -2,7 +2,7 @@ import { posix } from 'node:path';
 import type { Command } from 'commander';
 import type { Dirent, FileSystem, Stats } from '../../actors/api.js';
 import { formatTid } from '../../storage/layout.js';
-import { childPath, typeOf, volumePath, withFileSystem } from '../filesystem.js';
+import { asofOption, asofTid, childPath, typeOf, volumePath, withFileSystem } from '../filesystem.js';
 import { EXIT_OK, printJson, say } from '../output.js';
 
 /** One line of `ls`: the name and type always, the rest with -l. */
@@ -83,17 +83,17 @@ function longLine(entry: ListedEntry): string {
 }
 
 export function registerLs(program: Command): void {
-  program
-    .command('ls')
+  asofOption(program.command('ls'))
     .description('list a directory of the volume (read-only); name@@0x<tid> lists it as of that TID')
     .argument('<volume>', 'volume file')
     .argument('[path]', 'directory or file in the volume', '/')
     .option('-l, --long', 'mode, links, size, mtime, the TID of the inode version, symlink targets')
     .option('--json', 'print {volume, path, entries: [...]} as one JSON object')
-    .action(async (volume: string, text: string, options: { long?: boolean; json?: boolean }) => {
+    .action(async (volume: string, text: string, options: { long?: boolean; json?: boolean; asof?: string }) => {
       const path = volumePath(text);
       const long = options.long === true;
-      const entries = await withFileSystem(volume, { readOnly: true }, (fs) => listPath(fs, path, long));
+      const asof = asofTid(options.asof);
+      const entries = await withFileSystem(volume, { readOnly: true, asof }, (fs) => listPath(fs, path, long));
       if (options.json) printJson({ volume, path, entries });
       else for (const entry of entries) say(long ? longLine(entry) : entry.name);
       process.exitCode = EXIT_OK;

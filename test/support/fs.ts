@@ -37,12 +37,18 @@ export function checkImage(device: MemDevice | CrashDevice) {
   return fsck(image, { clock: logicalClock() });
 }
 
-/** The `code` a call rejects with (undefined when it succeeds): what error-path tests compare. */
+/** The error code a promise rejects with (undefined when it resolves). */
 export async function code(promise: Promise<unknown>): Promise<string | undefined> {
+  const error = await failure(promise);
+  return error === undefined ? undefined : (error.code ?? `no code: ${String(error)}`);
+}
+
+/** The error a promise rejects with (undefined when it resolves). */
+export async function failure(promise: Promise<unknown>): Promise<(Error & { code?: string }) | undefined> {
   try {
     await promise;
     return undefined;
   } catch (error) {
-    return (error as { code?: string }).code ?? `no code: ${String(error)}`;
+    return error as Error & { code?: string };
   }
 }
