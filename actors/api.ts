@@ -90,7 +90,33 @@ export interface FileHandle {
 /** Flags for open(): 'r', 'r+', 'w', 'w+', 'a', 'a+', 'wx', 'ax'. */
 export type OpenFlags = 'r' | 'r+' | 'w' | 'w+' | 'a' | 'a+' | 'wx' | 'wx+' | 'ax' | 'ax+';
 
+/**
+ * Who makes a call: the user and group ids the permission checks use
+ * (mode bits, owner, group, sticky directories). uid 0 is root.
+ */
+export interface Caller {
+  uid: number;
+  gid: number;
+  /** Supplementary groups (the primary gid need not be repeated). */
+  groups?: readonly number[];
+}
+
+/** access() modes: F_OK (exists), or any of R_OK, W_OK, X_OK. */
+export const F_OK = 0;
+export const R_OK = 4;
+export const W_OK = 2;
+export const X_OK = 1;
+
 export interface FileSystem {
+  /** The identity this view's calls are checked as (the mount's `caller`, root by default). */
+  readonly caller: Caller;
+  /**
+   * The same mounted filesystem, its calls made as `caller`: open handles,
+   * the cache and the volume are shared; only the identity differs.
+   */
+  as(caller: Caller): FileSystem;
+  /** EACCES unless the caller may have `mode` (R_OK | W_OK | X_OK) of `path`; ENOENT if it does not exist. */
+  access(path: string, mode?: number): Promise<void>;
   mkdir(path: string, options?: { recursive?: boolean; mode?: number }): Promise<void>;
   rmdir(path: string): Promise<void>;
   readdir(path: string): Promise<string[]>;
@@ -111,6 +137,7 @@ export interface FileSystem {
   /** Times in seconds (numbers) or Dates, as node's utimes. */
   utimes(path: string, atime: number | Date, mtime: number | Date): Promise<void>;
   chmod(path: string, mode: number): Promise<void>;
+  /** -1 leaves an id as it is. Root may set any; the owner only the group, to one of its own (else EPERM). */
   chown(path: string, uid: number, gid: number): Promise<void>;
   /** BSD chflags: only UF_NOHISTORY (keep no old versions; inherited by what is created in a directory) is kept. */
   chflags(path: string, flags: number): Promise<void>;
@@ -173,6 +200,8 @@ export interface RecoveryInfo {
   /** REDO WRITE/TRUNC records stage 2 found pending, and how many it re-executed. */
   redoPending: number;
   redoReplayed: number;
+  /** Inodes unlinked while open when the volume stopped (a crash), deleted by this read-write mount. */
+  orphansDeleted: number;
 }
 
 /** One event on the bus (DESIGN.md, "Events"): the shape the event log stores. */
@@ -200,6 +229,8 @@ export interface MountOptions {
   reclaimLimit?: number;
   /** Clean inodes kept cached (default 50_000). */
   cacheInodes?: number;
+  /** The identity calls are checked as unless made through `fs.as(...)` (default root: uid 0, gid 0). */
+  caller?: Caller;
   /** Reads do not update atime (MNT_NOATIME). */
   noatime?: boolean;
   /**

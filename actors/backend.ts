@@ -7,6 +7,7 @@ import { KEY_MAX, KEY_MIN, RecType, TID_MAX } from '../storage/layout.js';
 import type { Inode } from './inode.js';
 import { blockSize, dataLocalization, inodeLocalization, rangeHi, rangeLo } from './keys.js';
 import { changedInode, indexDel, type Mount } from './mount.js';
+import { syncOrphan } from './orphans.js';
 import { compareRecords, hasFlag, type MemRecord, RecordFlag } from './records.js';
 
 /** What sync_inode leaves for flush_inode_done. */
@@ -316,6 +317,7 @@ export class Backend {
       if (!onDisk) for (const record of [...ip.records]) this.dispose(record);
       if (onDisk && ip.leaf !== undefined && !ip.has(InodeFlag.DELONDISK)) {
         this.removeElm(ip, ip.leaf);
+        syncOrphan(volume, ip, 0, true);
         setFlags |= InodeFlag.DELONDISK;
       }
       return { sync, setFlags };
@@ -342,6 +344,7 @@ export class Backend {
         },
         encodeInode(data),
       );
+      syncOrphan(volume, ip, data.nlinks, false);
       if (!onDisk) {
         volume.adjustInodeCount(1);
         setFlags |= InodeFlag.ONDISK;

@@ -2,11 +2,12 @@ import type { Observable, Subscription } from 'rxjs';
 import { InodeFlag } from '../machines/inode-flags.js';
 import { FsError, isFsError } from '../storage/errors.js';
 import { ObjType, ROOT_OBJ_ID, TID_MAX } from '../storage/layout.js';
-import type { BusEvent, RecoveryInfo, Stats } from './api.js';
+import { checkAccess, checkSticky, normalizeCaller, ROOT_CALLER } from './access.js';
+import { type BusEvent, type Caller, type RecoveryInfo, type Stats, W_OK, X_OK } from './api.js';
 import type { FileHandle, HandleHost } from './file-handle.js';
 import type { Inode } from './inode.js';
 import { changedInode, type Mount } from './mount.js';
-import { checkName, removeEntry } from './namespace.js';
+import { checkName, createInode, type NewInode, removeEntry } from './namespace.js';
 import { type Resolved, resolvePath } from './resolve.js';
 
 const TYPE_BITS: Record<number, number> = {
@@ -14,6 +15,25 @@ const TYPE_BITS: Record<number, number> = {
   [ObjType.REGFILE]: 0o100000,
   [ObjType.SOFTLINK]: 0o120000,
 };
+
+/**
+ * What every view of one mounted filesystem shares (the mount's own and each
+ * `fs.as(...)`): the root, open handles and their fd numbers, whether it is
+ * still mounted, the periodic sync, and what unmount calls at the end.
+ */
+export interface FsSession {
+  readonly root: Inode;
+  readonly recovery: RecoveryInfo;
+  /** The mount's identity: calls made as it are logged without one. */
+  readonly defaultCaller: Caller;
+  readonly handles: Map<number, FileHandle>;
+  nextFd: number;
+  mounted: boolean;
+  /** The periodic sync: started at mount, restarted by a remount. */
+  readonly startTimers: () => Subscription | undefined;
+  timers: Subscription | undefined;
+  afterUnmount: (() => void) | undefined;
+}
 
 /**
  * What every front-end call shares: the mount, the root, open handles, the
@@ -24,25 +44,37 @@ const TYPE_BITS: Record<number, number> = {
 export abstract class FsCore implements HandleHost {
   readonly events: Observable<BusEvent>;
   readonly recovery: RecoveryInfo;
+  /** The identity this view's calls are checked as. */
+  readonly caller: Caller;
   protected readonly root: Inode;
-  protected readonly handles = new Map<number, FileHandle>();
-  protected nextFd = 3;
-  protected mounted = true;
-  protected timers: Subscription | undefined;
+  protected readonly session: FsSession;
 
+  /**
+   * The mount's filesystem (`timers` given: it starts the session) or one
+   * more view of it (`fs.as`: the session given, shared).
+   */
   constructor(
     readonly mount: Mount,
     protected readonly pfsId: number,
     protected readonly noatime: boolean,
-    protected readonly startTimers: () => Subscription | undefined,
+    timers: (() => Subscription | undefined) | FsSession,
+    caller?: Caller,
   ) {
     this.events = mount.bus.events;
+    this.caller = caller === undefined ? ROOT_CALLER : normalizeCaller(caller);
+    if (typeof timers !== 'function') {
+      this.session = timers;
+      this.root = timers.root;
+      this.recovery = timers.recovery;
+      return;
+    }
     const report = mount.volume.recovery;
     this.recovery = {
       spanRecords: report.records,
       undone: report.undone,
       redoPending: report.redo.length,
       redoReplayed: 0,
+      orphansDeleted: 0,
     };
     const root = mount.get(pfsId * 0x10000, ROOT_OBJ_ID, mount.asof);
     if (root === undefined && mount.asof !== TID_MAX)
@@ -50,7 +82,25 @@ export abstract class FsCore implements HandleHost {
     if (root === undefined) throw new FsError('EIO', `PFS ${pfsId} has no root inode`);
     this.root = root;
     mount.ref(root);
-    this.timers = startTimers();
+    this.session = {
+      root,
+      recovery: this.recovery,
+      defaultCaller: this.caller,
+      handles: new Map(),
+      nextFd: 3,
+      mounted: true,
+      startTimers: timers,
+      timers: timers(),
+      afterUnmount: undefined,
+    };
+  }
+
+  protected get handles(): Map<number, FileHandle> {
+    return this.session.handles;
+  }
+
+  protected get mounted(): boolean {
+    return this.session.mounted;
   }
 
   /**
@@ -60,7 +110,9 @@ export abstract class FsCore implements HandleHost {
    */
   private begin(type: string, args: Record<string, unknown>): void {
     if (!this.mounted) throw new FsError('EIO', `${type}: the filesystem is unmounted`);
-    this.mount.bus.command(type, args);
+    // A call through fs.as() logs its identity (replay makes it through the same view); the mount's is logged with the mount.
+    const caller = this.caller;
+    this.mount.bus.command(type, caller === this.session.defaultCaller ? args : { ...args, caller: { ...caller } });
   }
 
   /** An operation whose body awaits (fsync waits for its flush group). */
@@ -117,7 +169,7 @@ export abstract class FsCore implements HandleHost {
   }
 
   protected resolve(path: string, follow = true): Resolved {
-    return resolvePath(this.mount, this.root, path, { follow });
+    return resolvePath(this.mount, this.root, path, { follow, caller: this.caller });
   }
 
   protected existing(path: string, follow = true): Inode {
@@ -128,7 +180,7 @@ export abstract class FsCore implements HandleHost {
 
   /** The parent directory and new name for a create; EROFS through an as-of path. */
   protected forCreate(path: string): Resolved {
-    const r = resolvePath(this.mount, this.root, path, { follow: false, parentOnly: true });
+    const r = resolvePath(this.mount, this.root, path, { follow: false, parentOnly: true, caller: this.caller });
     if (r.asof !== TID_MAX || r.parent.has(InodeFlag.RO))
       throw new FsError('EROFS', 'an as-of view is read-only', { path });
     if (r.name === '') throw new FsError('EEXIST', 'file exists', { path });
@@ -138,6 +190,37 @@ export abstract class FsCore implements HandleHost {
 
   protected writable(ip: Inode, path: string): void {
     if (ip.has(InodeFlag.RO)) throw new FsError('EROFS', 'an as-of view is read-only', { path });
+  }
+
+  /** EACCES unless this view's caller may have `want` (R_OK | W_OK | X_OK) of `ip`. */
+  protected may(ip: Inode, want: number, path: string): void {
+    checkAccess(this.caller, ip.ino, want, path);
+  }
+
+  /** Adding an entry to `dir` (create, link, rename's target): write and search on it (EACCES). */
+  protected mayAddTo(dir: Inode, path: string): void {
+    checkAccess(this.caller, dir.ino, W_OK | X_OK, path);
+  }
+
+  /** Removing `victim`'s entry from `dir` (unlink, rmdir, rename): write and search, then the sticky rule (EPERM). */
+  protected mayRemoveFrom(dir: Inode, victim: Inode, path: string): void {
+    checkAccess(this.caller, dir.ino, W_OK | X_OK, path);
+    checkSticky(this.caller, dir.ino, victim.ino, path);
+  }
+
+  /** The HAMMER ioctls (snapshot, PFS create and destroy) are root's (priv_check PRIV_HAMMER_IOCTL): EPERM. */
+  protected privileged(op: string): void {
+    if (this.caller.uid !== 0) throw new FsError('EPERM', `${op}: only root (uid 0) may, not uid ${this.caller.uid}`);
+  }
+
+  /**
+   * A new inode named by `r` (the caller may add to its directory, else
+   * EACCES), owned by the caller's uid and, as BSD has it, the group of the
+   * directory it is created in.
+   */
+  protected create(r: Resolved, spec: Omit<NewInode, 'uid' | 'gid'>, path: string): Inode {
+    this.mayAddTo(r.parent, path);
+    return createInode(this.mount, r.parent, r.name, { ...spec, uid: this.caller.uid, gid: r.parent.ino.gid }, path);
   }
 
   stats(ip: Inode): Stats {
@@ -247,7 +330,7 @@ export abstract class FsCore implements HandleHost {
   }
 
   protected forCreateExclusive(path: string): Resolved {
-    const r = resolvePath(this.mount, this.root, path, { follow: false, parentOnly: true });
+    const r = resolvePath(this.mount, this.root, path, { follow: false, parentOnly: true, caller: this.caller });
     if (r.ip !== undefined) throw new FsError('EEXIST', 'file exists', { path });
     if (r.asof !== TID_MAX || r.parent.has(InodeFlag.RO))
       throw new FsError('EROFS', 'an as-of view is read-only', { path });
@@ -257,7 +340,7 @@ export abstract class FsCore implements HandleHost {
 
   /** open(O_CREAT) resolution: the existing file (symlinks followed) or the parent to create in. */
   protected forCreateOrExisting(path: string): Resolved {
-    const r = resolvePath(this.mount, this.root, path, { follow: true, parentOnly: true });
+    const r = resolvePath(this.mount, this.root, path, { follow: true, parentOnly: true, caller: this.caller });
     if (r.ip !== undefined) return r;
     if (r.asof !== TID_MAX || r.parent.has(InodeFlag.RO))
       throw new FsError('EROFS', 'an as-of view is read-only', { path });

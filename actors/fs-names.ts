@@ -1,20 +1,20 @@
 import { InodeFlag } from '../machines/inode-flags.js';
 import { FsError } from '../storage/errors.js';
 import { ObjType, ROOT_OBJ_ID, TID_MAX } from '../storage/layout.js';
-import { UF_NOHISTORY } from './api.js';
+import { checkChown, checkOwner, checkSticky, inGroup, S_ISGID, S_ISUID } from './access.js';
+import { UF_NOHISTORY, W_OK } from './api.js';
 import { FsCore, toMicros } from './fs-core.js';
 import type { Inode } from './inode.js';
 import {
   addEntry,
   addSymlinkRecord,
   checkDirectory,
-  createInode,
   listEntries,
   readSymlink,
   removeEntry,
   symlinkBytes,
 } from './namespace.js';
-import type { Resolved } from './resolve.js';
+import { finalDot, PATH_MAX, type Resolved } from './resolve.js';
 
 const S_IFMT = 0o170000;
 
@@ -22,9 +22,14 @@ const S_IFMT = 0o170000;
 export abstract class FsNames extends FsCore {
   unlink(path: string): Promise<void> {
     return this.change('unlink', { path }, () => {
+      if (finalDot(path) !== undefined) {
+        this.existing(path);
+        throw new FsError('EISDIR', "'.' and '..' are directories", { path });
+      }
       const r = this.forCreate(path);
       const ip = r.ip;
       if (ip === undefined) throw new FsError('ENOENT', 'no such file or directory', { path });
+      this.mayRemoveFrom(r.parent, ip, path);
       if (ip.isDirectory) throw new FsError('EISDIR', 'illegal operation on a directory', { path });
       this.unlinkEntry(r.parent, r, ip, path);
     });
@@ -37,6 +42,7 @@ export abstract class FsNames extends FsCore {
       this.writable(ip, existing);
       const r = this.forCreate(newPath);
       if (r.ip !== undefined) throw new FsError('EEXIST', 'file exists', { path: newPath });
+      this.mayAddTo(r.parent, newPath);
       if (r.parent.localization !== ip.localization)
         throw new FsError('EXDEV', 'a link cannot cross PFSes', { path: newPath });
       checkDirectory(r.parent, newPath);
@@ -50,16 +56,13 @@ export abstract class FsNames extends FsCore {
     return this.change('symlink', { path, target }, () => {
       if (typeof target !== 'string' || target.length === 0)
         throw new FsError('ENOENT', 'empty symlink target', { path });
+      if (target.includes('\0')) throw new FsError('EINVAL', 'a symlink target cannot contain NUL', { path });
+      if (Buffer.byteLength(target, 'utf8') > PATH_MAX)
+        throw new FsError('ENAMETOOLONG', `a symlink target longer than ${PATH_MAX} bytes`, { path });
       const r = this.forCreate(path);
       if (r.ip !== undefined) throw new FsError('EEXIST', 'file exists', { path });
       const { inline, bytes } = symlinkBytes(target);
-      const ip = createInode(
-        this.mount,
-        r.parent,
-        r.name,
-        { objType: ObjType.SOFTLINK, mode: 0o777, symlink: inline, size: bytes.length },
-        path,
-      );
+      const ip = this.create(r, { objType: ObjType.SOFTLINK, mode: 0o777, symlink: inline, size: bytes.length }, path);
       if (inline === undefined) addSymlinkRecord(this.mount, ip, bytes, path);
       this.mount.inodeSettled(ip);
     });
@@ -80,11 +83,19 @@ export abstract class FsNames extends FsCore {
    */
   rename(from: string, to: string): Promise<void> {
     return this.change('rename', { path: from, to }, () => {
+      for (const path of [from, to]) {
+        if (finalDot(path) !== undefined) throw new FsError('EINVAL', "rename of '.' or '..'", { path });
+      }
       const source = this.forCreate(from);
       const ip = source.ip;
       if (ip === undefined || source.entry === undefined)
         throw new FsError('ENOENT', 'no such file or directory', { path: from });
+      this.mayRemoveFrom(source.parent, ip, from);
       const target = this.forCreate(to);
+      this.mayAddTo(target.parent, to);
+      if (target.ip !== undefined && target.ip !== ip) checkSticky(this.caller, target.parent.ino, target.ip.ino, to);
+      // A directory that changes parent has its '..' rewritten: the caller must be able to write it.
+      if (ip.isDirectory && target.parent !== source.parent) this.may(ip, W_OK, from);
       checkDirectory(target.parent, to);
       if (target.parent.localization !== ip.localization)
         throw new FsError('EXDEV', 'a rename cannot cross PFSes', { path: to });
@@ -139,6 +150,8 @@ export abstract class FsNames extends FsCore {
     return this.change('utimes', { path, atime: loggedTime(atime), mtime: loggedTime(mtime) }, () => {
       const ip = this.existing(path);
       this.writable(ip, path);
+      // Explicit times: the owner's or root's (setting them to "now" with write access is not in this API).
+      checkOwner(this.caller, ip.ino, 'utimes', path);
       const a = toMicros(atime, path);
       const m = toMicros(mtime, path);
       this.mount.edit(ip, InodeFlag.ATIME | InodeFlag.MTIME, (draft) => {
@@ -154,6 +167,10 @@ export abstract class FsNames extends FsCore {
       const ip = this.existing(path);
       this.writable(ip, path);
       if (!Number.isInteger(mode) || mode < 0) throw new FsError('EINVAL', `invalid mode ${mode}`, { path });
+      checkOwner(this.caller, ip.ino, 'chmod', path);
+      // BSD's ufs_chmod: set-group-id only on a file of one of the caller's own groups.
+      if (this.caller.uid !== 0 && mode & S_ISGID && !inGroup(this.caller, ip.ino.gid))
+        throw new FsError('EPERM', `chmod: set-group-id needs membership of group ${ip.ino.gid}`, { path });
       const now = this.mount.clock.now();
       this.mount.edit(ip, InodeFlag.DDIRTY, (d) => {
         d.mode = mode & 0o7777 & ~S_IFMT;
@@ -168,13 +185,20 @@ export abstract class FsNames extends FsCore {
       const ip = this.existing(path);
       this.writable(ip, path);
       for (const id of [uid, gid]) {
-        if (!Number.isInteger(id) || id < 0 || id > 0xffffffff)
+        if (!Number.isInteger(id) || id < -1 || id > 0xffffffff)
           throw new FsError('EINVAL', `invalid id ${id}`, { path });
       }
+      const newUid = uid === -1 ? ip.ino.uid : uid;
+      const newGid = gid === -1 ? ip.ino.gid : gid;
+      checkChown(this.caller, ip.ino, newUid, newGid, path);
+      // Not root: a change of owner or group drops set-user-id and set-group-id (ufs_chown).
+      const keep =
+        this.caller.uid === 0 || (newUid === ip.ino.uid && newGid === ip.ino.gid) ? 0o7777 : ~(S_ISUID | S_ISGID);
       const now = this.mount.clock.now();
       this.mount.edit(ip, InodeFlag.DDIRTY, (d) => {
-        d.uid = uid;
-        d.gid = gid;
+        d.uid = newUid;
+        d.gid = newGid;
+        d.mode &= keep;
         d.ctime = now;
       });
       this.mount.inodeSettled(ip);
@@ -185,6 +209,7 @@ export abstract class FsNames extends FsCore {
     return this.change('chflags', { path, flags }, () => {
       const ip = this.existing(path);
       this.writable(ip, path);
+      checkOwner(this.caller, ip.ino, 'chflags', path);
       if (!Number.isInteger(flags) || flags < 0 || (flags & ~UF_NOHISTORY) !== 0) {
         throw new FsError('EINVAL', `unsupported flags 0x${flags.toString(16)} (only UF_NOHISTORY 0x40)`, { path });
       }

@@ -1,15 +1,21 @@
+import { InodeFlag } from '../machines/inode-flags.js';
 import { FsError } from '../storage/errors.js';
 import { ObjType, ROOT_OBJ_ID, TID_MAX } from '../storage/layout.js';
-import type {
-  Dirent,
-  FileSystem,
-  MaintenanceOptions,
-  OpenFlags,
-  PfsInfo,
-  PruneReport,
-  ReblockReport,
-  Stats,
-  Version,
+import {
+  type Caller,
+  type Dirent,
+  F_OK,
+  type FileSystem,
+  type MaintenanceOptions,
+  type OpenFlags,
+  type PfsInfo,
+  type PruneReport,
+  R_OK,
+  type ReblockReport,
+  type Stats,
+  type Version,
+  W_OK,
+  X_OK,
 } from './api.js';
 import { readData, truncateData, writeData } from './file-data.js';
 import { FileHandle, INVALID_DATA, loggedData, toBytes } from './file-handle.js';
@@ -18,9 +24,10 @@ import { FsNames } from './fs-names.js';
 import type { Inode } from './inode.js';
 import { pfsIdOf } from './keys.js';
 import { pruneMounted, reblockMounted } from './maintenance.js';
-import { createInode, listEntries } from './namespace.js';
+import { listEntries } from './namespace.js';
+import { cleanOrphans } from './orphans.js';
 import { remount, replayRedo } from './remount.js';
-import { resolvePath, splitPath } from './resolve.js';
+import { finalDot, resolvePath, splitPath } from './resolve.js';
 import { createPfs, destroyPfs, history, listPfs, listSnapshots, recordSnapshot } from './versions.js';
 
 export { toFsError };
@@ -54,7 +61,7 @@ export class HammerFs extends FsNames implements FileSystem {
         let prefix = '';
         for (const part of path.split('/').filter((p) => p.length > 0)) {
           prefix += `/${part}`;
-          const r = resolvePath(this.mount, this.root, prefix, { follow: true, parentOnly: true });
+          const r = resolvePath(this.mount, this.root, prefix, { follow: true, parentOnly: true, caller: this.caller });
           if (r.ip !== undefined) {
             if (!r.ip.isDirectory) throw new FsError('ENOTDIR', 'not a directory', { path: prefix });
             continue;
@@ -70,16 +77,23 @@ export class HammerFs extends FsNames implements FileSystem {
   protected makeDirectory(path: string, mode = 0o755): void {
     const r = this.forCreate(path);
     if (r.ip !== undefined) throw new FsError('EEXIST', 'file exists', { path });
-    const ip = createInode(this.mount, r.parent, r.name, { objType: ObjType.DIRECTORY, mode }, path);
+    const ip = this.create(r, { objType: ObjType.DIRECTORY, mode }, path);
     this.mount.inodeSettled(ip);
   }
 
   rmdir(path: string): Promise<void> {
     return this.change('rmdir', { path }, () => {
       if (splitPath(path).length === 0) throw new FsError('EBUSY', 'the root directory cannot be removed', { path });
+      const dot = finalDot(path);
+      if (dot !== undefined) {
+        this.existing(path);
+        if (dot === '.') throw new FsError('EINVAL', "rmdir of '.': name the directory itself", { path });
+        throw new FsError('ENOTEMPTY', "rmdir of '..': the parent holds at least this directory", { path });
+      }
       const r = this.forCreate(path);
       const ip = r.ip;
       if (ip === undefined || r.entry === undefined) throw new FsError('ENOENT', 'no such file or directory', { path });
+      this.mayRemoveFrom(r.parent, ip, path);
       if (!ip.isDirectory) throw new FsError('ENOTDIR', 'not a directory', { path });
       if (ip.objId === ROOT_OBJ_ID) throw new FsError('EBUSY', 'the root directory cannot be removed', { path });
       if (listEntries(this.mount, ip, TID_MAX).length > 0)
@@ -94,6 +108,7 @@ export class HammerFs extends FsNames implements FileSystem {
     return this.op('readdir', { path }, () => {
       const dir = this.existing(path);
       if (!dir.isDirectory) throw new FsError('ENOTDIR', 'not a directory', { path });
+      this.may(dir, R_OK, path);
       const entries = listEntries(this.mount, dir, dir.asof);
       if (!options?.withFileTypes) return entries.map((e) => e.name);
       return entries.map((e) => {
@@ -119,6 +134,22 @@ export class HammerFs extends FsNames implements FileSystem {
     return this.op('lstat', { path }, () => this.stats(this.existing(path, false)));
   }
 
+  access(path: string, mode: number = F_OK): Promise<void> {
+    return this.op('access', { path, mode }, () => {
+      if (!Number.isInteger(mode) || mode < 0 || mode > (R_OK | W_OK | X_OK))
+        throw new FsError('EINVAL', `invalid access mode ${String(mode)}`, { path });
+      const ip = this.existing(path);
+      if (mode & W_OK && (ip.has(InodeFlag.RO) || this.mount.readOnly))
+        throw new FsError('EROFS', 'the file is on a read-only view or mount', { path });
+      if (mode !== F_OK) this.may(ip, mode, path);
+    });
+  }
+
+  /** The same filesystem, its calls checked as `caller` (validated: EINVAL), sharing handles, cache and volume. */
+  as(caller: Caller): FileSystem {
+    return new HammerFs(this.mount, this.pfsId, this.noatime, this.session, caller ?? ({} as Caller));
+  }
+
   // --- files -----------------------------------------------------------
 
   async open(path: string, flags: OpenFlags = 'r', mode = 0o644): Promise<FileHandle> {
@@ -133,18 +164,19 @@ export class HammerFs extends FsNames implements FileSystem {
           ? this.forCreateOrExisting(path)
           : this.resolve(path);
       if (r.ip === undefined) {
-        ip = createInode(this.mount, r.parent, r.name, { objType: ObjType.REGFILE, mode }, path);
+        ip = this.create(r, { objType: ObjType.REGFILE, mode }, path);
       } else {
         ip = r.ip;
         if (access.exclusive) throw new FsError('EEXIST', 'file exists', { path });
         if (ip.isDirectory && access.write) throw new FsError('EISDIR', 'illegal operation on a directory', { path });
         if (access.write) this.writable(ip, path);
+        this.may(ip, (access.read ? R_OK : 0) | (access.write ? W_OK : 0), path);
         if (access.truncate && ip.ino.size > 0) truncateData(this.mount, ip, 0, path);
       }
       if (ip.ino.objType === ObjType.SOFTLINK)
         throw new FsError('ELOOP', 'the path is a dangling or looping symbolic link', { path });
       this.mount.ref(ip);
-      const handle = new FileHandle(this.nextFd++, ip, this, access, path);
+      const handle = new FileHandle(this.session.nextFd++, ip, this, access, path);
       this.handles.set(handle.fd, handle);
       return handle;
     };
@@ -159,6 +191,7 @@ export class HammerFs extends FsNames implements FileSystem {
     return this.op('readFile', { path }, () => {
       const ip = this.existing(path);
       if (ip.isDirectory) throw new FsError('EISDIR', 'illegal operation on a directory', { path });
+      this.may(ip, R_OK, path);
       const bytes = readData(this.mount, ip, 0, ip.ino.size);
       this.touchAtime(ip);
       const buffer = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length);
@@ -174,10 +207,11 @@ export class HammerFs extends FsNames implements FileSystem {
       let ip = r.ip;
       if (ip === undefined) {
         const spec = { objType: ObjType.REGFILE, mode: options.mode ?? 0o644, withRecords: bytes.length > 0 };
-        ip = createInode(this.mount, r.parent, r.name, spec, path);
+        ip = this.create(r, spec, path);
       } else {
         if (ip.isDirectory) throw new FsError('EISDIR', 'illegal operation on a directory', { path });
         this.writable(ip, path);
+        this.may(ip, W_OK, path);
         if (ip.ino.size > 0) truncateData(this.mount, ip, 0, path, bytes.length > 0);
       }
       writeData(this.mount, ip, 0, bytes, path);
@@ -191,10 +225,13 @@ export class HammerFs extends FsNames implements FileSystem {
       if (bytes === INVALID_DATA) throw new FsError('EINVAL', 'data must be a string or a Uint8Array', { path });
       const r = this.forCreateOrExisting(path);
       let ip = r.ip;
-      if (ip === undefined)
-        ip = createInode(this.mount, r.parent, r.name, { objType: ObjType.REGFILE, mode: 0o644 }, path);
-      if (ip.isDirectory) throw new FsError('EISDIR', 'illegal operation on a directory', { path });
-      this.writable(ip, path);
+      if (ip === undefined) {
+        ip = this.create(r, { objType: ObjType.REGFILE, mode: 0o644 }, path);
+      } else {
+        if (ip.isDirectory) throw new FsError('EISDIR', 'illegal operation on a directory', { path });
+        this.writable(ip, path);
+        this.may(ip, W_OK, path);
+      }
       writeData(this.mount, ip, ip.ino.size, bytes, path);
       this.mount.inodeSettled(ip);
     });
@@ -205,6 +242,7 @@ export class HammerFs extends FsNames implements FileSystem {
       const ip = this.existing(path);
       if (ip.isDirectory) throw new FsError('EISDIR', 'illegal operation on a directory', { path });
       this.writable(ip, path);
+      this.may(ip, W_OK, path);
       truncateData(this.mount, ip, length, path);
       this.mount.inodeSettled(ip);
     });
@@ -225,6 +263,7 @@ export class HammerFs extends FsNames implements FileSystem {
   snapshot(label = ''): Promise<number> {
     return this.op('snapshot', { label }, () => {
       this.mount.checkWritable(undefined);
+      this.privileged('snapshot');
       this.mount.syncAll();
       const tid = this.mount.volume.header().lastCommitTid;
       recordSnapshot(this.mount, this.pfsId, tid, label);
@@ -258,12 +297,14 @@ export class HammerFs extends FsNames implements FileSystem {
     create: (label: string): Promise<PfsInfo> =>
       this.op('pfs.create', { label }, () => {
         this.mount.checkWritable(undefined);
+        this.privileged('pfs.create');
         return createPfs(this.mount, label);
       }),
     list: (): Promise<PfsInfo[]> => this.op('pfs.list', {}, () => listPfs(this.mount)),
     destroy: (id: number): Promise<void> =>
       this.op('pfs.destroy', { id }, () => {
         this.mount.checkWritable(undefined);
+        this.privileged('pfs.destroy');
         if (id === 0) throw new FsError('EINVAL', 'PFS 0 (the root PFS) cannot be destroyed');
         if (id === pfsIdOf(this.root.localization)) throw new FsError('ENOTEMPTY', `PFS ${id} is the mounted one`);
         // hammer_unload_pseudofs flushes what is dirty first; only referenced inodes keep the PFS busy.
@@ -272,15 +313,21 @@ export class HammerFs extends FsNames implements FileSystem {
       }),
   };
 
-  /** Called once the volume is closed (the audit log ends its run). */
-  afterUnmount: (() => void) | undefined;
+  /** Called once the volume is closed (the audit log ends its run), whichever view unmounts. */
+  set afterUnmount(callback: (() => void) | undefined) {
+    this.session.afterUnmount = callback;
+  }
 
   remount(options: { readOnly: boolean }): Promise<void> {
     return this.op('remount', { readOnly: options?.readOnly }, () => {
+      this.privileged('remount');
       remount(this.mount, options);
-      this.timers?.unsubscribe();
-      this.timers = this.startTimers();
-      if (!this.mount.readOnly) this.recovery.redoReplayed += replayRedo(this.mount);
+      this.session.timers?.unsubscribe();
+      this.session.timers = this.session.startTimers();
+      if (!this.mount.readOnly) {
+        this.recovery.redoReplayed += replayRedo(this.mount);
+        this.recovery.orphansDeleted += cleanOrphans(this.mount);
+      }
     });
   }
 
@@ -292,7 +339,7 @@ export class HammerFs extends FsNames implements FileSystem {
   async unmount(): Promise<void> {
     if (!this.mounted) return;
     this.mount.bus.command('unmount', {});
-    this.timers?.unsubscribe();
+    this.session.timers?.unsubscribe();
     const failedBefore = this.mount.failed !== undefined;
     let failure: unknown;
     try {
@@ -303,12 +350,12 @@ export class HammerFs extends FsNames implements FileSystem {
       failure = error;
     }
     if (this.mount.failed) this.mount.destroyInodes();
-    this.mounted = false;
+    this.session.mounted = false;
     this.mount.flusher.wakeAll();
     this.mount.bus.complete();
     this.mount.volume.close();
     try {
-      this.afterUnmount?.();
+      this.session.afterUnmount?.();
     } catch (error) {
       failure ??= error;
     }

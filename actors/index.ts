@@ -7,10 +7,12 @@ import { FileDevice } from '../storage/device.js';
 import { FsError } from '../storage/errors.js';
 import { TID_MAX } from '../storage/layout.js';
 import { Volume } from '../storage/volume.js';
+import { normalizeCaller } from './access.js';
 import type { BusEvent, FileSystem, MkfsOptions, MountOptions, VolumeSource } from './api.js';
 import { type AuditOptions, auditPath, clockDescription, loggedMount, removeLog, startLog } from './audit.js';
 import { HammerFs, toFsError } from './fs.js';
 import { Mount, type MountTuning } from './mount.js';
+import { cleanOrphans } from './orphans.js';
 import { replayRedo } from './remount.js';
 import type { RecordingScheduler, ReplayScheduler } from './schedulers.js';
 
@@ -27,6 +29,7 @@ export {
 } from '../storage/fault-device.js';
 export type {
   BusEvent,
+  Caller,
   Dirent,
   FileHandle,
   FileSystem,
@@ -39,7 +42,7 @@ export type {
   Stats,
   Version,
 } from './api.js';
-export { UF_NOHISTORY } from './api.js';
+export { F_OK, R_OK, UF_NOHISTORY, W_OK, X_OK } from './api.js';
 
 export const DEFAULT_VOLUME_BYTES = 256 * 1024 * 1024;
 export const DEFAULT_UNDO_BYTES = 32 * 1024 * 1024;
@@ -85,6 +88,7 @@ function mountParameters(options: MountOptions & MountInternals): Record<string,
     noatime: options.noatime ?? false,
     syncIntervalMs: options.syncIntervalMs ?? 0,
   };
+  if (options.caller !== undefined) parameters.caller = options.caller;
   if (options.asof !== undefined) parameters.asof = options.asof;
   for (const key of TUNING_KEYS) if (options[key] !== undefined) parameters[key] = options[key];
   return parameters;
@@ -161,6 +165,8 @@ export async function mount(
   source: VolumeSource,
   options: MountOptions & AuditOptions & MountInternals = {},
 ): Promise<FileSystem> {
+  // A bad identity is refused before anything starts (the log included).
+  if (options.caller !== undefined) options = { ...options, caller: normalizeCaller(options.caller) };
   const readOnly = (options.readOnly ?? false) || options.asof !== undefined;
   const logPath = readOnly || options.logged !== undefined ? undefined : auditPath(source, options);
   // A volume file that is not there gets no log either: ENOENT, and nothing left behind.
@@ -246,9 +252,10 @@ async function mountWith(
       : undefined;
   let fs: HammerFs;
   try {
-    fs = new HammerFs(state, options.pfs ?? 0, options.noatime ?? false, timers);
+    fs = new HammerFs(state, options.pfs ?? 0, options.noatime ?? false, timers, options.caller);
     if (log !== undefined) fs.afterUnmount = () => endLog(log, clock);
     fs.recovery.redoReplayed = replayRedo(state);
+    fs.recovery.orphansDeleted = cleanOrphans(state);
   } catch (error) {
     volume.close();
     throw toFsError(error, undefined);

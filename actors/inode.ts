@@ -90,6 +90,8 @@ export class Inode implements InodeMirror {
   redoBytes = 0;
   /** A change REDO does not cover happened since the last flush (fsync must flush). */
   structural = false;
+  /** The inode record on disk has nlinks 0 and an ORPHAN record goes with it (actors/orphans.ts). */
+  orphanOnDisk: boolean;
   /** Directories: the block of object ids handed to this directory (hammer_alloc_objid). */
   objidNext = 0;
   objidLeft = 0;
@@ -120,6 +122,8 @@ export class Inode implements InodeMirror {
     this.ino = ino;
     this.leaf = leaf;
     this.flags = flags;
+    // Loaded with no links: a crash left it open and unlinked, and its ORPHAN record says so (orphans.ts).
+    this.orphanOnDisk = leaf !== undefined && ino.nlinks === 0 && key.asof === TID_MAX;
   }
 
   get isDirectory(): boolean {

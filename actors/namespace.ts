@@ -157,7 +157,8 @@ export function createInode(mount: Mount, dip: Inode, name: string, spec: NewIno
     ctime: now,
     parentObjId: spec.objType === ObjType.DIRECTORY ? dip.objId : 0,
     uid: spec.uid ?? 0,
-    gid: spec.gid ?? 0,
+    // BSD's rule: a new inode takes the group of its directory.
+    gid: spec.gid ?? dip.ino.gid,
     objType: spec.objType,
     capFlags: 0,
     nlinks: 0,

@@ -1,5 +1,5 @@
 import { FsError } from '../storage/errors.js';
-import type { FileHandle, FileSystem, OpenFlags } from './api.js';
+import type { Caller, FileHandle, FileSystem, OpenFlags } from './api.js';
 
 /**
  * Re-execution of one logged command on a filesystem: the API call the
@@ -81,6 +81,7 @@ const pathCommands: Record<string, Executor> = {
   readdir: (t, a) => t.fs.readdir(text(a, 'path')),
   stat: (t, a) => t.fs.stat(text(a, 'path')),
   lstat: (t, a) => t.fs.lstat(text(a, 'path')),
+  access: (t, a) => t.fs.access(text(a, 'path'), optionalNumber(a, 'mode')),
   open: async (t, a) => {
     const opened = await t.fs.open(text(a, 'path'), a.flags as OpenFlags, optionalNumber(a, 'mode'));
     t.handles.set(opened.fd, opened);
@@ -128,7 +129,9 @@ export function executeCommand(target: CommandTarget, type: string, args: Args):
     return Promise.reject(new FsError('EINVAL', `replay does not know the command '${type}'`));
   }
   try {
-    return executor(target, args);
+    // A call made through fs.as(caller) logged its caller: it is made through the same view again.
+    const as = args.caller === undefined ? target : { ...target, fs: target.fs.as(args.caller as Caller) };
+    return executor(as, args);
   } catch (error) {
     return Promise.reject(error);
   }

@@ -1,14 +1,16 @@
 import { FsError } from '../storage/errors.js';
-import { decodePfs, PFS_MIRROR_DELETED } from '../storage/format/records.js';
+import { decodePfs, NAME_MAX, PFS_MIRROR_DELETED } from '../storage/format/records.js';
 import { ObjType, parseTid, RecType, ROOT_OBJ_ID, TID_MAX } from '../storage/layout.js';
+import { checkAccess } from './access.js';
+import { type Caller, X_OK } from './api.js';
 import type { Inode } from './inode.js';
 import { dataLocalization, pfsLocalization } from './keys.js';
 import type { Mount } from './mount.js';
 import { type Entry, lookupEntry, readSymlink } from './namespace.js';
 
-/** Symlinks followed in one path walk before ELOOP. */
-export const SYMLINK_LIMIT = 40;
-/** Path length limit, like PATH_MAX. */
+/** Symlinks followed in one path walk before ELOOP (BSD's MAXSYMLINKS). */
+export const SYMLINK_LIMIT = 32;
+/** Path length limit in bytes, like PATH_MAX (the terminating NUL not counted). */
 export const PATH_MAX = 4096;
 
 const ASOF = /^(.+)@@(0x[0-9a-fA-F]{16})$/;
@@ -27,13 +29,33 @@ export interface Resolved {
   asof: number;
 }
 
-/** Split an absolute path into components ('.' dropped); EINVAL for anything else. */
+/**
+ * Split an absolute path into components ('.' kept: it must name a
+ * directory, like any component followed by more); EINVAL for anything
+ * else, ENAMETOOLONG past PATH_MAX bytes or for a component past NAME_MAX
+ * bytes (its @@ suffix not counted).
+ */
 export function splitPath(path: unknown): string[] {
   if (typeof path !== 'string') throw new FsError('EINVAL', `a path must be a string, got ${typeof path}`);
   if (!path.startsWith('/')) throw new FsError('EINVAL', 'paths are absolute (start with /)', { path });
-  if (path.length > PATH_MAX) throw new FsError('ENAMETOOLONG', `path longer than ${PATH_MAX}`, { path });
+  if (path.length > PATH_MAX / 3 && Buffer.byteLength(path, 'utf8') > PATH_MAX)
+    throw new FsError('ENAMETOOLONG', `path longer than ${PATH_MAX} bytes`, { path });
   if (path.includes('\0')) throw new FsError('EINVAL', 'a path cannot contain NUL', { path });
-  return path.split('/').filter((part) => part.length > 0 && part !== '.');
+  const parts = path.split('/').filter((part) => part.length > 0);
+  for (const part of parts) {
+    if (part.length > NAME_MAX / 3 && Buffer.byteLength(part.replace(AT_SUFFIX, ''), 'utf8') > NAME_MAX)
+      throw new FsError('ENAMETOOLONG', `a name longer than ${NAME_MAX} bytes`, { path });
+  }
+  return parts;
+}
+
+const AT_SUFFIX = /@@0x[0-9a-fA-F]{16}$/;
+
+/** The last component when it is '.' or '..' ('/a/.', '/a/..', '/a/../'): the calls that name an entry refuse it. */
+export function finalDot(path: string): '.' | '..' | undefined {
+  const parts = path.split('/').filter((part) => part.length > 0);
+  const last = parts[parts.length - 1];
+  return last === '.' || last === '..' ? last : undefined;
 }
 
 /** A component's name and the TID it asks for. */
@@ -54,7 +76,7 @@ export function resolvePath(
   mount: Mount,
   root: Inode,
   path: string,
-  options: { follow: boolean; parentOnly?: boolean },
+  options: { follow: boolean; parentOnly?: boolean; caller: Caller },
 ): Resolved {
   let parts = splitPath(path);
   let cur = root;
@@ -62,13 +84,18 @@ export function resolvePath(
   // An as-of mount's root is viewed at its TID, and so is everything below it.
   let asof = root.asof;
   let links = 0;
+  // Root searches every directory: the check costs nothing then.
+  const caller = options.caller.uid === 0 ? undefined : options.caller;
+  // 'name/' names a directory: a symlink there is followed on lookups, anything else is ENOTDIR.
+  const trailingSlash = path.endsWith('/');
   if (parts.length === 0) return { ip: root, parent: root, name: '', entry: undefined, asof };
   for (let i = 0; i < parts.length; i++) {
     const part = parts[i] ?? '';
     const last = i === parts.length - 1;
     if (!cur.isDirectory) throw new FsError('ENOTDIR', 'not a directory', { path });
-    if (part === '..') {
-      cur = parentOf(mount, cur, root) ?? cur;
+    if (caller !== undefined) checkAccess(caller, cur.ino, X_OK, path);
+    if (part === '.' || part === '..') {
+      if (part === '..') cur = parentOf(mount, cur, root) ?? cur;
       if (last) return { ip: cur, parent: cur, name: '', entry: undefined, asof };
       continue;
     }
@@ -101,11 +128,11 @@ export function resolvePath(
     }
     const child = load(mount, entry, component.asof, path);
     asof = component.asof;
-    if (child.ino.objType === ObjType.SOFTLINK && (!last || options.follow)) {
+    if (child.ino.objType === ObjType.SOFTLINK && (!last || options.follow || (trailingSlash && !options.parentOnly))) {
       if (++links > SYMLINK_LIMIT) throw new FsError('ELOOP', 'too many symbolic links', { path });
       const target = readSymlink(mount, child);
       const rest = parts.slice(i + 1);
-      const targetParts = target.split('/').filter((p) => p.length > 0 && p !== '.');
+      const targetParts = target.split('/').filter((p) => p.length > 0);
       // Walk on from the link's directory (or the root) through the target, then the rest.
       if (target.startsWith('/')) cur = root;
       parts = [...targetParts, ...rest];
@@ -113,7 +140,10 @@ export function resolvePath(
       if (parts.length === 0) return { ip: cur, parent: cur, name: '', entry: undefined, asof };
       continue;
     }
-    if (last) return { ip: child, parent: cur, name: component.name, entry, asof: component.asof };
+    if (last) {
+      if (trailingSlash && !child.isDirectory) throw new FsError('ENOTDIR', 'not a directory (trailing /)', { path });
+      return { ip: child, parent: cur, name: component.name, entry, asof: component.asof };
+    }
     parent = cur;
     cur = child;
   }

@@ -13,7 +13,9 @@ import {
   type AllocZone,
   BIGBLOCK_BYTES,
   LOCALIZE_INODE,
+  LOCALIZE_MISC,
   NODE_BYTES,
+  ORPHAN_OBJ_ID,
   offPart,
   offZone,
   RecType,
@@ -151,11 +153,14 @@ export function fsck(
  * The namespace as of now: every live directory entry names a live inode of
  * its PFS, and every live inode's nlinks equals the live entries naming it
  * (PFS roots have none). An inode with nlinks 0 and no entry was unlinked
- * while open when the volume last stopped: a note, like an orphan.
+ * while open when the volume last stopped: a note when its ORPHAN record is
+ * there (the next read-write mount deletes it), a problem when not (it would
+ * never go), as is an ORPHAN record naming no such inode.
  */
 function checkNamespace(volume: Volume, report: FsckReport, problem: Problem): void {
   const inodes = new Map<string, { nlinks: number; entries: number }>();
   const entries: Array<{ dir: number; target: string; name: string }> = [];
+  const orphans = new Set<string>();
   const all = volume.scan(MIN_BOUND, { ...MAX_BOUND, createTid: 0 }, TID_MAX);
   for (const elm of all) {
     if ((elm.localization & 0xffff) === LOCALIZE_INODE && elm.recType === RecType.INODE) {
@@ -164,6 +169,8 @@ function checkNamespace(volume: Volume, report: FsckReport, problem: Problem): v
     } else if (elm.recType === RecType.DIRENTRY) {
       const entry = decodeDirEntry(volume.readData(elm), `directory ${elm.objId}`);
       entries.push({ dir: elm.objId, target: `${entry.localization}:${entry.objId}`, name: entry.name });
+    } else if (elm.recType === RecType.ORPHAN && elm.objId === ORPHAN_OBJ_ID) {
+      orphans.add(`${elm.localization - LOCALIZE_MISC}:${elm.key}`);
     }
   }
   for (const entry of entries) {
@@ -176,10 +183,20 @@ function checkNamespace(volume: Volume, report: FsckReport, problem: Problem): v
     const objId = Number(key.split(':')[1]);
     if (objId === ROOT_OBJ_ID) continue;
     if (inode.nlinks === 0 && inode.entries === 0) {
-      report.notes.push(`inode ${key} has no links left (unlinked while open): an orphan`);
+      if (orphans.has(key))
+        report.notes.push(`inode ${key} has no links left (unlinked while open): an orphan, deleted at the next mount`);
+      else problem(`inode ${key}`, 'no links left and no ORPHAN record: nothing would ever delete it');
     } else if (inode.nlinks !== inode.entries) {
       problem(`inode ${key}`, `nlinks ${inode.nlinks}, but ${inode.entries} live directory entries name it`);
     }
+  }
+  for (const key of orphans) {
+    const inode = inodes.get(key);
+    if (inode === undefined || inode.nlinks !== 0)
+      problem(
+        `orphan ${key}`,
+        `an ORPHAN record names inode ${key}, which is ${inode === undefined ? 'not live' : 'linked'}`,
+      );
   }
 }
 

@@ -109,7 +109,12 @@ export const RecType = {
   PFS: 0x0015,
   SNAPSHOT: 0x0016,
   CONFIG: 0x0017,
+  /** Ours (ext4's orphan list): an inode whose last link went while it was open; key = its obj_id, no data. */
+  ORPHAN: 0x0018,
 } as const;
+
+/** Orphan records of a PFS sit at this obj_id of its MISC space (no inode has it). */
+export const ORPHAN_OBJ_ID = 0;
 
 export function recTypeName(type: number): string {
   for (const [name, id] of Object.entries(RecType)) if (id === type) return name;
