@@ -282,6 +282,7 @@ export class HammerFs extends FsNames implements FileSystem {
   prune(before: number, options: MaintenanceOptions = {}): Promise<PruneReport> {
     return this.op('prune', { before }, () => {
       this.mount.checkWritable(undefined);
+      this.privileged('prune');
       return pruneMounted(this.mount, before, options.progress);
     });
   }
@@ -289,6 +290,7 @@ export class HammerFs extends FsNames implements FileSystem {
   reblock(fillPercent = 100, options: MaintenanceOptions = {}): Promise<ReblockReport> {
     return this.op('reblock', { fillPercent }, () => {
       this.mount.checkWritable(undefined);
+      this.privileged('reblock');
       return reblockMounted(this.mount, fillPercent, options.progress);
     });
   }

@@ -194,10 +194,12 @@ describe('permissions: mode bits, owner and group for a caller', () => {
     await fs.unmount();
   });
 
-  it('snapshot and PFS create/destroy are root’s (HAMMER ioctls)', async () => {
+  it('snapshot, PFS create/destroy, prune and reblock are root’s (HAMMER ioctls)', async () => {
     const { fs, alice } = await homes();
     expect(await code(alice.snapshot('x'))).toBe('EPERM');
     expect(await code(alice.pfs.create('x'))).toBe('EPERM');
+    expect(await code(alice.prune(1))).toBe('EPERM');
+    expect(await code(alice.reblock(100))).toBe('EPERM');
     const pfs = await fs.pfs.create('p');
     expect(await code(alice.pfs.destroy(pfs.id))).toBe('EPERM');
     expect(await alice.snapshots()).toEqual([]);
