@@ -54,6 +54,21 @@ export interface Version {
   mtimeMs: number;
 }
 
+/** What statfs() returns: node's StatsFs fields (counts in `bsize` blocks). */
+export interface StatsFs {
+  /** HAMMER's buffer size (16 KiB): the unit of the block counts. */
+  bsize: number;
+  /** The volume's size in blocks. */
+  blocks: number;
+  /** Blocks the front end may still fill (what is neither allocated nor reserved by dirty inodes). */
+  bfree: number;
+  bavail: number;
+  /** Live inodes (the volume header's inode count). */
+  files: number;
+  /** Inodes that would still fit: no inode table, so the free space over what one new inode reserves. */
+  ffree: number;
+}
+
 export interface PfsInfo {
   id: number;
   label: string;
@@ -110,6 +125,8 @@ export interface FileSystem {
   chown(path: string, uid: number, gid: number): Promise<void>;
   /** BSD chflags: only UF_NOHISTORY (keep no old versions; inherited by what is created in a directory) is kept. */
   chflags(path: string, flags: number): Promise<void>;
+  /** Space and inode counts of the volume (node's statfs; `path` only has to exist). */
+  statfs(path?: string): Promise<StatsFs>;
   /** Flush everything; durable when it returns. Returns the TID of the last committed flush. */
   sync(): Promise<number>;
   /** sync(), then record a snapshot; returns its TID (everything synced is visible as of it). */

@@ -28,6 +28,7 @@ export type {
   MountOptions,
   PfsInfo,
   Stats,
+  StatsFs,
   Version,
 } from './api.js';
 export { UF_NOHISTORY } from './api.js';

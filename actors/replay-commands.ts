@@ -90,6 +90,7 @@ const pathCommands: Record<string, Executor> = {
   writeFile: (t, a) => t.fs.writeFile(text(a, 'path'), data(a), { mode: optionalNumber(a, 'mode') }),
   appendFile: (t, a) => t.fs.appendFile(text(a, 'path'), data(a)),
   truncate: (t, a) => t.fs.truncate(text(a, 'path'), optionalNumber(a, 'length')),
+  statfs: (t, a) => t.fs.statfs(text(a, 'path')),
   sync: (t) => t.fs.sync(),
   snapshot: (t, a) => t.fs.snapshot(typeof a.label === 'string' ? a.label : undefined),
   snapshots: (t) => t.fs.snapshots(),

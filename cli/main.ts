@@ -11,6 +11,7 @@ import { registerInspect } from './commands/inspect.js';
 import { registerLog } from './commands/log.js';
 import { registerLs } from './commands/ls.js';
 import { registerMkfs } from './commands/mkfs.js';
+import { registerMount } from './commands/mount.js';
 import { registerReplay } from './commands/replay.js';
 import { registerShow } from './commands/show.js';
 import { registerShowUndo } from './commands/show-undo.js';
@@ -42,6 +43,7 @@ export async function main(argv: string[]): Promise<number> {
     });
   // One register function per command (cli/commands/*.ts); new commands are added here.
   registerMkfs(program);
+  registerMount(program);
   registerShow(program);
   registerShowUndo(program);
   registerFsck(program);

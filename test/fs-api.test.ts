@@ -183,6 +183,26 @@ describe('the node:fs-like API', () => {
     await fs.unmount();
   });
 
+  it('statfs counts the volume in 16 KiB blocks and follows inodes and free space', async () => {
+    const { fs } = await fresh();
+    const before = await fs.statfs();
+    expect(before.bsize).toBe(16 * 1024);
+    // The 64 MiB volume's big-blocks (its first, the volume header's, is not counted).
+    expect(before.blocks * before.bsize).toBe(7 * 8 * 1024 * 1024);
+    expect(before.bfree).toBeGreaterThan(0);
+    expect(before.bfree).toBeLessThan(before.blocks);
+    expect(before.files).toBe(1);
+    await fs.writeFile('/big', new Uint8Array(1024 * 1024));
+    await fs.mkdir('/d');
+    await fs.sync();
+    const after = await fs.statfs('/d');
+    expect(after.files).toBe(3);
+    expect(after.bfree).toBeLessThanOrEqual(before.bfree - 64);
+    expect(after.ffree).toBeLessThan(before.ffree);
+    expect(await code(fs.statfs('/missing'))).toBe('ENOENT');
+    await fs.unmount();
+  });
+
   it('publishes commands, actor transitions, flush-group steps and storage writes on the bus', async () => {
     const { fs } = await fresh();
     const seen: string[] = [];
