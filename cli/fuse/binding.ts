@@ -100,6 +100,24 @@ export interface FuseUnavailable {
   install: string[];
 }
 
+/**
+ * The mount options every hammerstate FUSE mount uses (the benchmark's
+ * in-memory filesystem too, so both see the same kernel behaviour). fuse-native
+ * has no names for use_ino (our obj_ids as st_ino), big_writes and
+ * max_write (128 KiB writes instead of 4 KiB pieces): they are spliced in
+ * after fsname, which it copies into `-o` unchecked. No per-operation
+ * deadline: a late answer after a time-out would tell the kernel a write
+ * failed that in fact happened.
+ */
+export function mountOptions(label: string, subtype: string): FuseMountOptions {
+  return {
+    fsname: `${label.replace(/[^A-Za-z0-9._/+-]/g, '_')},use_ino,big_writes,max_write=131072`,
+    subtype,
+    defaultPermissions: true,
+    timeout: false,
+  };
+}
+
 const DEBIAN_PACKAGES = 'apt-get install -y libfuse2 fuse3';
 
 /** fusermount (libfuse2's helper, which Debian's fuse3 package also provides as fusermount3): on PATH? */

@@ -6,7 +6,7 @@ import { mount } from '../../actors/index.js';
 import { rethrowPathError } from '../filesystem.js';
 import { UsageError } from '../output.js';
 import { wallClock } from '../wall-clock.js';
-import { type FuseModule, isUnavailable, loadFuse, unavailableMessage } from './binding.js';
+import { type FuseModule, isUnavailable, loadFuse, mountOptions, unavailableMessage } from './binding.js';
 import { findMount, isMounted } from './mountinfo.js';
 import { fuseOperations } from './operations.js';
 
@@ -28,12 +28,6 @@ const UNMOUNT_POLL_MS = 200;
  * and then kill gets a shorter one).
  */
 export const SYNC_INTERVAL_MS = 5_000;
-/**
- * Mount options fuse-native has no names for, spliced in after fsname:
- * use_ino (our obj_ids as st_ino), big_writes with a 128 KiB max_write
- * (instead of 4 KiB writes).
- */
-const EXTRA_OPTIONS = 'use_ino,big_writes,max_write=131072';
 
 export interface ServeOptions {
   audit?: string | false;
@@ -77,11 +71,6 @@ function fusermount(args: string[]): Promise<void> {
   );
 }
 
-/** A label for the mount table: the volume's path, with what would break the option string replaced. */
-function fsname(volume: string): string {
-  return resolve(volume).replace(/[^A-Za-z0-9._/+-]/g, '_');
-}
-
 /**
  * Serve `volume` on `mountpoint` until SIGINT, SIGTERM or an unmount from
  * outside; then flush and close the volume. Resolves to the exit code (0:
@@ -101,13 +90,7 @@ export async function serveMount(
   );
   const owner = { uid: process.getuid?.() ?? 0, gid: process.getgid?.() ?? 0 };
   const { operations } = fuseOperations({ fs, owner, log });
-  // No per-operation deadline: a late answer after a time-out would tell the kernel a write failed that happened.
-  const fuse = new Fuse(target, operations, {
-    fsname: `${fsname(volume)},${EXTRA_OPTIONS}`,
-    subtype: SUBTYPE,
-    defaultPermissions: true,
-    timeout: false,
-  });
+  const fuse = new Fuse(target, operations, mountOptions(resolve(volume), SUBTYPE));
   try {
     await new Promise<void>((done, fail) => fuse.mount((error) => (error === null ? done() : fail(error))));
   } catch (error) {

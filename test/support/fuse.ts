@@ -1,12 +1,15 @@
-import { type ChildProcess, execFile, spawn } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, it } from 'vitest';
 import { mkfs } from '../../actors/index.js';
+import { type FuseServer, startFuseServer, stopFuseServer, within } from '../../bench/fuse-server.js';
 import { isUnavailable, loadFuse, unavailableMessage } from '../../cli/fuse/binding.js';
 import { findMount } from '../../cli/fuse/mountinfo.js';
+
+export { within };
 
 /**
  * The FUSE tests drive `hammerstate mount --foreground` as a child process
@@ -60,67 +63,19 @@ export async function scratchVolume(sizeMiB = 512): Promise<{ dir: string; volum
   return { dir, volume, mnt };
 }
 
-export interface RunningMount {
-  child: ChildProcess;
+export interface RunningMount extends FuseServer {
   mnt: string;
-  stderr(): string;
-  /** Resolves with the exit code (or the signal's name) when the process ends. */
-  exited: Promise<number | string>;
 }
 
 /** Start `hammerstate mount <volume> <mnt> --foreground` and resolve once it says it is mounted. */
-export function startMount(volume: string, mnt: string, args: string[] = []): Promise<RunningMount> {
-  const child = spawn(process.execPath, [BIN, 'mount', volume, mnt, '--foreground', ...args], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let stdout = '';
-  let stderr = '';
-  child.stdout?.on('data', (chunk: Buffer) => {
-    stdout += chunk.toString();
-  });
-  child.stderr?.on('data', (chunk: Buffer) => {
-    stderr += chunk.toString();
-  });
-  const exited = new Promise<number | string>((done) =>
-    child.once('exit', (code, signal) => done(code ?? signal ?? -1)),
-  );
-  const running: RunningMount = { child, mnt, stderr: () => stderr, exited };
-  return new Promise((done, fail) => {
-    const timer = setTimeout(() => fail(new Error(`no mount within 30 s; stderr:\n${stderr}`)), 30_000);
-    const check = () => {
-      if (stdout.includes('mounted ')) {
-        clearTimeout(timer);
-        done(running);
-      }
-    };
-    child.stdout?.on('data', check);
-    void exited.then((code) => {
-      clearTimeout(timer);
-      fail(new Error(`mount exited with ${code} before mounting; stderr:\n${stderr}`));
-    });
-  });
+export async function startMount(volume: string, mnt: string, args: string[] = []): Promise<RunningMount> {
+  const server = await startFuseServer([BIN, 'mount', volume, mnt, '--foreground', ...args]);
+  return { ...server, mnt };
 }
 
 /** Send `signal` and wait (at most 30 s) for the mount process to end; its exit code. */
-export async function stopMount(running: RunningMount, signal: NodeJS.Signals = 'SIGTERM'): Promise<number | string> {
-  running.child.kill(signal);
-  return within(running.exited, 30_000, `the mount process did not end after ${signal}`);
-}
-
-export function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
-  return new Promise((done, fail) => {
-    const timer = setTimeout(() => fail(new Error(what)), ms);
-    promise.then(
-      (value) => {
-        clearTimeout(timer);
-        done(value);
-      },
-      (error: unknown) => {
-        clearTimeout(timer);
-        fail(error);
-      },
-    );
-  });
+export function stopMount(running: RunningMount, signal: NodeJS.Signals = 'SIGTERM'): Promise<number | string> {
+  return stopFuseServer(running, signal);
 }
 
 /** Run a shell command (bash -c) in `cwd`; its stdout, or a rejection with its stderr. */
