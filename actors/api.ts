@@ -121,8 +121,12 @@ export interface FileSystem {
   truncate(path: string, length?: number): Promise<void>;
   /** Times in seconds (numbers) or Dates, as node's utimes. */
   utimes(path: string, atime: number | Date, mtime: number | Date): Promise<void>;
+  /** utimes of a symbolic link itself, not its target. */
+  lutimes(path: string, atime: number | Date, mtime: number | Date): Promise<void>;
   chmod(path: string, mode: number): Promise<void>;
   chown(path: string, uid: number, gid: number): Promise<void>;
+  /** chown of a symbolic link itself, not its target. */
+  lchown(path: string, uid: number, gid: number): Promise<void>;
   /** BSD chflags: only UF_NOHISTORY (keep no old versions; inherited by what is created in a directory) is kept. */
   chflags(path: string, flags: number): Promise<void>;
   /** Space and inode counts of the volume (node's statfs; `path` only has to exist). */

@@ -104,8 +104,10 @@ const pathCommands: Record<string, Executor> = {
   readlink: (t, a) => t.fs.readlink(text(a, 'path')),
   rename: (t, a) => t.fs.rename(text(a, 'path'), text(a, 'to')),
   utimes: (t, a) => t.fs.utimes(text(a, 'path'), a.atime as number, a.mtime as number),
+  lutimes: (t, a) => t.fs.lutimes(text(a, 'path'), a.atime as number, a.mtime as number),
   chmod: (t, a) => t.fs.chmod(text(a, 'path'), number(a, 'mode')),
   chown: (t, a) => t.fs.chown(text(a, 'path'), number(a, 'uid'), number(a, 'gid')),
+  lchown: (t, a) => t.fs.lchown(text(a, 'path'), number(a, 'uid'), number(a, 'gid')),
   chflags: (t, a) => t.fs.chflags(text(a, 'path'), number(a, 'flags')),
   unmount: (t) => t.fs.unmount(),
 };

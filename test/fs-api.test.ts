@@ -183,6 +183,23 @@ describe('the node:fs-like API', () => {
     await fs.unmount();
   });
 
+  it('lchown and lutimes change a symbolic link itself, even a dangling one; chown and utimes follow it', async () => {
+    const { fs } = await fresh();
+    await fs.symlink('/not-yet', '/link');
+    expect(await code(fs.chown('/link', 7, 8))).toBe('ENOENT');
+    await fs.lchown('/link', 7, 8);
+    await fs.lutimes('/link', 1000, 1000);
+    const link = await fs.lstat('/link');
+    expect([link.uid, link.gid, link.mtimeMs]).toEqual([7, 8, 1_000_000]);
+    await fs.writeFile('/not-yet', 'x');
+    await fs.chown('/link', 9, 9);
+    await fs.utimes('/link', 2000, 2000);
+    const target = await fs.stat('/link');
+    expect([target.uid, target.mtimeMs]).toEqual([9, 2_000_000]);
+    expect((await fs.lstat('/link')).uid).toBe(7);
+    await fs.unmount();
+  });
+
   it('statfs counts the volume in 16 KiB blocks and follows inodes and free space', async () => {
     const { fs } = await fresh();
     const before = await fs.statfs();

@@ -22,6 +22,11 @@ describeFuse('real programs on a FUSE mount', ['cp', 'diff', 'tar', 'git'], () =
     expect(TREES[0]).toBe('/usr/include/linux');
     for (const tree of TREES) await sh(`cp -r ${tree} mnt/`, state.dir);
     for (const tree of TREES) await sh(`diff -r ${tree} mnt/${tree.split('/').at(-1)}`, state.dir);
+    // cp -a keeps owners and modes, symlinks included (lchown on a link whose target is not copied yet).
+    await sh(
+      'cp -a /usr/share/common-licenses mnt/preserved && diff -r /usr/share/common-licenses mnt/preserved',
+      state.dir,
+    );
     const files = Number((await sh('find mnt -type f | wc -l', state.dir)).trim());
     expect(files).toBeGreaterThan(100);
   });

@@ -154,7 +154,7 @@ export function fuseOperations(context: OperationsContext): {
 
   /** New inodes belong to root in the API; a mount run by someone else gives them to its own uid/gid. */
   async function own(path: string): Promise<void> {
-    if (owner.uid !== 0 || owner.gid !== 0) await fs.chown(path, owner.uid, owner.gid);
+    if (owner.uid !== 0 || owner.gid !== 0) await fs.lchown(path, owner.uid, owner.gid);
   }
 
   const operations: FuseOperations = {
@@ -235,13 +235,15 @@ export function fuseOperations(context: OperationsContext): {
         const open = handles.get(fd);
         return open === undefined ? fs.truncate(path, size) : open.truncate(size);
       }),
+    // The kernel's setattr is on the inode it names: a symlink itself, never its target (lutimes, lchown).
     // fuse-native 2.2.6 passes the access time in both arguments (docs/fuse.md): both times get it.
-    utimens: (path, atime, mtime, cb) => answer('utimens', path, cb, () => fs.utimes(path, atime / 1000, mtime / 1000)),
+    utimens: (path, atime, mtime, cb) =>
+      answer('utimens', path, cb, () => fs.lutimes(path, atime / 1000, mtime / 1000)),
     chmod: (path, mode, cb) => answer('chmod', path, cb, () => fs.chmod(path, mode & 0o7777)),
     chown: (path, uid, gid, cb) =>
       answer('chown', path, cb, async () => {
         const st = uid === UNCHANGED_ID || gid === UNCHANGED_ID ? await fs.lstat(path) : undefined;
-        await fs.chown(path, uid === UNCHANGED_ID ? (st?.uid ?? 0) : uid, gid === UNCHANGED_ID ? (st?.gid ?? 0) : gid);
+        await fs.lchown(path, uid === UNCHANGED_ID ? (st?.uid ?? 0) : uid, gid === UNCHANGED_ID ? (st?.gid ?? 0) : gid);
       }),
     readlink: (path, cb) => answer('readlink', path, cb, () => fs.readlink(path)),
     symlink: (target, path, cb) =>
