@@ -110,12 +110,18 @@ describeFuse('the life of a FUSE mount', ['bash', 'fusermount'], () => {
     expect((await host.readdir(mnt)).filter((name) => name.startsWith('.fuse_hidden'))).toEqual([]);
   });
 
-  it('ends on SIGINT with exit 0; the volume counts exactly the inodes the tree has', async () => {
+  it('ends on SIGINT with exit 0; the volume counts exactly the inodes the tree has; the session replays', async () => {
     const entries = Number((await sh('find mnt | wc -l', dir as string)).trim());
     expect(await stopMount(running as RunningMount, 'SIGINT')).toBe(0);
     const fs = await mount(volume, { readOnly: true });
     expect((await fs.statfs()).files).toBe(entries);
     await fs.unmount();
+    // The FUSE session went through the API, into the volume's event log: replay re-executes it, event for event.
+    const replay = spawnSync(process.execPath, [BIN, 'replay', `${volume}.events.sqlite`, '--check'], {
+      encoding: 'utf8',
+    });
+    expect(replay.stdout + replay.stderr).toContain('every derived event matches the log');
+    expect(replay.status).toBe(0);
   });
 
   it('ends after fusermount -u from outside: exit 0, and what was written is on the volume', async () => {
