@@ -84,6 +84,14 @@ describeFuse('the life of a FUSE mount', ['bash', 'fusermount'], () => {
     expect(await errorCode(host.unlink(asOf))).toBe('EROFS');
   });
 
+  it('refuses a second mount of the same volume while it is mounted (EBUSY, exit 2)', async () => {
+    const other = join(dir as string, 'other');
+    await host.mkdir(other);
+    const second = spawnSync(process.execPath, [BIN, 'mount', volume, other, '--foreground'], { encoding: 'utf8' });
+    expect(second.status).toBe(2);
+    expect(second.stderr).toContain(`EBUSY: ${volume} is already mounted on ${mnt}`);
+  });
+
   it('shows the obj_id as the inode number (folded to 32 bits), the root as 1', async () => {
     expect((await host.stat(join(mnt, 'doc.txt'))).ino).toBe(fuseIno(docIno));
     expect((await host.stat(mnt)).ino).toBe(1);

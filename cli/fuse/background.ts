@@ -24,7 +24,7 @@ export async function startInBackground(
   logPath: string,
   log: (line: string) => void,
 ): Promise<{ pid: number; mountpoint: string }> {
-  const target = await prepareMountpoint(mountpoint, log);
+  const target = await prepareMountpoint(volume, mountpoint, log);
   const script = fileURLToPath(new URL('../hammerstate.js', import.meta.url));
   const out = openSync(logPath, 'a');
   const child = spawn(process.execPath, [script, 'mount', volume, target, '--foreground', ...args], {

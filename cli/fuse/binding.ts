@@ -111,11 +111,16 @@ export interface FuseUnavailable {
  */
 export function mountOptions(label: string, subtype: string): FuseMountOptions {
   return {
-    fsname: `${label.replace(/[^A-Za-z0-9._/+-]/g, '_')},use_ino,big_writes,max_write=131072`,
+    fsname: `${fsnameOf(label)},use_ino,big_writes,max_write=131072`,
     subtype,
     defaultPermissions: true,
     timeout: false,
   };
+}
+
+/** The mount table's source field for `label` (a volume's absolute path): what would break the option string replaced. */
+export function fsnameOf(label: string): string {
+  return label.replace(/[^A-Za-z0-9._/+-]/g, '_');
 }
 
 const DEBIAN_PACKAGES = 'apt-get install -y libfuse2 fuse3';

@@ -43,6 +43,11 @@ export function findMount(mountpoint: string, text = readMountinfo()): MountEntr
     .at(-1);
 }
 
+/** Every mount this process sees. */
+export function allMounts(text = readMountinfo()): MountEntry[] {
+  return parseMountinfo(text);
+}
+
 /** Is the mount with this ID still there? */
 export function isMounted(id: number, text = readMountinfo()): boolean {
   return parseMountinfo(text).some((entry) => entry.id === id);

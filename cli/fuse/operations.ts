@@ -213,8 +213,13 @@ export function fuseOperations(context: OperationsContext): {
           if ((error as { code?: unknown }).code !== 'EEXIST') throw error;
           return opened(fs.open(path, 'r+'));
         }
+        try {
+          await own(path);
+        } catch (error) {
+          await file.close();
+          throw error;
+        }
         handles.set(file.fd, file);
-        await own(path);
         return file.fd;
       }),
     read: (path, fd, buffer, length, position, cb) =>

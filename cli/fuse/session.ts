@@ -6,8 +6,8 @@ import { mount } from '../../actors/index.js';
 import { rethrowPathError } from '../filesystem.js';
 import { UsageError } from '../output.js';
 import { wallClock } from '../wall-clock.js';
-import { type FuseModule, isUnavailable, loadFuse, mountOptions, unavailableMessage } from './binding.js';
-import { findMount, isMounted } from './mountinfo.js';
+import { type FuseModule, fsnameOf, isUnavailable, loadFuse, mountOptions, unavailableMessage } from './binding.js';
+import { allMounts, findMount, isMounted } from './mountinfo.js';
 import { fuseOperations } from './operations.js';
 
 /**
@@ -44,23 +44,43 @@ export function requireFuse(): FuseModule {
 
 /**
  * The mount point as the kernel will name it, checked: an existing
- * directory, not already a hammerstate mount. A dead FUSE mount left by a
+ * directory, not already a hammerstate mount, and the volume not mounted
+ * elsewhere. A dead FUSE mount left by a
  * killed process (ENOTCONN) is detached first, so the next mount just works.
  */
-export async function prepareMountpoint(mountpoint: string, log: (line: string) => void): Promise<string> {
+export async function prepareMountpoint(
+  volume: string,
+  mountpoint: string,
+  log: (line: string) => void,
+): Promise<string> {
   const target = resolve(mountpoint);
-  try {
-    if (!statSync(target).isDirectory()) throw new UsageError('ENOTDIR', `mount point ${target} is not a directory`);
-  } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code;
-    if (code !== 'ENOTCONN') throw error;
-    log(`hammerstate: ${target} is a dead FUSE mount (its process is gone): detaching it`);
-    await fusermount(['-u', '-z', target]);
-  }
+  if (isDead(target)) await detach(target, log);
+  if (!statSync(target).isDirectory()) throw new UsageError('ENOTDIR', `mount point ${target} is not a directory`);
   const existing = findMount(target);
   if (existing?.fstype === FSTYPE)
     throw new UsageError('EBUSY', `${target} is already a hammerstate mount (of ${existing.source})`);
+  // Two mounts of one volume would be two writers of one file: refuse the second (a FUSE mount shows its volume).
+  const source = fsnameOf(resolve(volume));
+  for (const twin of allMounts().filter((entry) => entry.fstype === FSTYPE && entry.source === source)) {
+    if (!isDead(twin.mountpoint)) throw new UsageError('EBUSY', `${volume} is already mounted on ${twin.mountpoint}`);
+    await detach(twin.mountpoint, log);
+  }
   return target;
+}
+
+/** A FUSE mount whose process is gone answers ENOTCONN. */
+function isDead(path: string): boolean {
+  try {
+    statSync(path);
+    return false;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'ENOTCONN';
+  }
+}
+
+async function detach(path: string, log: (line: string) => void): Promise<void> {
+  log(`hammerstate: ${path} is a dead FUSE mount (its process is gone): detaching it`);
+  await fusermount(['-u', '-z', path]);
 }
 
 function fusermount(args: string[]): Promise<void> {
@@ -84,7 +104,7 @@ export async function serveMount(
 ): Promise<number> {
   const Fuse = requireFuse();
   const log = options.log;
-  const target = await prepareMountpoint(mountpoint, log);
+  const target = await prepareMountpoint(volume, mountpoint, log);
   const fs = await mount(volume, { clock: wallClock, audit: options.audit, syncIntervalMs: SYNC_INTERVAL_MS }).catch(
     rethrowPathError,
   );
