@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { closeSync, openSync, readFileSync } from 'node:fs';
+import { closeSync, existsSync, openSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { FsError } from '../../storage/errors.js';
 import { UsageError } from '../output.js';
@@ -24,6 +24,7 @@ export async function startInBackground(
   logPath: string,
   log: (line: string) => void,
 ): Promise<{ pid: number; mountpoint: string }> {
+  if (!existsSync(volume)) throw new UsageError('ENOENT', `no such volume file, '${volume}'`);
   const target = await prepareMountpoint(volume, mountpoint, log);
   const script = fileURLToPath(new URL('../hammerstate.js', import.meta.url));
   const out = openSync(logPath, 'a');
@@ -43,8 +44,9 @@ export async function startInBackground(
     if (exited !== undefined) {
       const tail = readFileSync(logPath, 'utf8').trimEnd().split('\n').slice(-5).join('\n');
       const message = `the mount process exited with ${exited} before mounting:\n${tail}`;
-      // Its own usage errors stay usage errors (exit 2); anything else is exit 1.
-      throw exited === 2 ? new UsageError('EINVAL', message) : new FsError('EIO', message);
+      // Its own usage errors stay usage errors (exit 2), with the code it gave; anything else is exit 1.
+      const code = /hammerstate: (E[A-Z]+):/.exec(tail)?.[1] ?? 'EINVAL';
+      throw exited === 2 ? new UsageError(code, message) : new FsError('EIO', message);
     }
     if (performance.now() > deadline) {
       child.kill('SIGTERM');
