@@ -2,6 +2,7 @@ import { constants as fsConstants } from 'node:fs';
 import { constants as osConstants } from 'node:os';
 import { posix } from 'node:path';
 import type { Dirent, FileHandle, FileSystem, Stats } from '../../actors/api.js';
+import { FsError } from '../../storage/errors.js';
 import type { FuseOperations, FuseStat, FuseStatfs } from './binding.js';
 
 /**
@@ -136,7 +137,7 @@ export function fuseOperations(context: OperationsContext): {
 
   function handle(fd: number, path: string): FileHandle {
     const open = handles.get(fd);
-    if (open === undefined) throw Object.assign(new Error(`no open file handle ${fd} for ${path}`), { code: 'EBADF' });
+    if (open === undefined) throw new FsError('EBADF', `no open file handle ${fd}`, { path });
     return open;
   }
 
@@ -181,7 +182,7 @@ export function fuseOperations(context: OperationsContext): {
       answer('access', path, cb, async () => {
         await fs.lstat(path);
         if ((mode & fsConstants.W_OK) !== 0 && AS_OF.test(path))
-          throw Object.assign(new Error('an as-of view is read-only'), { code: 'EROFS' });
+          throw new FsError('EROFS', 'an as-of view is read-only', { path });
       }),
     readdir: (path, cb) =>
       answer<{ names: string[]; stats: FuseStat[] }>(
@@ -269,7 +270,7 @@ export function fuseOperations(context: OperationsContext): {
       answer('mknod', path, cb, async () => {
         // The API has regular files, directories and symlinks; devices, FIFOs and sockets are refused.
         if ((mode & fsConstants.S_IFMT) !== fsConstants.S_IFREG)
-          throw Object.assign(new Error('only regular files can be made with mknod'), { code: 'EPERM' });
+          throw new FsError('EPERM', 'only regular files can be made with mknod', { path });
         await (await fs.open(path, 'wx', mode & 0o7777)).close();
         await own(path);
       }),
