@@ -6,7 +6,15 @@ import { mount } from '../../actors/index.js';
 import { rethrowPathError } from '../filesystem.js';
 import { UsageError } from '../output.js';
 import { wallClock } from '../wall-clock.js';
-import { type FuseModule, fsnameOf, isUnavailable, loadFuse, mountOptions, unavailableMessage } from './binding.js';
+import {
+  type FuseInstance,
+  type FuseModule,
+  fsnameOf,
+  isUnavailable,
+  loadFuse,
+  mountOptions,
+  unavailableMessage,
+} from './binding.js';
 import { allMounts, findMount, isMounted } from './mountinfo.js';
 import { fuseOperations } from './operations.js';
 
@@ -119,6 +127,7 @@ export async function serveMount(
   }
   const entry = findMount(target);
   if (entry === undefined || entry.fstype !== FSTYPE) {
+    await unmountFuse(fuse, target, log);
     await closeVolume(fs, log);
     throw new UsageError('EIO', `the FUSE mount on ${target} is not in the mount table`);
   }
@@ -127,18 +136,21 @@ export async function serveMount(
   options.ready(target);
   const reason = await stopRequested(entry.id);
   log(`hammerstate: ${reason === 'unmounted' ? `${target} was unmounted` : `${reason}`}: flushing ${volume}`);
-  if (reason !== 'unmounted') {
-    await new Promise<void>((done) =>
-      fuse.unmount((error) => {
-        if (error !== null) log(`hammerstate: unmounting ${target}: ${error.message}`);
-        done();
-      }),
-    );
-  }
+  if (reason !== 'unmounted') await unmountFuse(fuse, target, log);
   const ok = await closeVolume(fs, log);
   guard();
   if (ok) log(`hammerstate: ${volume} flushed and closed`);
   return ok ? 0 : 1;
+}
+
+/** Detach the mount (fusermount -u -z, lazy: a busy mount point does not stop the shutdown; a process that still has a file open there gets errors once the volume is closed). */
+function unmountFuse(fuse: FuseInstance, target: string, log: (line: string) => void): Promise<void> {
+  return new Promise((done) =>
+    fuse.unmount((error) => {
+      if (error !== null) log(`hammerstate: unmounting ${target}: ${error.message}`);
+      done();
+    }),
+  );
 }
 
 /** Flush and close; false (logged) when the final flush failed. */
