@@ -43,7 +43,7 @@ function alive(pid: number): boolean {
   }
 }
 
-describeFuse('the life of a FUSE mount', ['bash', 'fusermount'], () => {
+describeFuse('the life of a FUSE mount', ['bash', 'fusermount', 'python3', 'dd', 'sha256sum', 'find'], () => {
   let dir: string | undefined;
   let volume = '';
   let mnt = '';

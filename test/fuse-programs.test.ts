@@ -14,7 +14,7 @@ const TREES = ['/usr/include/linux', '/usr/share/common-licenses'].filter((tree)
 /** What tar archives (part of the first tree: tar restores owner, mode and times, several requests a file). */
 const TAR_PARTS = ['netfilter', 'netfilter_bridge', 'netfilter_ipv4', 'netfilter_ipv6', 'usb'];
 
-describeFuse('real programs on a FUSE mount', ['cp', 'diff', 'tar', 'git'], () => {
+describeFuse('real programs on a FUSE mount', ['cp', 'diff', 'tar', 'git', 'find'], () => {
   // The first mount keeps the event log (the default); the remount keeps none.
   const state = mountedVolume();
 
