@@ -18,17 +18,19 @@ export function registerMount(program: Command): void {
     .argument('<volume>', 'volume file')
     .argument('<mountpoint>', 'an existing directory')
     .option('--foreground', 'serve in this process until a signal or an unmount')
+    .option('--allow-other', 'let other users use the mount (the kernel checks modes and owners for them)')
     .option('--json', 'background start: print {volume, mountpoint, pid, log} as one JSON object');
   auditOptions(command).action(
     async (
       volume: string,
       mountpoint: string,
-      options: { foreground?: boolean; json?: boolean; audit?: string | false },
+      options: { foreground?: boolean; allowOther?: boolean; json?: boolean; audit?: string | false },
     ) => {
       requireFuse();
       if (options.foreground) {
         const code = await serveMount(volume, mountpoint, {
           audit: options.audit,
+          allowOther: options.allowOther,
           log: note,
           ready: (target) => say(`mounted ${volume} on ${target}`),
         });
@@ -37,6 +39,7 @@ export function registerMount(program: Command): void {
       }
       const args =
         options.audit === false ? ['--no-audit'] : options.audit === undefined ? [] : ['--audit', options.audit];
+      if (options.allowOther) args.push('--allow-other');
       const logPath = `${volume}.mount.log`;
       const started = await startInBackground(volume, mountpoint, args, logPath, note);
       if (options.json) printJson({ volume, mountpoint: started.mountpoint, pid: started.pid, log: logPath });

@@ -78,6 +78,8 @@ export interface FuseMountOptions {
   fsname: string;
   subtype?: string;
   defaultPermissions?: boolean;
+  /** Other users may use the mount too (as root, or with user_allow_other in /etc/fuse.conf). */
+  allowOther?: boolean;
   /** Per-operation answer deadline in ms, or false for none. */
   timeout?: number | false;
   force?: boolean;
@@ -109,8 +111,9 @@ export interface FuseUnavailable {
  * deadline: a late answer after a time-out would tell the kernel a write
  * failed that in fact happened.
  */
-export function mountOptions(label: string, subtype: string): FuseMountOptions {
+export function mountOptions(label: string, subtype: string, allowOther = false): FuseMountOptions {
   return {
+    allowOther,
     fsname: `${fsnameOf(label)},use_ino,big_writes,max_write=131072`,
     subtype,
     defaultPermissions: true,

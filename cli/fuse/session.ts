@@ -39,6 +39,8 @@ export const SYNC_INTERVAL_MS = 5_000;
 
 export interface ServeOptions {
   audit?: string | false;
+  /** Let other users in (the kernel still checks every access against the modes: default_permissions). */
+  allowOther?: boolean;
   /** A line for stderr. */
   log(line: string): void;
 }
@@ -118,7 +120,7 @@ export async function serveMount(
   );
   const owner = { uid: process.getuid?.() ?? 0, gid: process.getgid?.() ?? 0 };
   const { operations } = fuseOperations({ fs, owner, log });
-  const fuse = new Fuse(target, operations, mountOptions(resolve(volume), SUBTYPE));
+  const fuse = new Fuse(target, operations, mountOptions(resolve(volume), SUBTYPE, options.allowOther));
   try {
     await new Promise<void>((done, fail) => fuse.mount((error) => (error === null ? done() : fail(error))));
   } catch (error) {
