@@ -33,7 +33,7 @@ export async function main(argv: string[]): Promise<number> {
   program
     .name('hammerstate')
     .description(
-      "DragonFly BSD HAMMER's inode and flush machinery as XState actors over a crash-safe volume: filesystem, event log, replay, visualization",
+      "DragonFly BSD HAMMER's inode and flush machinery as XState actors over a crash-safe volume: filesystem, FUSE mount, event log, replay, visualization",
     )
     .version('0.1.0')
     .exitOverride()
