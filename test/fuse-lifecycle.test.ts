@@ -106,6 +106,13 @@ describeFuse(
       expect(await host.readFile(join(mnt, 'public.txt'), 'utf8')).toBe('public');
     });
 
+    it('sets access and modification times apart (utimens), as tar -x and cp -p do', async () => {
+      await host.writeFile(join(mnt, 'times.txt'), 'x');
+      await host.utimes(join(mnt, 'times.txt'), 1_500_000_000, 1_600_000_000);
+      const st = await host.stat(join(mnt, 'times.txt'));
+      expect([st.atimeMs, st.mtimeMs]).toEqual([1_500_000_000_000, 1_600_000_000_000]);
+    });
+
     it('refuses a second mount of the same volume while it is mounted (EBUSY, exit 2)', async () => {
       const other = join(dir as string, 'other');
       await host.mkdir(other);

@@ -242,7 +242,7 @@ export function fuseOperations(context: OperationsContext): {
         return open === undefined ? fs.truncate(path, size) : open.truncate(size);
       }),
     // The kernel's setattr is on the inode it names: a symlink itself, never its target (lutimes, lchown).
-    // fuse-native 2.2.6 passes the access time in both arguments (docs/fuse.md): both times get it.
+    // Both times as the kernel set them: fuse-native's own binary passes atime twice; postinstall rebuilds it fixed.
     utimens: (path, atime, mtime, cb) =>
       answer('utimens', path, cb, () => fs.lutimes(path, atime / 1000, mtime / 1000)),
     chmod: (path, mode, cb) => answer('chmod', path, cb, () => fs.chmod(path, mode & 0o7777)),
