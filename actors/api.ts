@@ -58,6 +58,21 @@ export interface Version {
   mtimeMs: number;
 }
 
+/** What statfs() returns: node's StatsFs fields (counts in `bsize` blocks). */
+export interface StatsFs {
+  /** HAMMER's buffer size (16 KiB): the unit of the block counts. */
+  bsize: number;
+  /** The volume's size in blocks. */
+  blocks: number;
+  /** Blocks the front end may still fill (what is neither allocated nor reserved by dirty inodes). */
+  bfree: number;
+  bavail: number;
+  /** Live inodes (the volume header's inode count). */
+  files: number;
+  /** Inodes that would still fit: no inode table, so the free space over what one new inode reserves. */
+  ffree: number;
+}
+
 export interface PfsInfo {
   id: number;
   label: string;
@@ -136,11 +151,17 @@ export interface FileSystem {
   truncate(path: string, length?: number): Promise<void>;
   /** Times in seconds (numbers) or Dates, as node's utimes. */
   utimes(path: string, atime: number | Date, mtime: number | Date): Promise<void>;
+  /** utimes of a symbolic link itself, not its target. */
+  lutimes(path: string, atime: number | Date, mtime: number | Date): Promise<void>;
   chmod(path: string, mode: number): Promise<void>;
   /** -1 leaves an id as it is. Root may set any; the owner only the group, to one of its own (else EPERM). */
   chown(path: string, uid: number, gid: number): Promise<void>;
+  /** chown of a symbolic link itself, not its target. */
+  lchown(path: string, uid: number, gid: number): Promise<void>;
   /** BSD chflags: only UF_NOHISTORY (keep no old versions; inherited by what is created in a directory) is kept. */
   chflags(path: string, flags: number): Promise<void>;
+  /** Space and inode counts of the volume (node's statfs; `path` only has to exist). */
+  statfs(path?: string): Promise<StatsFs>;
   /** Flush everything; durable when it returns. Returns the TID of the last committed flush. */
   sync(): Promise<number>;
   /** sync(), then record a snapshot; returns its TID (everything synced is visible as of it). */

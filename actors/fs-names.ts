@@ -147,8 +147,17 @@ export abstract class FsNames extends FsCore {
   // --- attributes ---------------------------------------------------------
 
   utimes(path: string, atime: number | Date, mtime: number | Date): Promise<void> {
-    return this.change('utimes', { path, atime: loggedTime(atime), mtime: loggedTime(mtime) }, () => {
-      const ip = this.existing(path);
+    return this.setTimes('utimes', path, atime, mtime, true);
+  }
+
+  /** utimes on a symbolic link itself (node's lutimes; what the kernel's setattr means). */
+  lutimes(path: string, atime: number | Date, mtime: number | Date): Promise<void> {
+    return this.setTimes('lutimes', path, atime, mtime, false);
+  }
+
+  private setTimes(type: string, path: string, atime: number | Date, mtime: number | Date, follow: boolean) {
+    return this.change(type, { path, atime: loggedTime(atime), mtime: loggedTime(mtime) }, () => {
+      const ip = this.existing(path, follow);
       this.writable(ip, path);
       // Explicit times: the owner's or root's (setting them to "now" with write access is not in this API).
       checkOwner(this.caller, ip.ino, 'utimes', path);
@@ -181,8 +190,17 @@ export abstract class FsNames extends FsCore {
   }
 
   chown(path: string, uid: number, gid: number): Promise<void> {
-    return this.change('chown', { path, uid, gid }, () => {
-      const ip = this.existing(path);
+    return this.setOwner('chown', path, uid, gid, true);
+  }
+
+  /** chown of a symbolic link itself (node's lchown). */
+  lchown(path: string, uid: number, gid: number): Promise<void> {
+    return this.setOwner('lchown', path, uid, gid, false);
+  }
+
+  private setOwner(type: string, path: string, uid: number, gid: number, follow: boolean): Promise<void> {
+    return this.change(type, { path, uid, gid }, () => {
+      const ip = this.existing(path, follow);
       this.writable(ip, path);
       for (const id of [uid, gid]) {
         if (!Number.isInteger(id) || id < -1 || id > 0xffffffff)

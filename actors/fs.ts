@@ -1,6 +1,6 @@
 import { InodeFlag } from '../machines/inode-flags.js';
 import { FsError } from '../storage/errors.js';
-import { ObjType, ROOT_OBJ_ID, TID_MAX } from '../storage/layout.js';
+import { BIGBLOCK_BYTES, ObjType, ROOT_OBJ_ID, TID_MAX } from '../storage/layout.js';
 import {
   type Caller,
   type Dirent,
@@ -13,6 +13,7 @@ import {
   R_OK,
   type ReblockReport,
   type Stats,
+  type StatsFs,
   type Version,
   W_OK,
   X_OK,
@@ -28,9 +29,13 @@ import { listEntries } from './namespace.js';
 import { cleanOrphans } from './orphans.js';
 import { remount, replayRedo } from './remount.js';
 import { finalDot, resolvePath, splitPath } from './resolve.js';
+import { INODE_RESERVE_BYTES } from './space.js';
 import { createPfs, destroyPfs, history, listPfs, listSnapshots, recordSnapshot } from './versions.js';
 
 export { toFsError };
+
+/** HAMMER_BUFSIZE: statfs counts in these. */
+const STATFS_BLOCK_BYTES = 16 * 1024;
 
 const OPEN_FLAGS: Record<
   OpenFlags,
@@ -249,6 +254,24 @@ export class HammerFs extends FsNames implements FileSystem {
   }
 
   // --- the whole filesystem --------------------------------------------
+
+  /** hammer_vfs_statfs: sizes from the volume, free space as the reservation sees it (so df agrees with ENOSPC). */
+  statfs(path = '/'): Promise<StatsFs> {
+    return this.op('statfs', { path }, () => {
+      this.existing(path);
+      const volume = this.mount.volume.stats();
+      const available = Math.max(0, this.mount.space.available());
+      const free = Math.floor(available / STATFS_BLOCK_BYTES);
+      return {
+        bsize: STATFS_BLOCK_BYTES,
+        blocks: (volume.bigblocks * BIGBLOCK_BYTES) / STATFS_BLOCK_BYTES,
+        bfree: free,
+        bavail: free,
+        files: volume.inodes,
+        ffree: Math.floor(available / INODE_RESERVE_BYTES),
+      };
+    });
+  }
 
   sync(): Promise<number> {
     return this.op('sync', {}, () => {

@@ -40,6 +40,7 @@ export type {
   PruneReport,
   ReblockReport,
   Stats,
+  StatsFs,
   Version,
 } from './api.js';
 export { F_OK, R_OK, UF_NOHISTORY, W_OK, X_OK } from './api.js';

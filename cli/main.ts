@@ -11,6 +11,7 @@ import { registerInspect } from './commands/inspect.js';
 import { registerLog } from './commands/log.js';
 import { registerLs } from './commands/ls.js';
 import { registerMkfs } from './commands/mkfs.js';
+import { registerMount } from './commands/mount.js';
 import { registerPfs } from './commands/pfs.js';
 import { registerPrune } from './commands/prune.js';
 import { registerReblock } from './commands/reblock.js';
@@ -36,7 +37,7 @@ export async function main(argv: string[]): Promise<number> {
   program
     .name('hammerstate')
     .description(
-      "DragonFly BSD HAMMER's inode and flush machinery as XState actors over a crash-safe volume: filesystem, event log, replay, visualization",
+      "DragonFly BSD HAMMER's inode and flush machinery as XState actors over a crash-safe volume: filesystem, FUSE mount, event log, replay, visualization",
     )
     .version('0.1.0')
     .exitOverride()
@@ -46,6 +47,7 @@ export async function main(argv: string[]): Promise<number> {
     });
   // One register function per command (cli/commands/*.ts); new commands are added here.
   registerMkfs(program);
+  registerMount(program);
   registerShow(program);
   registerShowUndo(program);
   registerFsck(program);

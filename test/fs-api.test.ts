@@ -174,6 +174,43 @@ describe('the node:fs-like API', () => {
     await fs.unmount();
   });
 
+  it('lchown and lutimes change a symbolic link itself, even a dangling one; chown and utimes follow it', async () => {
+    const { fs } = await fresh();
+    await fs.symlink('/not-yet', '/link');
+    expect(await code(fs.chown('/link', 7, 8))).toBe('ENOENT');
+    await fs.lchown('/link', 7, 8);
+    await fs.lutimes('/link', 1000, 1000);
+    const link = await fs.lstat('/link');
+    expect([link.uid, link.gid, link.mtimeMs]).toEqual([7, 8, 1_000_000]);
+    await fs.writeFile('/not-yet', 'x');
+    await fs.chown('/link', 9, 9);
+    await fs.utimes('/link', 2000, 2000);
+    const target = await fs.stat('/link');
+    expect([target.uid, target.mtimeMs]).toEqual([9, 2_000_000]);
+    expect((await fs.lstat('/link')).uid).toBe(7);
+    await fs.unmount();
+  });
+
+  it('statfs counts the volume in 16 KiB blocks and follows inodes and free space', async () => {
+    const { fs } = await fresh();
+    const before = await fs.statfs();
+    expect(before.bsize).toBe(16 * 1024);
+    // The 64 MiB volume's big-blocks (its first, the volume header's, is not counted).
+    expect(before.blocks * before.bsize).toBe(7 * 8 * 1024 * 1024);
+    expect(before.bfree).toBeGreaterThan(0);
+    expect(before.bfree).toBeLessThan(before.blocks);
+    expect(before.files).toBe(1);
+    await fs.writeFile('/big', new Uint8Array(1024 * 1024));
+    await fs.mkdir('/d');
+    await fs.sync();
+    const after = await fs.statfs('/d');
+    expect(after.files).toBe(3);
+    expect(after.bfree).toBeLessThanOrEqual(before.bfree - 64);
+    expect(after.ffree).toBeLessThan(before.ffree);
+    expect(await code(fs.statfs('/missing'))).toBe('ENOENT');
+    await fs.unmount();
+  });
+
   it('publishes commands, actor transitions, flush-group steps and storage writes on the bus', async () => {
     const { fs } = await fresh();
     const seen: string[] = [];

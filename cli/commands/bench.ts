@@ -2,6 +2,7 @@ import type { Command } from 'commander';
 import { type BenchResult, benchmarks, runBenchmarks } from '../../bench/harness.js';
 import '../../bench/fs.js';
 import '../../bench/storage.js';
+import '../../bench/fuse.js';
 import { EXIT_OK, note, printJson, say, UsageError } from '../output.js';
 
 /**

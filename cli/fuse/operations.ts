@@ -1,0 +1,284 @@
+import { constants as fsConstants } from 'node:fs';
+import { constants as osConstants } from 'node:os';
+import { posix } from 'node:path';
+import type { Dirent, FileHandle, FileSystem, Stats } from '../../actors/api.js';
+import { FsError } from '../../storage/errors.js';
+import type { FuseOperations, FuseStat, FuseStatfs } from './binding.js';
+
+/**
+ * The FUSE operations over the public filesystem API (actors/api.ts): each
+ * kernel request becomes API calls, its answer a value or a negative errno.
+ * A handler never throws (fuse-native would take the process, and with it
+ * the mount, down): an FsError answers its code's errno; anything else is a
+ * bug, answered EIO and logged, and the mount stays up. Called by the FUSE
+ * session (session.ts) on the main thread, one request at a time per
+ * callback, any number in flight.
+ */
+
+/** Who owns what the mount creates, when the binding does not say who asked (docs/fuse.md, "Ownership"). */
+export interface Owner {
+  uid: number;
+  gid: number;
+}
+
+export interface OperationsContext {
+  fs: FileSystem;
+  owner: Owner;
+  /** A line for stderr: a request that failed with EIO or a bug. */
+  log(line: string): void;
+}
+
+/** `name@@0x<16 hex>`: a component read as of a TID (read-only). */
+const AS_OF = /@@0x[0-9a-f]{16}(\/|$)/i;
+const O_ACCMODE = 3;
+const TYPE_BITS = { file: fsConstants.S_IFREG, dir: fsConstants.S_IFDIR, symlink: fsConstants.S_IFLNK } as const;
+/** What stat reports as the preferred I/O size: cp and friends then write 128 KiB, the big_writes maximum. */
+const BLKSIZE = 128 * 1024;
+/** chown(2)'s "leave unchanged", as the kernel passes it through libfuse (uint32). */
+const UNCHANGED_ID = 0xffffffff;
+
+/** The negative errno of an error: its node-style code when it has a known one, EIO otherwise. */
+export function errnoOf(error: unknown): number {
+  const code = (error as { code?: unknown } | null)?.code;
+  const errno = typeof code === 'string' ? (osConstants.errno as Record<string, number>)[code] : undefined;
+  return -(errno ?? osConstants.errno.EIO);
+}
+
+const FIRST_ALLOCATED_OBJID = 2 ** 32;
+/**
+ * The st_ino the kernel shows for an obj_id. fuse-native passes st_ino as
+ * 32 bits, and HAMMER allocates obj_ids from the TID counter, which starts
+ * at 2^32 (the root is obj 1): so the root keeps 1 and allocated ids count
+ * on from 2. Stable for the life of the volume, and unique until 2^32 - 2
+ * ids (object ids and TIDs share the counter) have been allocated.
+ */
+export function fuseIno(objId: number): number {
+  if (objId < FIRST_ALLOCATED_OBJID) return objId;
+  return ((objId - FIRST_ALLOCATED_OBJID) % (FIRST_ALLOCATED_OBJID - 2)) + 2;
+}
+
+/** API Stats as fuse-native copies them into struct stat. */
+export function fuseStat(st: Stats): FuseStat {
+  return {
+    mode: st.mode,
+    uid: st.uid,
+    gid: st.gid,
+    size: st.size,
+    nlink: st.nlink,
+    ino: fuseIno(st.ino),
+    blksize: BLKSIZE,
+    blocks: Math.ceil(st.size / 512),
+    atime: st.atimeMs,
+    mtime: st.mtimeMs,
+    ctime: st.ctimeMs,
+  };
+}
+
+function direntStat(entry: Dirent): FuseStat {
+  const type = entry.isDirectory() ? TYPE_BITS.dir : entry.isSymbolicLink() ? TYPE_BITS.symlink : TYPE_BITS.file;
+  return {
+    mode: type,
+    uid: 0,
+    gid: 0,
+    size: 0,
+    nlink: 1,
+    ino: fuseIno(entry.ino),
+    blksize: 0,
+    blocks: 0,
+    atime: 0,
+    mtime: 0,
+    ctime: 0,
+  };
+}
+
+/**
+ * The operation table. `handles` maps the file handle numbers given to the
+ * kernel (the API's own fds) to the open FileHandles: an open file holds its
+ * inode, so a file unlinked while open stays readable until its release.
+ */
+export function fuseOperations(context: OperationsContext): {
+  operations: FuseOperations;
+  handles: Map<number, FileHandle>;
+} {
+  const { fs, owner, log } = context;
+  const handles = new Map<number, FileHandle>();
+
+  /**
+   * Run `work` and answer exactly once: its value, or the errno of what it
+   * threw or rejected with. EIO is logged with the operation and its path.
+   */
+  function answer<T>(name: string, path: string, reply: (code: number, value?: T) => void, work: () => Promise<T>) {
+    let answered = false;
+    const send = (code: number, value?: T) => {
+      if (answered) return;
+      answered = true;
+      try {
+        reply(code, value);
+      } catch (error) {
+        log(`hammerstate mount: answering ${name} ${path} failed: ${describe(error)}`);
+      }
+    };
+    const fail = (error: unknown) => {
+      const errno = errnoOf(error);
+      if (errno === -osConstants.errno.EIO) log(`hammerstate mount: ${name} ${path}: ${describe(error)}`);
+      send(errno);
+    };
+    try {
+      work().then((value) => send(0, value), fail);
+    } catch (error) {
+      fail(error);
+    }
+  }
+
+  /** read and write answer a byte count or a negative errno in one number. */
+  function count(name: string, path: string, reply: (result: number) => void, work: () => Promise<number>) {
+    answer<number>(name, path, (code, value) => reply(code < 0 ? code : (value ?? 0)), work);
+  }
+
+  function handle(fd: number, path: string): FileHandle {
+    const open = handles.get(fd);
+    if (open === undefined) throw new FsError('EBADF', `no open file handle ${fd}`, { path });
+    return open;
+  }
+
+  async function opened(open: Promise<FileHandle>): Promise<number> {
+    const file = await open;
+    handles.set(file.fd, file);
+    return file.fd;
+  }
+
+  async function release(fd: number, path: string): Promise<void> {
+    const open = handle(fd, path);
+    handles.delete(fd);
+    await open.close();
+  }
+
+  /** New inodes belong to root in the API; a mount run by someone else gives them to its own uid/gid. */
+  async function own(path: string): Promise<void> {
+    if (owner.uid !== 0 || owner.gid !== 0) await fs.lchown(path, owner.uid, owner.gid);
+  }
+
+  const operations: FuseOperations = {
+    init: (cb) => cb(0),
+    statfs: (path, cb) =>
+      answer<FuseStatfs>('statfs', path, cb, async () => {
+        const s = await fs.statfs('/');
+        return {
+          bsize: s.bsize,
+          frsize: s.bsize,
+          blocks: s.blocks,
+          bfree: s.bfree,
+          bavail: s.bavail,
+          files: s.files,
+          ffree: s.ffree,
+          favail: s.ffree,
+          fsid: 0,
+          flag: 0,
+          namemax: 255,
+        };
+      }),
+    getattr: (path, cb) => answer('getattr', path, cb, async () => fuseStat(await fs.lstat(path))),
+    access: (path, mode, cb) =>
+      answer('access', path, cb, async () => {
+        await fs.lstat(path);
+        if ((mode & fsConstants.W_OK) !== 0 && AS_OF.test(path))
+          throw new FsError('EROFS', 'an as-of view is read-only', { path });
+      }),
+    readdir: (path, cb) =>
+      answer<{ names: string[]; stats: FuseStat[] }>(
+        'readdir',
+        path,
+        (code, value) => (code < 0 ? cb(code) : cb(0, value?.names, value?.stats)),
+        async () => {
+          const entries = await fs.readdir(path, { withFileTypes: true });
+          const self = fuseStat(await fs.stat(path));
+          const parent = path === '/' ? self : fuseStat(await fs.stat(posix.dirname(path)));
+          return {
+            names: ['.', '..', ...entries.map((entry) => entry.name)],
+            stats: [self, parent, ...entries.map(direntStat)],
+          };
+        },
+      ),
+    opendir: (path, _flags, cb) => answer('opendir', path, cb, () => opened(fs.open(path, 'r'))),
+    releasedir: (path, fd, cb) => answer('releasedir', path, cb, () => release(fd, path)),
+    fsyncdir: (path, _datasync, fd, cb) => answer('fsyncdir', path, cb, () => handle(fd, path).sync()),
+    open: (path, flags, cb) =>
+      answer('open', path, cb, () => opened(fs.open(path, (flags & O_ACCMODE) === fsConstants.O_RDONLY ? 'r' : 'r+'))),
+    create: (path, mode, cb) =>
+      answer('create', path, cb, async () => {
+        let file: FileHandle;
+        try {
+          file = await fs.open(path, 'wx+', mode & 0o7777);
+        } catch (error) {
+          // Created by someone else since the kernel's lookup: open it as it is (O_CREAT without O_EXCL).
+          if ((error as { code?: unknown }).code !== 'EEXIST') throw error;
+          return opened(fs.open(path, 'r+'));
+        }
+        try {
+          await own(path);
+        } catch (error) {
+          await file.close();
+          throw error;
+        }
+        handles.set(file.fd, file);
+        return file.fd;
+      }),
+    read: (path, fd, buffer, length, position, cb) =>
+      count('read', path, cb, async () => (await handle(fd, path).read(buffer, 0, length, position)).bytesRead),
+    write: (path, fd, buffer, length, position, cb) =>
+      // The buffer is libfuse's and is gone once answered: the API keeps what it is given, so it gets a copy.
+      count('write', path, cb, async () => {
+        const data = Buffer.from(buffer.subarray(0, length));
+        return (await handle(fd, path).write(data, 0, length, position)).bytesWritten;
+      }),
+    flush: (path, _fd, cb) => answer('flush', path, cb, async () => undefined),
+    fsync: (path, datasync, fd, cb) =>
+      answer('fsync', path, cb, () => (datasync ? handle(fd, path).datasync() : handle(fd, path).sync())),
+    release: (path, fd, cb) => answer('release', path, cb, () => release(fd, path)),
+    truncate: (path, size, cb) => answer('truncate', path, cb, () => fs.truncate(path, size)),
+    ftruncate: (path, fd, size, cb) =>
+      answer('ftruncate', path, cb, () => {
+        const open = handles.get(fd);
+        return open === undefined ? fs.truncate(path, size) : open.truncate(size);
+      }),
+    // The kernel's setattr is on the inode it names: a symlink itself, never its target (lutimes, lchown).
+    // Both times as the kernel set them: fuse-native's own binary passes atime twice; postinstall rebuilds it fixed.
+    utimens: (path, atime, mtime, cb) =>
+      answer('utimens', path, cb, () => fs.lutimes(path, atime / 1000, mtime / 1000)),
+    chmod: (path, mode, cb) => answer('chmod', path, cb, () => fs.chmod(path, mode & 0o7777)),
+    chown: (path, uid, gid, cb) =>
+      answer('chown', path, cb, async () => {
+        const st = uid === UNCHANGED_ID || gid === UNCHANGED_ID ? await fs.lstat(path) : undefined;
+        await fs.lchown(path, uid === UNCHANGED_ID ? (st?.uid ?? 0) : uid, gid === UNCHANGED_ID ? (st?.gid ?? 0) : gid);
+      }),
+    readlink: (path, cb) => answer('readlink', path, cb, () => fs.readlink(path)),
+    symlink: (target, path, cb) =>
+      answer('symlink', path, cb, async () => {
+        await fs.symlink(target, path);
+        await own(path);
+      }),
+    link: (existing, path, cb) => answer('link', path, cb, () => fs.link(existing, path)),
+    unlink: (path, cb) => answer('unlink', path, cb, () => fs.unlink(path)),
+    rename: (from, to, cb) => answer('rename', from, cb, () => fs.rename(from, to)),
+    mkdir: (path, mode, cb) =>
+      answer('mkdir', path, cb, async () => {
+        await fs.mkdir(path, { mode: mode & 0o7777 });
+        await own(path);
+      }),
+    rmdir: (path, cb) => answer('rmdir', path, cb, () => fs.rmdir(path)),
+    mknod: (path, mode, _dev, cb) =>
+      answer('mknod', path, cb, async () => {
+        // The API has regular files, directories and symlinks; devices, FIFOs and sockets are refused.
+        if ((mode & fsConstants.S_IFMT) !== fsConstants.S_IFREG)
+          throw new FsError('EPERM', 'only regular files can be made with mknod', { path });
+        await (await fs.open(path, 'wx', mode & 0o7777)).close();
+        await own(path);
+      }),
+  };
+  return { operations, handles };
+}
+
+function describe(error: unknown): string {
+  if (error instanceof Error) return error.stack ?? error.message;
+  return String(error);
+}

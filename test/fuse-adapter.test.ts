@@ -1,0 +1,136 @@
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import type { FileSystem } from '../actors/api.js';
+import type { FuseOperations, FuseStat } from '../cli/fuse/binding.js';
+import { parseMountinfo } from '../cli/fuse/mountinfo.js';
+import { errnoOf, fuseIno, fuseOperations } from '../cli/fuse/operations.js';
+import { FsError } from '../storage/errors.js';
+import { memVolume, mountMem } from './support/fs.js';
+import { BIN } from './support/fuse.js';
+
+/**
+ * The FUSE adapter without a kernel: the operation table called the way
+ * fuse-native calls it, on an in-memory volume, and on a filesystem whose
+ * calls blow up (a handler never throws; a bug answers EIO and is logged).
+ * Runs everywhere, FUSE or not.
+ */
+
+/** Call an operation and resolve with what it answered through its callback. */
+function call<T extends unknown[]>(invoke: (cb: (...answer: T) => void) => void): Promise<T> {
+  return new Promise((done) => invoke((...answer) => done(answer)));
+}
+
+/** Just the code an operation answered. */
+async function answer(invoke: (cb: (code: number) => void) => void): Promise<number> {
+  return (await call<[number]>(invoke))[0];
+}
+
+async function adapter(fs: FileSystem) {
+  const lines: string[] = [];
+  const { operations, handles } = fuseOperations({ fs, owner: { uid: 0, gid: 0 }, log: (line) => lines.push(line) });
+  return { ops: operations as FuseOperations, handles, lines };
+}
+
+describe('the FUSE adapter', () => {
+  it('maps error codes to negative errnos, and anything else to EIO', () => {
+    expect(errnoOf(new FsError('ENOENT', 'x'))).toBe(-2);
+    expect(errnoOf(new FsError('EROFS', 'x'))).toBe(-30);
+    expect(errnoOf(new FsError('ENOTEMPTY', 'x'))).toBe(-39);
+    expect(errnoOf(new TypeError('bug'))).toBe(-5);
+    expect(errnoOf(undefined)).toBe(-5);
+    expect(errnoOf({ code: 'ENOT_A_CODE' })).toBe(-5);
+  });
+
+  it('folds obj_ids into 32-bit inode numbers: the root keeps 1, allocated ids count on from 2', () => {
+    expect(fuseIno(1)).toBe(1);
+    expect(fuseIno(2 ** 32)).toBe(2);
+    expect(fuseIno(2 ** 32 + 1)).toBe(3);
+    const folded = new Set(Array.from({ length: 5000 }, (_, i) => fuseIno(2 ** 32 + i * 7)));
+    expect(folded.size).toBe(5000);
+    for (const ino of folded) expect(ino).toBeLessThan(2 ** 32);
+  });
+
+  it('parses /proc/self/mountinfo, octal escapes included', () => {
+    const text = [
+      '22 1 0:21 / / rw,relatime shared:1 - ext4 /dev/sda1 rw',
+      '42 22 0:39 / /tmp/with\\040space rw,nosuid,nodev,relatime - fuse.hammerstate /tmp/vol.img rw,user_id=0',
+      '',
+    ].join('\n');
+    expect(parseMountinfo(text)).toEqual([
+      { id: 22, mountpoint: '/', fstype: 'ext4', source: '/dev/sda1' },
+      { id: 42, mountpoint: '/tmp/with space', fstype: 'fuse.hammerstate', source: '/tmp/vol.img' },
+    ]);
+  });
+
+  it('creates, writes, reads, lists, stats and releases through the operations, with real file handles', async () => {
+    const fs = await mountMem((await memVolume()).device);
+    const { ops, handles, lines } = await adapter(fs);
+    const [created, fd] = await call<[number, number?]>((cb) => ops.create('/a.txt', 0o640, cb));
+    expect(created).toBe(0);
+    const data = Buffer.from('hello fuse');
+    const [written] = await call<[number]>((cb) => ops.write('/a.txt', fd as number, data, data.length, 0, cb));
+    expect(written).toBe(data.length);
+    // The binding's buffer is reused after the answer: the API kept a copy.
+    data.fill(0);
+    const buffer = Buffer.alloc(64);
+    const [read] = await call<[number]>((cb) => ops.read('/a.txt', fd as number, buffer, 64, 0, cb));
+    expect(buffer.subarray(0, read).toString()).toBe('hello fuse');
+    // Unlinked while open: the handle still reads, as the kernel's open file does.
+    expect(await answer((cb) => ops.unlink('/a.txt', cb))).toBe(0);
+    const [again] = await call<[number]>((cb) => ops.read('/a.txt', fd as number, buffer, 5, 6, cb));
+    expect(buffer.subarray(0, again).toString()).toBe('fuse');
+    expect(await answer((cb) => ops.release('/a.txt', fd as number, cb))).toBe(0);
+    expect(handles.size).toBe(0);
+    expect(await answer((cb) => ops.mkdir('/d', 0o750, cb))).toBe(0);
+    const [code, stat] = await call<[number, FuseStat?]>((cb) => ops.getattr('/d', cb));
+    expect(code).toBe(0);
+    expect(stat?.mode).toBe(0o040750);
+    const [listed, names] = await call<[number, string[]?]>((cb) => ops.readdir('/', cb));
+    expect(listed).toBe(0);
+    expect(names).toEqual(['.', '..', 'd']);
+    expect(await answer((cb) => ops.getattr('/a.txt', cb))).toBe(-2);
+    expect(await answer((cb) => ops.read('/a.txt', 99, buffer, 1, 0, cb))).toBe(-9);
+    expect(lines).toEqual([]);
+    await fs.unmount();
+  });
+
+  it('never throws: a call that throws or rejects with a bug answers EIO, is logged, and the next call works', async () => {
+    const fs = await mountMem((await memVolume()).device);
+    const broken = new Proxy(fs, {
+      get(target, name, receiver) {
+        // A synchronous throw from inside the call, as a bug in the API would give.
+        if (name === 'lstat')
+          return () => {
+            throw new TypeError('broken lstat');
+          };
+        if (name === 'readdir') return () => Promise.reject(new RangeError('broken readdir'));
+        return Reflect.get(target, name, receiver);
+      },
+    });
+    const { ops, lines } = await adapter(broken);
+    expect(await answer((cb) => ops.getattr('/', cb))).toBe(-5);
+    expect(await answer((cb) => ops.readdir('/', cb))).toBe(-5);
+    expect(lines.join('\n')).toMatch(/getattr \/: TypeError: broken lstat/);
+    expect(lines.join('\n')).toMatch(/readdir \/: RangeError: broken readdir/);
+    expect(await answer((cb) => ops.mkdir('/still-works', 0o755, cb))).toBe(0);
+    await fs.unmount();
+  });
+
+  it('without FUSE (here: no fusermount on PATH), mount says what to install and exits 2', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'hammerstate-nofuse-'));
+    try {
+      const run = spawnSync(process.execPath, [BIN, 'mount', join(dir, 'vol.img'), dir], {
+        encoding: 'utf8',
+        env: { ...process.env, PATH: join(dir, 'empty') },
+      });
+      expect(run.status).toBe(2);
+      expect(run.stderr).toContain('FUSE is not available here: missing fusermount');
+      expect(run.stderr).toContain('apt-get install -y libfuse2 fuse3');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});

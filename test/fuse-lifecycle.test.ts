@@ -1,0 +1,213 @@
+import { spawnSync } from 'node:child_process';
+import * as host from 'node:fs/promises';
+import { join } from 'node:path';
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { FileDevice, logicalClock, mount } from '../actors/index.js';
+import { fuseIno } from '../cli/fuse/operations.js';
+import { fsck } from '../storage/fsck.js';
+import { formatTid } from '../storage/layout.js';
+import {
+  BIN,
+  cleanUp,
+  describeFuse,
+  type RunningMount,
+  scratchVolume,
+  sh,
+  startMount,
+  stopMount,
+  within,
+} from './support/fuse.js';
+
+/**
+ * A FUSE mount's life: errors as errnos, as-of paths read-only, inode
+ * numbers that stay, a file unlinked while open, and every way a mount ends
+ * (SIGINT, `fusermount -u` from outside, kill -9 then a remount that
+ * recovers, the background start).
+ */
+
+async function errorCode(work: Promise<unknown>): Promise<string | undefined> {
+  try {
+    await work;
+    return undefined;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code;
+  }
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+describeFuse(
+  'the life of a FUSE mount',
+  ['bash', 'fusermount', 'python3', 'dd', 'sha256sum', 'find', 'setpriv'],
+  () => {
+    let dir: string | undefined;
+    let volume = '';
+    let mnt = '';
+    let running: RunningMount | undefined;
+    let tid = 0;
+    let docIno = 0;
+
+    beforeAll(async () => {
+      ({ dir, volume, mnt } = await scratchVolume(256));
+      const fs = await mount(volume);
+      await fs.writeFile('/doc.txt', 'version 1');
+      await fs.mkdir('/dir');
+      tid = await fs.snapshot('before the mount');
+      docIno = (await fs.stat('/doc.txt')).ino;
+      await fs.unmount();
+      running = await startMount(volume, mnt, ['--allow-other']);
+    });
+    afterAll(() => cleanUp(running, dir));
+
+    it('answers errors with their errno', async () => {
+      expect(await errorCode(host.readFile(join(mnt, 'missing')))).toBe('ENOENT');
+      expect(await errorCode(host.mkdir(join(mnt, 'dir')))).toBe('EEXIST');
+      await host.writeFile(join(mnt, 'dir', 'child'), 'x');
+      expect(await errorCode(host.rmdir(join(mnt, 'dir')))).toBe('ENOTEMPTY');
+      expect(await errorCode(host.readFile(join(mnt, 'dir')))).toBe('EISDIR');
+      // The API has no FIFOs or devices: mknod of one is EPERM.
+      await expect(sh('mkfifo mnt/fifo', dir as string)).rejects.toThrow(/Operation not permitted/);
+      expect(await errorCode(host.rename(join(mnt, 'dir'), join(mnt, 'dir', 'inside')))).toBe('EINVAL');
+    });
+
+    it('reads name@@0x<tid> as of the snapshot, and refuses to write there (EROFS)', async () => {
+      await host.writeFile(join(mnt, 'doc.txt'), 'version 2');
+      const asOf = join(mnt, `doc.txt@@${formatTid(tid)}`);
+      expect(await host.readFile(asOf, 'utf8')).toBe('version 1');
+      expect(await host.readFile(join(mnt, 'doc.txt'), 'utf8')).toBe('version 2');
+      expect(await errorCode(host.writeFile(asOf, 'no'))).toBe('EROFS');
+      expect(await errorCode(host.mkdir(join(mnt, `dir@@${formatTid(tid)}`, 'new')))).toBe('EROFS');
+      expect(await errorCode(host.unlink(asOf))).toBe('EROFS');
+    });
+
+    it("lets the kernel check modes and owners (default_permissions): a non-owner is refused; new files are the mount user's", async () => {
+      await host.writeFile(join(mnt, 'private.txt'), 'secret', { mode: 0o600 });
+      await host.writeFile(join(mnt, 'public.txt'), 'public', { mode: 0o644 });
+      await host.mkdir(join(mnt, 'shared'));
+      await host.chmod(join(mnt, 'shared'), 0o777);
+      const nobody = (command: string) =>
+        sh(`setpriv --reuid=nobody --regid=nogroup --clear-groups sh -c '${command}' 2>&1; echo "exit $?"`, mnt);
+      expect(await nobody('cat public.txt')).toBe('publicexit 0\n');
+      expect(await nobody('cat private.txt')).toMatch(/Permission denied\nexit 1/);
+      expect(await nobody('echo more >> public.txt')).toMatch(/Permission denied\nexit 2/);
+      expect(await nobody('touch new.txt')).toMatch(/Permission denied\nexit 1/);
+      expect(await nobody('chmod 666 public.txt')).toMatch(/Operation not permitted\nexit 1/);
+      expect(await nobody('echo mine > shared/by-nobody.txt')).toBe('exit 0\n');
+      // fuse-native does not say who asked: the new file belongs to the user running the mount (docs/fuse.md).
+      const made = await host.stat(join(mnt, 'shared', 'by-nobody.txt'));
+      expect([made.uid, made.gid]).toEqual([process.getuid?.(), process.getgid?.()]);
+      expect(await host.readFile(join(mnt, 'public.txt'), 'utf8')).toBe('public');
+    });
+
+    it('sets access and modification times apart (utimens), as tar -x and cp -p do', async () => {
+      await host.writeFile(join(mnt, 'times.txt'), 'x');
+      await host.utimes(join(mnt, 'times.txt'), 1_500_000_000, 1_600_000_000);
+      const st = await host.stat(join(mnt, 'times.txt'));
+      expect([st.atimeMs, st.mtimeMs]).toEqual([1_500_000_000_000, 1_600_000_000_000]);
+    });
+
+    it('refuses a second mount of the same volume while it is mounted (EBUSY, exit 2)', async () => {
+      const other = join(dir as string, 'other');
+      await host.mkdir(other);
+      const second = spawnSync(process.execPath, [BIN, 'mount', volume, other, '--foreground'], { encoding: 'utf8' });
+      expect(second.status).toBe(2);
+      expect(second.stderr).toContain(`EBUSY: ${volume} is already mounted on ${mnt}`);
+    });
+
+    it('shows the obj_id as the inode number (folded to 32 bits), the root as 1', async () => {
+      expect((await host.stat(join(mnt, 'doc.txt'))).ino).toBe(fuseIno(docIno));
+      expect((await host.stat(mnt)).ino).toBe(1);
+      expect(fuseIno(docIno)).toBeGreaterThan(1);
+      const listed = (await sh('ls -i mnt/doc.txt', dir as string)).trim().split(/\s+/)[0];
+      expect(Number(listed)).toBe(fuseIno(docIno));
+    });
+
+    it('keeps a file unlinked while open readable and writable until closed, then deletes its inode', async () => {
+      const out = await sh(
+        [
+          'exec 3<>mnt/open.txt',
+          'echo before >&3',
+          'rm mnt/open.txt',
+          'test ! -e mnt/open.txt',
+          'echo after >&3',
+          'cat /proc/self/fd/3',
+          'exec 3>&-',
+        ].join('; '),
+        dir as string,
+      );
+      expect(out).toBe('before\nafter\n');
+      // libfuse parked the open file under a hidden name; the last close removed it.
+      expect((await host.readdir(mnt)).filter((name) => name.startsWith('.fuse_hidden'))).toEqual([]);
+    });
+
+    it('ends on SIGINT with exit 0; the volume counts exactly the inodes the tree has; the session replays', async () => {
+      const entries = Number((await sh('find mnt | wc -l', dir as string)).trim());
+      expect(await stopMount(running as RunningMount, 'SIGINT')).toBe(0);
+      const fs = await mount(volume, { readOnly: true });
+      expect((await fs.statfs()).files).toBe(entries);
+      await fs.unmount();
+      // The FUSE session went through the API, into the volume's event log: replay re-executes it, event for event.
+      const replay = spawnSync(process.execPath, [BIN, 'replay', `${volume}.events.sqlite`, '--check'], {
+        encoding: 'utf8',
+      });
+      expect(replay.stdout + replay.stderr).toContain('every derived event matches the log');
+      expect(replay.status).toBe(0);
+    });
+
+    it('ends after fusermount -u from outside: exit 0, and what was written is on the volume', async () => {
+      running = await startMount(volume, mnt);
+      expect((await host.stat(join(mnt, 'doc.txt'))).ino).toBe(fuseIno(docIno));
+      await host.writeFile(join(mnt, 'late.txt'), 'written just before the unmount');
+      await sh('fusermount -u mnt', dir as string);
+      expect(await within(running.exited, 20_000, 'no exit after fusermount -u')).toBe(0);
+      expect(running.stderr()).toContain('was unmounted');
+      const fs = await mount(volume, { readOnly: true });
+      expect(await fs.readFile('/late.txt', 'utf8')).toBe('written just before the unmount');
+      await fs.unmount();
+    });
+
+    it('after kill -9, the next mount detaches the dead mount, recovers, and keeps what was fsynced', async () => {
+      running = await startMount(volume, mnt);
+      await sh(
+        'printf durable > mnt/fsynced.txt && python3 -c "import os; fd=os.open(\'mnt/fsynced.txt\', os.O_RDWR); os.fsync(fd)"',
+        dir as string,
+      );
+      await sh('dd if=/dev/urandom of=mnt/big.bin bs=64k count=64 conv=fsync status=none', dir as string);
+      const sum = (await sh('sha256sum < mnt/big.bin', dir as string)).trim();
+      expect(await stopMount(running, 'SIGKILL')).toBe('SIGKILL');
+      expect(await errorCode(host.stat(mnt))).toBe('ENOTCONN');
+      running = await startMount(volume, mnt);
+      expect(running.stderr()).toContain('dead FUSE mount');
+      expect(await host.readFile(join(mnt, 'fsynced.txt'), 'utf8')).toBe('durable');
+      expect((await sh('sha256sum < mnt/big.bin', dir as string)).trim()).toBe(sum);
+      expect(await stopMount(running)).toBe(0);
+      const device = FileDevice.open(volume, { readOnly: true });
+      try {
+        const report = fsck(device, { clock: logicalClock() });
+        expect(report.problems).toEqual([]);
+        expect(report.errors).toBe(0);
+      } finally {
+        device.close();
+      }
+    });
+
+    it('starts in the background by default, and that process ends with fusermount -u', async () => {
+      const started = spawnSync(process.execPath, [BIN, 'mount', volume, mnt, '--json'], { encoding: 'utf8' });
+      expect(started.status).toBe(0);
+      const { pid, log } = JSON.parse(started.stdout.trim()) as { pid: number; log: string };
+      expect(alive(pid)).toBe(true);
+      expect(await host.readFile(join(mnt, 'doc.txt'), 'utf8')).toBe('version 2');
+      await sh('fusermount -u mnt', dir as string);
+      for (let i = 0; i < 100 && alive(pid); i++) await new Promise((done) => setTimeout(done, 100));
+      expect(alive(pid)).toBe(false);
+      expect(await host.readFile(log, 'utf8')).toContain('flushed and closed');
+    });
+  },
+);
