@@ -50,7 +50,7 @@ const ROW_OVERHEAD_BYTES = 96;
 /** The actor of the events the log writes about itself (lost or missed bus events). */
 const LOG_ACTOR = 'log';
 
-/** Events dropped while the buffer was full: one EVENTS_LOST row (at `at` in `rows`) describes a run of them. */
+/** Events dropped while the buffer was full: one EVENTS_LOST row (its payload is text `at` of `rows`) describes a run of them. */
 interface LostMarker {
   at: number;
   info: { events: number; firstBusSeq: number; lastBusSeq: number; cause: string };
@@ -109,8 +109,8 @@ export class AuditLog {
   /** Rows not yet sent to the writer, in seq order. */
   private rows: EventRows;
   private bufferedBytes = 0;
-  /** The batch the writer is writing: given back to `rows` if it fails. */
-  private inflight: { rows: EventRows; bytes: number } | undefined;
+  /** The batch the writer is writing (its rows moved there): given back to `rows` if it fails. */
+  private inflight: { count: number; texts: number; bytes: number } | undefined;
   /** A batch is sent when `rows` reaches these (a batch more after a failure). */
   private flushAtLength: number;
   private flushAtBytes: number;
@@ -159,7 +159,7 @@ export class AuditLog {
 
   /** Events in memory, not yet known to be in the file. */
   get buffered(): number {
-    return this.rows.count + (this.inflight?.rows.count ?? 0);
+    return this.rows.count + (this.inflight?.count ?? 0);
   }
 
   /** Events dropped (buffer full while failing) since open; each run of drops is described by an EVENTS_LOST row. */
@@ -360,13 +360,13 @@ export class AuditLog {
     let marker = this.lostMarker;
     if (marker === undefined) {
       const cause = describe(this.failure);
-      marker = { at: this.rows.count, info: { events: 0, firstBusSeq: seq, lastBusSeq: seq, cause } };
-      this.pushLogFact(run, time, 'EVENTS_LOST', null);
+      marker = { at: this.rows.nextPayloadText, info: { events: 0, firstBusSeq: seq, lastBusSeq: seq, cause } };
+      this.pushLogFact(run, time, 'EVENTS_LOST', JSON.stringify(marker.info));
       this.lostMarker = marker;
     }
     marker.info.events++;
     marker.info.lastBusSeq = seq;
-    this.rows.setPayload(marker.at, JSON.stringify(marker.info));
+    this.rows.setText(marker.at, JSON.stringify(marker.info));
     if (marker.info.events % this.limits.batchEvents === 0) {
       this.take(this.writer.poll());
       if (!this.writer.busy) this.send();
@@ -375,8 +375,9 @@ export class AuditLog {
 
   /** Send every buffered row (and the run's `end`) as one batch; the writer must be free. */
   private send(end?: RunEnd): void {
-    this.inflight = { rows: this.rows, bytes: this.bufferedBytes };
-    this.writer.send({ type: 'write', rows: this.rows.packed(), end });
+    this.inflight = { count: this.rows.count, texts: this.rows.textCount, bytes: this.bufferedBytes };
+    const { rows, transfer } = this.rows.packed();
+    this.writer.send({ type: 'write', rows, end }, transfer);
     this.rows = new EventRows(this.names, this.level);
     this.bufferedBytes = 0;
     this.lostMarker = undefined;
@@ -400,8 +401,13 @@ export class AuditLog {
       return;
     }
     this.failure = new Error(reply.error);
-    if (this.lostMarker !== undefined) this.lostMarker.at += sent.rows.count;
-    this.rows.prepend(sent.rows);
+    if (reply.rows === undefined) {
+      // The thread stopped with the batch: those events cannot be written any more (nor anything after them).
+      this.lostTotal += sent.count;
+      return;
+    }
+    if (this.lostMarker !== undefined) this.lostMarker.at += sent.texts;
+    this.rows.prepend(EventRows.fromPacked(reply.rows, this.names));
     this.bufferedBytes += sent.bytes;
     this.flushAtLength = this.rows.count + this.limits.batchEvents;
     this.flushAtBytes = this.bufferedBytes + this.limits.batchBytes;

@@ -2,36 +2,47 @@ import { assert } from './assert.js';
 import { type AuditLevel, type DeferredPayload, joinDeferred } from './audit-schema.js';
 
 /**
- * The audit log's buffered rows, packed for the trip to the writer thread:
- * the numeric columns of every row in one Float64Array, the two free-text
- * columns (actor, payload) in a string array, and the columns whose values
- * come from a small set (type, from/to state, kind) as indexes into a table
- * of names that travels with each batch. Cloning that to the thread costs a
- * fraction of cloning eleven loose values a row (measured: ~80 against ~300
- * ns an event), and it is all the main thread pays for a row beyond
- * encoding its payload. Rows hold consecutive seqs, in order.
+ * The audit log's buffered rows, packed for the trip to the writer thread.
+ * A structured clone costs per value, per object and per byte copied, so a
+ * batch crosses as a few values whatever its size: the numeric columns of every row in one
+ * Float64Array and the binary values in one byte array, both transferred
+ * (moved, not copied); every text (actor, payload, or the pieces of a
+ * payload whose binary values the thread encodes) in one string with the
+ * texts' lengths (a string is cloned with one copy; an array of thousands
+ * of short ones costs more than the rest together); the binary values' lengths; and the table of names (kinds, types, states)
+ * the rows index. Rows hold consecutive seqs, in order.
  */
 
-/** Float64 slots of one row: run, bus_seq (NaN: NULL), kind, time, tid (NaN: NULL), type, from, to (-1: NULL). */
-const NUMS = 8;
-/** Slots of one row in `strs`: actor, payload (null: NULL; a DeferredPayload: binary values the thread encodes). */
-const STRS = 2;
-const PAYLOAD_SLOT = 1;
+/**
+ * Float64 slots of one row: run, bus_seq (NaN: NULL), kind, time, tid (NaN:
+ * NULL), type, from, to (-1: NULL), then the payload's shape: -1 NULL, 0 one
+ * text, k > 0 a deferred payload of k binary values (k + 1 texts).
+ */
+const NUMS = 9;
+const SHAPE = 8;
 const INITIAL_ROWS = 1024;
+const INITIAL_BYTES = 64 * 1024;
 
-/** What the writer thread receives for a batch: enough to make the table's rows (rowValues). */
+/** What the writer thread receives for a batch: enough to make the table's rows (PackedReader). */
 export interface PackedRows {
   firstSeq: number;
   count: number;
-  nums: Float64Array;
-  strs: Array<string | DeferredPayload | null>;
+  nums: Float64Array<ArrayBuffer>;
+  /** Every text, concatenated, and each one's length (UTF-16 units), in order. */
+  text: string;
+  textLengths: number[];
+  binaries: Uint8Array<ArrayBuffer>;
+  binaryLengths: number[];
   names: string[];
   level: AuditLevel;
 }
 
 export class EventRows {
   private nums = new Float64Array(INITIAL_ROWS * NUMS);
-  private strs: Array<string | DeferredPayload | null> = [];
+  private texts: string[] = [];
+  private bytes = new Uint8Array(0);
+  private bytesUsed = 0;
+  private binaryLengths: number[] = [];
   private rows = 0;
   private first = 0;
 
@@ -45,8 +56,9 @@ export class EventRows {
     return this.rows;
   }
 
-  get firstSeq(): number {
-    return this.first;
+  /** Where the next row's payload text goes (for setText), once its actor is pushed. */
+  get nextPayloadText(): number {
+    return this.texts.length + 1;
   }
 
   push(
@@ -76,14 +88,29 @@ export class EventRows {
     nums[at + 5] = names.id(type);
     nums[at + 6] = from === undefined ? -1 : names.id(from);
     nums[at + 7] = to === undefined ? -1 : names.id(to);
-    this.strs.push(actor, payload);
+    this.texts.push(actor);
+    if (payload === null) {
+      nums[at + SHAPE] = -1;
+    } else if (typeof payload === 'string') {
+      nums[at + SHAPE] = 0;
+      this.texts.push(payload);
+    } else {
+      nums[at + SHAPE] = payload.binaries.length;
+      for (const part of payload.parts) this.texts.push(part);
+      for (const binary of payload.binaries) this.keep(binary);
+    }
     this.rows++;
   }
 
-  /** Replace the payload of row `index` (an EVENTS_LOST row counting on). */
-  setPayload(index: number, payload: string): void {
-    assert(index < this.rows, 'audit rows: a payload is set on a buffered row');
-    this.strs[index * STRS + PAYLOAD_SLOT] = payload;
+  /** Replace text `index` (the payload of an EVENTS_LOST row, counting on; see nextPayloadText). */
+  setText(index: number, text: string): void {
+    assert(index < this.texts.length, 'audit rows: a text is set on a buffered row');
+    this.texts[index] = text;
+  }
+
+  /** Texts before these rows' own once `earlier` is put in front (prepend): a lost-events marker moves by this. */
+  get textCount(): number {
+    return this.texts.length;
   }
 
   /** Put `earlier` (rows just before these, by seq) in front: a batch the writer could not write, to be retried. */
@@ -97,22 +124,64 @@ export class EventRows {
     const nums = new Float64Array(Math.max(total, INITIAL_ROWS) * NUMS);
     nums.set(earlier.nums.subarray(0, earlier.rows * NUMS));
     nums.set(this.nums.subarray(0, this.rows * NUMS), earlier.rows * NUMS);
+    const bytes = new Uint8Array(earlier.bytesUsed + this.bytesUsed);
+    bytes.set(earlier.bytes.subarray(0, earlier.bytesUsed));
+    bytes.set(this.bytes.subarray(0, this.bytesUsed), earlier.bytesUsed);
     this.nums = nums;
-    this.strs = earlier.strs.concat(this.strs);
+    this.bytes = bytes;
+    this.bytesUsed = bytes.length;
+    this.texts = earlier.texts.concat(this.texts);
+    this.binaryLengths = earlier.binaryLengths.concat(this.binaryLengths);
     this.first = earlier.first;
     this.rows = total;
   }
 
-  /** The rows as the writer thread takes them (numbers copied to their exact length). */
-  packed(): PackedRows {
-    return {
+  /**
+   * The rows as the writer thread takes them, and the buffers to transfer
+   * with them (moved, not copied: these rows are unusable afterwards; a
+   * batch that fails comes back whole, see fromPacked).
+   */
+  packed(): { rows: PackedRows; transfer: ArrayBuffer[] } {
+    const transfer = [this.nums.buffer as ArrayBuffer];
+    if (this.bytes.buffer.byteLength > 0) transfer.push(this.bytes.buffer as ArrayBuffer);
+    const rows: PackedRows = {
       firstSeq: this.first,
       count: this.rows,
-      nums: this.nums.slice(0, this.rows * NUMS),
-      strs: this.strs,
+      nums: this.nums.subarray(0, this.rows * NUMS),
+      text: this.texts.join(''),
+      textLengths: this.texts.map((text) => text.length),
+      binaries: this.bytes.subarray(0, this.bytesUsed),
+      binaryLengths: this.binaryLengths,
       names: this.names.all(),
       level: this.level,
     };
+    return { rows, transfer };
+  }
+
+  /** Rows the writer thread gave back (a batch it could not write), to be retried. */
+  static fromPacked(packed: PackedRows, names: NameTable): EventRows {
+    const rows = new EventRows(names, packed.level);
+    rows.nums = packed.nums;
+    rows.texts = splitTexts(packed);
+    rows.bytes = packed.binaries;
+    rows.bytesUsed = packed.binaries.length;
+    rows.binaryLengths = packed.binaryLengths;
+    rows.rows = packed.count;
+    rows.first = packed.firstSeq;
+    return rows;
+  }
+
+  /** Copy a binary value in (the caller may reuse its buffer once the event is recorded). */
+  private keep(binary: Uint8Array): void {
+    const need = this.bytesUsed + binary.length;
+    if (need > this.bytes.length) {
+      const bytes = new Uint8Array(Math.max(need, this.bytes.length * 2, INITIAL_BYTES));
+      bytes.set(this.bytes.subarray(0, this.bytesUsed));
+      this.bytes = bytes;
+    }
+    this.bytes.set(binary, this.bytesUsed);
+    this.bytesUsed = need;
+    this.binaryLengths.push(binary.length);
   }
 
   private grow(rows: number): void {
@@ -143,42 +212,81 @@ export class NameTable {
 }
 
 /**
- * The events table's values of packed rows `from` to `to` (exclusive), flat,
- * in column order (storage/audit-schema.ts EVENT_COLUMNS): the writer
- * thread's side of the packing.
+ * The writer thread's side: the events table's values of packed rows, flat,
+ * in column order (storage/audit-schema.ts EVENT_COLUMNS), a few rows at a
+ * time, in order.
  */
-export function rowValues(rows: PackedRows, from: number, to: number): unknown[] {
-  const { nums, strs, names, level } = rows;
-  const num = (slot: number): number | null => {
-    const value = nums[slot] as number;
-    return Number.isNaN(value) ? null : value;
-  };
-  const name = (slot: number): string | null => {
-    const index = nums[slot] as number;
-    return index < 0 ? null : (names[index] as string);
-  };
-  const values: unknown[] = [];
-  for (let row = from; row < to; row++) {
-    const at = row * NUMS;
-    const s = row * STRS;
-    values.push(
-      rows.firstSeq + row,
-      num(at),
-      num(at + 1),
-      name(at + 2),
-      num(at + 3),
-      num(at + 4),
-      strs[s],
-      name(at + 5),
-      name(at + 6),
-      name(at + 7),
-      payloadText(strs[s + PAYLOAD_SLOT], level),
-    );
+export class PackedReader {
+  private row = 0;
+  private readonly texts: string[];
+  private text = 0;
+  private binary = 0;
+  private byte = 0;
+
+  constructor(private readonly rows: PackedRows) {
+    this.texts = splitTexts(rows);
   }
-  return values;
+
+  get remaining(): number {
+    return this.rows.count - this.row;
+  }
+
+  /** The next `count` rows' values. */
+  take(count: number): unknown[] {
+    assert(count <= this.remaining, 'packed rows: no more rows than were packed');
+    const { nums, names, level, firstSeq } = this.rows;
+    const num = (slot: number): number | null => {
+      const value = nums[slot] as number;
+      return Number.isNaN(value) ? null : value;
+    };
+    const name = (slot: number): string | null => {
+      const index = nums[slot] as number;
+      return index < 0 ? null : (names[index] as string);
+    };
+    const values: unknown[] = [];
+    for (const end = this.row + count; this.row < end; this.row++) {
+      const at = this.row * NUMS;
+      const actor = this.texts[this.text++];
+      values.push(
+        firstSeq + this.row,
+        num(at),
+        num(at + 1),
+        name(at + 2),
+        num(at + 3),
+        num(at + 4),
+        actor,
+        name(at + 5),
+        name(at + 6),
+        name(at + 7),
+        this.payload(nums[at + SHAPE] as number, level),
+      );
+    }
+    return values;
+  }
+
+  private payload(shape: number, level: AuditLevel): string | null {
+    if (shape < 0) return null;
+    if (shape === 0) return this.texts[this.text++] as string;
+    const parts = this.texts.slice(this.text, this.text + shape + 1);
+    this.text += shape + 1;
+    const binaries: Uint8Array[] = [];
+    for (let i = 0; i < shape; i++) {
+      const length = this.rows.binaryLengths[this.binary++] as number;
+      binaries.push(this.rows.binaries.subarray(this.byte, this.byte + length));
+      this.byte += length;
+    }
+    return joinDeferred({ parts, binaries }, level);
+  }
 }
 
-function payloadText(payload: string | DeferredPayload | null | undefined, level: AuditLevel): string | null {
-  if (payload === undefined || payload === null || typeof payload === 'string') return payload ?? null;
-  return joinDeferred(payload, level);
+/** The texts of packed rows, one string each again. */
+function splitTexts(rows: PackedRows): string[] {
+  const texts: string[] = [];
+  let at = 0;
+  for (const length of rows.textLengths) {
+    texts.push(rows.text.slice(at, at + length));
+    at += length;
+  }
+  assert(at === rows.text.length, 'packed rows: the text lengths add up to the text');
+  return texts;
 }

@@ -232,37 +232,38 @@ export function flatJson(payload: Record<string, unknown>): string | undefined {
   let out = '{';
   let separator = '';
   for (const key in payload) {
-    const value = payload[key];
-    let text: string;
-    switch (typeof value) {
-      case 'number':
-        text = Number.isFinite(value) ? String(value) : 'null';
-        break;
-      case 'boolean':
-        text = value ? 'true' : 'false';
-        break;
-      case 'string':
-        text = JSON.stringify(value);
-        break;
-      case 'undefined':
-        continue;
-      case 'object':
-        if (value !== null) return undefined;
-        text = 'null';
-        break;
-      default:
-        return undefined;
-    }
+    const text = scalarJson(payload[key]);
+    if (text === undefined) return undefined;
+    if (text === '') continue;
     out += separator + quotedKey(key) + text;
     separator = ',';
   }
   return `${out}}`;
 }
 
+/** A scalar's JSON as a member value; '' for undefined (JSON leaves the member out); undefined for anything else. */
+function scalarJson(value: unknown): string | undefined {
+  switch (typeof value) {
+    case 'number':
+      return Number.isFinite(value) ? String(value) : 'null';
+    case 'boolean':
+      return value ? 'true' : 'false';
+    case 'string':
+      return JSON.stringify(value);
+    case 'undefined':
+      return '';
+    case 'object':
+      return value === null ? 'null' : undefined;
+    default:
+      return undefined;
+  }
+}
+
 /**
  * A payload whose binary values are encoded later, by the writer thread:
- * its JSON cut where each binary value goes, and copies of those values
- * (the caller may reuse its buffers). Joined by `joinDeferred`.
+ * its JSON cut where each binary value goes, and those values: views of
+ * the caller's buffers, to be copied before the caller may reuse them (the
+ * log's EventRows.push copies them at once). Joined by `joinDeferred`.
  */
 export interface DeferredPayload {
   parts: string[];
@@ -282,7 +283,7 @@ const BINARY_MARK_JSON = JSON.stringify(BINARY_MARK);
  * result is always exactly encodePayload's.
  */
 export function encodePayloadDeferred(payload: Record<string, unknown>, level: AuditLevel): string | DeferredPayload {
-  const flat = flatJson(payload);
+  const flat = flatJson(payload) ?? flatDeferred(payload);
   if (flat !== undefined) return flat;
   const binaries: Uint8Array[] = [];
   let json: string;
@@ -294,6 +295,36 @@ export function encodePayloadDeferred(payload: Record<string, unknown>, level: A
   }
   const parts = json.split(BINARY_MARK_JSON);
   if (parts.length !== binaries.length + 1) return encodePayload(payload, level);
+  return { parts, binaries };
+}
+
+/**
+ * flatJson for a flat payload with binary values too (a write's command:
+ * its path and data), cut at them: no copy of the payload, no JSON.stringify
+ * of it, nothing to split. Undefined for anything else.
+ */
+function flatDeferred(payload: Record<string, unknown>): DeferredPayload | undefined {
+  if (Object.getPrototypeOf(payload) !== Object.prototype) return undefined;
+  const parts: string[] = [];
+  const binaries: Uint8Array[] = [];
+  let out = '{';
+  let separator = '';
+  for (const key in payload) {
+    const value = payload[key];
+    if (value instanceof Uint8Array) {
+      parts.push(out + separator + quotedKey(key));
+      binaries.push(value);
+      out = '';
+      separator = ',';
+      continue;
+    }
+    const text = scalarJson(value);
+    if (text === undefined) return undefined;
+    if (text === '') continue;
+    out += separator + quotedKey(key) + text;
+    separator = ',';
+  }
+  parts.push(`${out}}`);
   return { parts, binaries };
 }
 
@@ -311,7 +342,7 @@ export function joinDeferred(deferred: DeferredPayload, level: AuditLevel): stri
 function encodedCopy(value: unknown, level: AuditLevel, depth: number, deferred?: Uint8Array[]): unknown {
   if (value instanceof Uint8Array) {
     if (deferred === undefined) return encodeBinary(value, level);
-    deferred.push(new Uint8Array(value));
+    deferred.push(value);
     return BINARY_MARK;
   }
   if (typeof value === 'bigint') return { bigint: value.toString() };

@@ -2,7 +2,7 @@ import { existsSync, statSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import { assert } from './assert.js';
-import { type PackedRows, rowValues } from './audit-rows.js';
+import { PackedReader, type PackedRows } from './audit-rows.js';
 import { EVENT_WIDTH, LOG_FORMAT, LOG_VERSION, type RunRecord, SCHEMA_SQL } from './audit-schema.js';
 import { FsError } from './errors.js';
 
@@ -188,11 +188,10 @@ export class AuditStore {
   write(rows: PackedRows, end?: RunEnd): void {
     this.verifyIdentity();
     if (rows.count === 0 && end === undefined) return;
+    const reader = new PackedReader(rows);
     this.db.transaction(() => {
-      let at = 0;
-      for (; at + CHUNK_ROWS <= rows.count; at += CHUNK_ROWS)
-        this.insertChunk.run(rowValues(rows, at, at + CHUNK_ROWS));
-      for (; at < rows.count; at++) this.insertOne.run(rowValues(rows, at, at + 1));
+      while (reader.remaining >= CHUNK_ROWS) this.insertChunk.run(reader.take(CHUNK_ROWS));
+      while (reader.remaining > 0) this.insertOne.run(reader.take(1));
       if (end !== undefined) this.finishRun.run(end.endTime, end.lastSeq, end.run);
     })();
     this.walIdentity ??= identityOf(`${this.path}-wal`);

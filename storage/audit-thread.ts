@@ -19,8 +19,8 @@ function serve(data: WriterData): void {
     // Opened again at the first write, whose answer says why it cannot be.
   }
   let closed = false;
-  const answer = (reply: WriterReply) => {
-    data.port.postMessage(reply);
+  const answer = (reply: WriterReply, transfer: ArrayBuffer[] = []) => {
+    data.port.postMessage(reply, transfer);
     Atomics.add(signal, SIGNAL_REPLIES, 1);
     Atomics.notify(signal, SIGNAL_REPLIES);
   };
@@ -37,7 +37,16 @@ function serve(data: WriterData): void {
       }
       answer({ id: request.id });
     } catch (error) {
-      answer({ id: request.id, error: describe(error) });
+      if (request.type === 'write') {
+        // The rows go back to be retried; their buffers were moved here.
+        const { rows } = request;
+        answer({ id: request.id, error: describe(error), rows }, [
+          rows.nums.buffer,
+          rows.binaries.buffer,
+        ] as ArrayBuffer[]);
+      } else {
+        answer({ id: request.id, error: describe(error) });
+      }
     }
     if (closed) data.port.close();
   });

@@ -26,6 +26,8 @@ export interface WriterReply {
   id: number;
   /** Why the request failed (nothing of it was written); absent on success. */
   error?: string;
+  /** A write that failed gives its rows back (their buffers were moved to the thread). */
+  rows?: PackedRows;
 }
 
 export interface WriterData {
@@ -111,11 +113,14 @@ export class AuditWriter {
   }
 
   /** Send a write (or the close); one at a time: take the previous reply first. */
-  send(request: { type: 'write'; rows: PackedRows; end?: RunEnd } | { type: 'close' }): void {
+  send(
+    request: { type: 'write'; rows: PackedRows; end?: RunEnd } | { type: 'close' },
+    transfer: ArrayBuffer[] = [],
+  ): void {
     assert(this.pending === undefined, 'audit writer: one request in flight at a time');
     const id = this.nextId++;
     this.pending = id;
-    this.port.postMessage({ ...request, id } satisfies WriterRequest);
+    this.port.postMessage({ ...request, id } satisfies WriterRequest, transfer);
   }
 
   /** The reply to the request in flight if it has come, without waiting; undefined otherwise. */
