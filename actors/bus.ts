@@ -41,6 +41,34 @@ export class EventBus {
     this.publish('fact', actor, type, payload, from, to);
   }
 
+  /**
+   * An inode's transition, whose payload is {flags, syncFlags[, group]}
+   * (and `detail`, when there is one): the sink takes the numbers as they
+   * are; the payload object is made only for subscribers, or for a detail.
+   */
+  inodeFact(
+    actor: string,
+    type: string,
+    from: string,
+    to: string,
+    flags: number,
+    syncFlags: number,
+    group: number | undefined,
+    detail?: Record<string, unknown>,
+  ): void {
+    if (!this.active) return;
+    const payload = () => (group === undefined ? { flags, syncFlags } : { flags, syncFlags, group });
+    if (detail !== undefined) {
+      this.publish('fact', actor, type, { ...payload(), ...detail }, from, to);
+      return;
+    }
+    const time = this.clock.now();
+    const seq = ++this.seq;
+    this.sink?.inodeFlags(seq, time, this.tid, actor, type, from, to, flags, syncFlags, group);
+    if (!this.subject.observed) return;
+    this.subject.next({ seq, kind: 'fact', time, tid: this.tid, actor, type, from, to, payload: payload() });
+  }
+
   /** A command from outside (an fs call, a scheduler firing): a command clock takes its time here, unless `begun` already did. */
   command(type: string, payload?: Record<string, unknown>, begun?: number): void {
     const time = begun ?? (this.clock instanceof CommandClock ? this.clock.beginCommand() : undefined);
@@ -58,7 +86,7 @@ export class EventBus {
     time = this.clock.now(),
   ): void {
     const seq = ++this.seq;
-    this.sink?.(seq, kind, time, this.tid, actor, type, from, to, payload);
+    this.sink?.event(seq, kind, time, this.tid, actor, type, from, to, payload);
     if (!this.subject.observed) return;
     const event: BusEvent = { seq, kind, time, tid: this.tid, actor, type };
     if (from !== undefined) event.from = from;

@@ -155,11 +155,7 @@ export class Inode implements InodeMirror {
     const emitted = inodeStep(this, event);
     if (this.bus.active) {
       // The group the inode is in (FLUSH state) rides along: a reader of the log sees which group it joined.
-      const payload =
-        this.group === undefined
-          ? { flags: this.flags, syncFlags: this.syncFlags }
-          : { flags: this.flags, syncFlags: this.syncFlags, group: this.group };
-      this.bus.fact(this.id, event.type, detail === undefined ? payload : { ...payload, ...detail }, from, this.state);
+      this.bus.inodeFact(this.id, event.type, from, this.state, this.flags, this.syncFlags, this.group, detail);
     }
     for (const out of emitted) this.sink.emitted(this, out);
   }

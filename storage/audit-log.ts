@@ -87,18 +87,37 @@ function limitsOf(options: AuditLogOptions): typeof DEFAULTS {
   return limits;
 }
 
-/** An event as loose fields, in the order of BusEvent's (what EventBus hands its sink). */
-export type EventSink = (
-  seq: number,
-  kind: AuditEvent['kind'],
-  time: number,
-  tid: number | undefined,
-  actor: string,
-  type: string,
-  from: string | undefined,
-  to: string | undefined,
-  payload: Record<string, unknown> | undefined,
-) => void;
+/**
+ * The log's direct line from the bus (EventBus.attachSink): an event as
+ * loose fields, in the order of BusEvent's; and an inode's transition, whose
+ * payload is always its flags, sync flags and group, as numbers (the hot
+ * path: most events are these, and they cost no object and no JSON here).
+ */
+export interface EventSink {
+  event(
+    seq: number,
+    kind: AuditEvent['kind'],
+    time: number,
+    tid: number | undefined,
+    actor: string,
+    type: string,
+    from: string | undefined,
+    to: string | undefined,
+    payload: Record<string, unknown> | undefined,
+  ): void;
+  inodeFlags(
+    seq: number,
+    time: number,
+    tid: number | undefined,
+    actor: string,
+    type: string,
+    from: string,
+    to: string,
+    flags: number,
+    syncFlags: number,
+    group: number | undefined,
+  ): void;
+}
 
 export class AuditLog {
   private nextSeq: number;
@@ -221,15 +240,39 @@ export class AuditLog {
    */
   record(event: AuditEvent): void {
     const { seq, kind, time, tid, actor, type, from, to, payload } = event;
-    this.sink(seq, kind, time, tid, actor, type, from, to, payload);
+    this.sink.event(seq, kind, time, tid, actor, type, from, to, payload);
   }
 
-  /** record() for the bus's direct line (EventBus.attachSink): the same, the event as loose fields. */
-  readonly sink: EventSink = (seq, kind, time, tid, actor, type, from, to, payload) => {
-    // Once closed, the line is cut, as close() ends the subscriptions (a scheduler may still fire after an unmount).
-    if (this.closed) return;
+  /** The bus's direct line (EventBus.attachSink): record() without an event object. */
+  readonly sink: EventSink = {
+    event: (seq, kind, time, tid, actor, type, from, to, payload) => {
+      const run = this.admit(seq, time);
+      if (run === undefined) return;
+      const encoded = payload === undefined ? null : encodePayloadDeferred(payload, this.level);
+      this.rows.push(this.nextSeq++, run, seq, kind, time, tid, actor, type, from, to, encoded);
+      this.bufferedBytes += ROW_OVERHEAD_BYTES + actor.length + type.length + payloadBytes(encoded);
+      if (this.due()) this.pump();
+    },
+    inodeFlags: (seq, time, tid, actor, type, from, to, flags, syncFlags, group) => {
+      const run = this.admit(seq, time);
+      if (run === undefined) return;
+      this.rows.pushInodeFlags(this.nextSeq++, run, seq, time, tid, actor, type, from, to, flags, syncFlags, group);
+      this.bufferedBytes += ROW_OVERHEAD_BYTES + actor.length + type.length;
+      if (this.due()) this.pump();
+    },
+  };
+
+  /**
+   * An event's way in: the run it belongs to, or undefined when it is not
+   * kept (the log is closed: the line is cut, as close() ends the
+   * subscriptions, and a scheduler may still fire after an unmount; or the
+   * buffer is full while the log fails: counted as lost). Marks bus seqs
+   * that were skipped.
+   */
+  private admit(seq: number, time: number): number | undefined {
+    if (this.closed) return undefined;
     const run = this.run;
-    assert(!this.closed && run !== undefined, 'audit log: events are recorded inside a run (beginRun before attach)');
+    assert(run !== undefined, 'audit log: events are recorded inside a run (beginRun before attach)');
     assert(seq > run.busSeq, 'audit log: bus seqs increase within a run (one run per mount)');
     const expected = run.busSeq + 1;
     run.busSeq = seq;
@@ -237,17 +280,14 @@ export class AuditLog {
     if (this.full()) {
       assert(this.failure !== undefined, 'audit log: events are dropped only while the log is failing');
       this.drop(run.id, seq, time);
-      return;
+      return undefined;
     }
     if (seq !== expected) {
       const missed = { events: seq - expected, firstBusSeq: expected, lastBusSeq: seq - 1 };
       this.pushLogFact(run.id, time, 'EVENTS_MISSED', JSON.stringify(missed));
     }
-    const encoded = payload === undefined ? null : encodePayloadDeferred(payload, this.level);
-    this.rows.push(this.nextSeq++, run.id, seq, kind, time, tid, actor, type, from, to, encoded);
-    this.bufferedBytes += ROW_OVERHEAD_BYTES + actor.length + type.length + payloadBytes(encoded);
-    if (this.due()) this.pump();
-  };
+    return run.id;
+  }
 
   /** Write what is buffered now and wait for it. Throws EIO when it cannot (the events stay buffered and are retried). */
   flush(): void {

@@ -16,10 +16,17 @@ import { type AuditLevel, type DeferredPayload, joinDeferred } from './audit-sch
 /**
  * Float64 slots of one row: run, bus_seq (NaN: NULL), kind, time, tid (NaN:
  * NULL), type, from, to (-1: NULL), then the payload's shape: -1 NULL, 0 one
- * text, k > 0 a deferred payload of k binary values (k + 1 texts).
+ * text, k > 0 a deferred payload of k binary values (k + 1 texts), or an
+ * inode's flags as numbers in the last three slots (FLAGS, FLAGS_GROUP).
  */
-const NUMS = 9;
+const NUMS = 12;
 const SHAPE = 8;
+const VALUES = 9;
+const NULL_PAYLOAD = -1;
+/** {flags, syncFlags} */
+const FLAGS = -2;
+/** {flags, syncFlags, group} */
+const FLAGS_GROUP = -3;
 const INITIAL_ROWS = 1024;
 const INITIAL_BYTES = 64 * 1024;
 
@@ -61,6 +68,29 @@ export class EventRows {
     return this.texts.length + 1;
   }
 
+  /** A row whose payload is an inode's {flags, syncFlags[, group]} (EventSink.inodeFlags), kept as numbers. */
+  pushInodeFlags(
+    seq: number,
+    run: number,
+    busSeq: number,
+    time: number,
+    tid: number | undefined,
+    actor: string,
+    type: string,
+    from: string,
+    to: string,
+    flags: number,
+    syncFlags: number,
+    group: number | undefined,
+  ): void {
+    const at = this.row(seq, run, busSeq, 'fact', time, tid, actor, type, from, to);
+    const nums = this.nums;
+    nums[at + SHAPE] = group === undefined ? FLAGS : FLAGS_GROUP;
+    nums[at + VALUES] = flags;
+    nums[at + VALUES + 1] = syncFlags;
+    nums[at + VALUES + 2] = group ?? 0;
+  }
+
   push(
     seq: number,
     run: number,
@@ -74,6 +104,33 @@ export class EventRows {
     to: string | undefined,
     payload: string | DeferredPayload | null,
   ): void {
+    const at = this.row(seq, run, busSeq, kind, time, tid, actor, type, from, to);
+    const nums = this.nums;
+    if (payload === null) {
+      nums[at + SHAPE] = NULL_PAYLOAD;
+    } else if (typeof payload === 'string') {
+      nums[at + SHAPE] = 0;
+      this.texts.push(payload);
+    } else {
+      nums[at + SHAPE] = payload.binaries.length;
+      for (const part of payload.parts) this.texts.push(part);
+      for (const binary of payload.binaries) this.keep(binary);
+    }
+  }
+
+  /** A new row's columns but its payload; returns where its numbers start. */
+  private row(
+    seq: number,
+    run: number,
+    busSeq: number | null,
+    kind: string,
+    time: number,
+    tid: number | undefined,
+    actor: string,
+    type: string,
+    from: string | undefined,
+    to: string | undefined,
+  ): number {
     if (this.rows === 0) this.first = seq;
     assert(seq === this.first + this.rows, 'audit rows: seqs are consecutive');
     if ((this.rows + 1) * NUMS > this.nums.length) this.grow(this.rows + 1);
@@ -89,17 +146,8 @@ export class EventRows {
     nums[at + 6] = from === undefined ? -1 : names.id(from);
     nums[at + 7] = to === undefined ? -1 : names.id(to);
     this.texts.push(actor);
-    if (payload === null) {
-      nums[at + SHAPE] = -1;
-    } else if (typeof payload === 'string') {
-      nums[at + SHAPE] = 0;
-      this.texts.push(payload);
-    } else {
-      nums[at + SHAPE] = payload.binaries.length;
-      for (const part of payload.parts) this.texts.push(part);
-      for (const binary of payload.binaries) this.keep(binary);
-    }
     this.rows++;
+    return at;
   }
 
   /** Replace text `index` (the payload of an EVENTS_LOST row, counting on; see nextPayloadText). */
@@ -258,14 +306,20 @@ export class PackedReader {
         name(at + 5),
         name(at + 6),
         name(at + 7),
-        this.payload(nums[at + SHAPE] as number, level),
+        this.payload(nums, at, level),
       );
     }
     return values;
   }
 
-  private payload(shape: number, level: AuditLevel): string | null {
-    if (shape < 0) return null;
+  private payload(nums: Float64Array, at: number, level: AuditLevel): string | null {
+    const shape = nums[at + SHAPE] as number;
+    if (shape === NULL_PAYLOAD) return null;
+    if (shape === FLAGS || shape === FLAGS_GROUP) {
+      // What JSON.stringify writes for {flags, syncFlags[, group]} (integers).
+      const flags = `{"flags":${nums[at + VALUES]},"syncFlags":${nums[at + VALUES + 1]}`;
+      return shape === FLAGS ? `${flags}}` : `${flags},"group":${nums[at + VALUES + 2]}}`;
+    }
     if (shape === 0) return this.texts[this.text++] as string;
     const parts = this.texts.slice(this.text, this.text + shape + 1);
     this.text += shape + 1;

@@ -5,6 +5,8 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import fc from 'fast-check';
 import { afterAll, describe, expect, it } from 'vitest';
+import type { BusEvent } from '../actors/api.js';
+import { mkfs, mount } from '../actors/index.js';
 import { AuditLog } from '../storage/audit-log.js';
 import { AuditReader } from '../storage/audit-reader.js';
 import {
@@ -128,6 +130,38 @@ describe('audit log of a real mount', () => {
     const mkfsRun = { kind: 'mkfs', volume, parameters: {}, clock: {}, time: 0 } as const;
     expect(thrown(() => again.beginRun(mkfsRun))).toMatchObject({ code: 'EEXIST' });
     again.close();
+  });
+});
+
+describe('the direct line from the bus', () => {
+  it('stores exactly what a subscriber sees, payload text included (inode flags kept as numbers too)', async () => {
+    const { volume, log: path } = paths('sink');
+    const clock = testClock();
+    await mkfs(volume, { clock });
+    const fs = await mount(volume, { clock });
+    const seen: BusEvent[] = [];
+    fs.events.subscribe((event) => seen.push(event));
+    await fs.mkdir('/d');
+    await fs.writeFile('/d/a', Buffer.from('hello'));
+    const handle = await fs.open('/d/a', 'r+');
+    await handle.write('HE', 0, 2, 0);
+    await handle.sync();
+    await handle.close();
+    await fs.rename('/d/a', '/d/b');
+    await fs.sync();
+    await fs.unmount();
+    const first = seen[0]?.seq ?? 0;
+    const stored = readEvents(path, { run: 2 }).filter((event) => (event.busSeq ?? 0) >= first);
+    const reader = AuditReader.open(path);
+    const texts = [...reader.events({ run: 2 }, { parse: false })].filter((event) => (event.busSeq ?? 0) >= first);
+    reader.close();
+    expect(
+      seen.filter((event) => event.actor.startsWith('inode:') && event.payload?.group !== undefined).length,
+    ).toBeGreaterThan(0);
+    expect(stored).toEqual(seen.map((event) => expect.objectContaining(asStored(event))));
+    expect(texts.map((event) => event.payloadText ?? null)).toEqual(
+      seen.map((event) => (event.payload === undefined ? null : encodePayload(event.payload, 'full'))),
+    );
   });
 });
 
