@@ -156,7 +156,7 @@ describe('bad input', () => {
     expect(refused.stdout).toContain(`volume: EIO: B-tree node at offset 0x${rootOffset.toString(16)}: CRC expected`);
   });
 
-  it('a flipped bit in a FIFO record ends the span at that record, as a lost write would', () => {
+  it('a flipped bit in a FIFO record the meta-data never followed: recovery steps over the hole, nothing else changes', () => {
     const image = freshImage();
     const volume = mount(image);
     const first = volume.fifo.state.first;
@@ -172,57 +172,109 @@ describe('bad input', () => {
     const damaged = first + 4096 + 40;
     expect(intact.end).toBeGreaterThan(damaged);
     flip(image, volume.fifo.physical(first) + 4096 + 40);
-    // fsck: nothing wrong with the tree (no meta-data was written), a note on the hole in the FIFO.
+    // fsck: nothing wrong (no meta-data was written, every UNDO past the hole matches the disk), a note on the hole.
     const report = fsck(image, { clock });
     expect(report.problems).toEqual([]);
     const sector = damaged - (damaged % 512);
     expect(report.stats.fifoFirst).toBe(first);
-    expect(report.stats.fifoEnd).toBe(sector);
+    expect(report.stats.fifoEnd).toBe(intact.end);
     expect(report.notes.join('\n')).toMatch(
       new RegExp(
-        `FIFO span ends at offset ${sector} on a damaged record \\(CRC expected .*\\), but a record continuing`,
+        `FIFO span has a hole at offset ${sector} \\(CRC expected .*\\): \\d+ records lost, the sequence goes on at ${sector + 512} .*every UNDO past it matches the disk`,
       ),
     );
     const after = mount(image);
-    expect(after.recovery.end).toBe(sector);
+    expect(after.recovery.end).toBe(intact.end);
     expect(after.recovery.records).toBeLessThan(intact.records);
+    expect(after.recovery.damage).toEqual([]);
     expect(readModel(after).has('7:1')).toBe(false);
     expect(after.btree.check()).toEqual([]);
     after.close();
   });
 
-  it('a flipped bit at the start of the span after the meta-data was written: nothing is rolled back, fsck says what is left', () => {
+  it('a flipped bit at the start of the span after the meta-data was written: the rest is rolled back, the node whose pre-image was lost is EIO', () => {
     const { image, first, fifoPhysical } = crashedMidCycle();
     const intact = fsck(image.clone(), { clock });
     expect(intact.problems).toEqual([]);
     expect(intact.stats.fifoSpanUndo).toBeGreaterThan(0);
     flip(image, fifoPhysical(first) + 40);
-    // HAMMER's rule: the span ends at the damaged record, so none of the cycle's UNDO is applied and the
-    // cycle's meta-data stays half in place. The mount does not throw; fsck reports the leftovers.
+    // HAMMER would end the span at the damaged record and leave the whole cycle applied, half-written and read as
+    // good. Recovery steps over the hole and rolls back every UNDO it can read; the first record held the root
+    // node's header granule (its CRC): that pre-image is lost, so the root fails its CRC and the volume is refused
+    // with an EIO naming it, never read with the crashed cycle's records in it.
     const report = fsck(image, { clock });
-    expect(report.stats).toMatchObject({ fifoFirst: first, fifoEnd: first, fifoSpanRecords: 0 });
-    expect(report.notes.join('\n')).toContain(`FIFO span ends at offset ${first} on a damaged record`);
     expect(report.errors).toBeGreaterThan(0);
     expect(report.problems).toContainEqual({
-      where: expect.stringMatching(/^node 0x/),
-      what: expect.stringMatching(/^parent 0x[0-9a-f]+, linked from 0x0$/),
-    });
-    expect(report.problems).toContainEqual({
-      where: expect.stringMatching(/^big-block \d+$/),
-      what: expect.stringMatching(/bytes in use, the tree references/),
+      where: 'volume',
+      what: expect.stringMatching(
+        /^EIO: B-tree node at offset 0x[0-9a-f]+: CRC expected 0x[0-9a-f]+, found 0x[0-9a-f]+$/,
+      ),
     });
     const path = saveImage(image, 'fifo-hole.img');
     const run = cli(['fsck', path, '--json'], dir);
     expect(run.status).toBe(1);
     expect(run.json<FsckJson>().errors).toBe(report.errors);
-    const undo = cli(['show-undo', path, '--json'], dir);
-    expect(undo.status).toBe(0);
-    expect(undo.json()).toMatchObject({ first, next: first, records: [], recovery: { records: 0, undone: 0 } });
     const show = cli(['show', path], dir);
     expect(show.status).toBe(1);
-    expect(show.stdout).toMatch(/^B NODE 0x[0-9a-f]+ L .*\nB {3}parent 0x[0-9a-f]+, linked from 0x0$/m);
-    // A read-write mount does not throw either: it commits what it found (HAMMER does the same).
-    expect(() => mount(image).close()).not.toThrow();
+    expect(show.stderr).toMatch(/hammerstate: EIO: B-tree node at offset 0x[0-9a-f]+: CRC expected/);
+    const error = mountError(image);
+    expect(isFsError(error, 'EIO')).toBe(true);
+  });
+
+  it('a damaged FIFO record inside the span of a written cycle: fsck counts the lost pre-images, reads say EIO or the committed data', () => {
+    const image = freshImage();
+    let volume = mount(image);
+    volume.beginCycle();
+    for (let i = 0; i < 400; i++)
+      volume.insertRecord(
+        { localization: LOC, objId: 7, recType: RecType.DATA, key: 2 * i + 1, objType: 2 },
+        new Uint8Array(10).fill(i & 0xff),
+      );
+    volume.commit();
+    volume.close();
+    const committed = readModel(mount(image.clone(), true));
+    volume = mount(image);
+    const first = volume.fifo.state.first;
+    volume.beginCycle();
+    for (let i = 0; i < 400; i += 3)
+      volume.insertRecord(
+        { localization: LOC, objId: 7, recType: RecType.DATA, key: 2 * i + 2, objType: 2 },
+        new Uint8Array(10),
+      );
+    volume.finalize(false); // the FIFO, then the meta-data; a crash before the header
+    const hole = first + 8 * 512;
+    flip(image, volume.fifo.physical(hole) + 40);
+    const report = fsck(image.clone(), { clock });
+    expect(report.problems).toContainEqual({
+      where: 'fifo',
+      what: expect.stringMatching(
+        new RegExp(`^FIFO span has a hole at offset ${hole} .*the cycle's meta-data had reached the disk`),
+      ),
+    });
+    expect(report.problems).toContainEqual({
+      where: expect.stringMatching(/^node 0x/),
+      what: expect.stringMatching(/^EIO: B-tree node at offset .*: CRC expected/),
+    });
+    // Read-only and read-write: every record is the committed one or EIO; none of the crashed cycle's is seen.
+    for (const readOnly of [true, false]) {
+      const after = mount(image.clone(), readOnly);
+      expect(after.recovery.damage).toHaveLength(1);
+      let eio = 0;
+      for (const key of committed.keys()) {
+        const n = Number(key.split(':')[1]);
+        const base = { localization: LOC, objId: 7, recType: RecType.DATA };
+        try {
+          const elm = after.lookup({ ...base, key: n });
+          expect(elm && Buffer.from(after.readData(elm)).toString('hex')).toBe(committed.get(key));
+          expect(after.lookup({ ...base, key: n + 1 })).toBeUndefined();
+        } catch (error) {
+          if (!isFsError(error, 'EIO')) throw error;
+          eio++;
+        }
+      }
+      expect(eio).toBeGreaterThan(0);
+      after.close();
+    }
   });
 
   it('torn, dropped and reordered writes: fsck before any mount (recovery in memory) finds nothing wrong', () => {
