@@ -255,8 +255,10 @@ function replayRedo(state: Mount): number {
     }
     state.ref(ip);
     try {
-      if (record.flags & RedoFlag.WRITE) writeData(state, ip, record.offset, record.payload, `inode ${record.objId}`);
-      if (record.flags & RedoFlag.TRUNC) truncateData(state, ip, record.offset, `inode ${record.objId}`);
+      // What an fsync promised may use the slop a new write may not (actors/space.ts).
+      const path = `inode ${record.objId}`;
+      if (record.flags & RedoFlag.WRITE) writeData(state, ip, record.offset, record.payload, path, 'recovery');
+      if (record.flags & RedoFlag.TRUNC) truncateData(state, ip, record.offset, path, false, 'recovery');
     } finally {
       state.rel(ip);
     }

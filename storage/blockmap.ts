@@ -192,7 +192,13 @@ export class Blockmap {
     throw new FsError('ENOSPC', `no free big-block left for the ${zoneName(zone)} zone`);
   }
 
-  /** Give back an allocation; a big-block that becomes empty is freed (allocatable after commit). */
+  /**
+   * Give back an allocation; a big-block that becomes empty is freed
+   * (allocatable after commit). The zone's current big-block too: the zone
+   * then has none and takes a free one at its next allocation (appending
+   * again inside the emptied one could overwrite data a crash would bring
+   * back; and kept as it was, it would stay unusable for good).
+   */
   free(offset: number, length: number): void {
     const zone = offZone(offset) as AllocZone;
     const bytes = allocBytes(zone, length);
@@ -200,9 +206,10 @@ export class Blockmap {
     const entry = this.entry(index);
     assert(entry.zone === zone, 'a freed offset lies in a big-block of its zone');
     const bytesFree = entry.bytesFree + bytes;
-    if (bytesFree === BIGBLOCK_BYTES && this.current.get(zone) !== index) {
+    if (bytesFree === BIGBLOCK_BYTES) {
       this.update(index, { zone: ZONE_FREE, appendOff: 0, bytesFree });
       this.pendingFree.add(index);
+      if (this.current.get(zone) === index) this.current.set(zone, -1);
     } else {
       this.update(index, { bytesFree });
     }
