@@ -213,6 +213,38 @@ describe('FIFO nearly full', () => {
   }, 60_000);
 });
 
+describe('a big flush on the smallest FIFO', () => {
+  it("one group's UNDO stays far under a quarter of the FIFO (undo_rec_limit), so a cycle never runs out of it", async () => {
+    const { device } = await memVolume({ size: 128 * MiB, undoBytes: 8 * MiB });
+    const fs = await mountMem(device, { autoflush: 5000 });
+    const mount = internals(fs);
+    const fifo = mount.volume.fifo;
+    // The FIFO's high-water mark, seen after every UNDO append (inside the cycles).
+    let high = 0;
+    const append = fifo.appendUndo.bind(fifo);
+    fifo.appendUndo = (target: number, bytes: Uint8Array) => {
+      const at = append(target, bytes);
+      high = Math.max(high, fifo.usedBytes());
+      return at;
+    };
+    const commits: number[] = [];
+    fs.events.subscribe((event) => {
+      if (event.type === 'COMMIT') commits.push(Number(event.payload?.group));
+    });
+    await fs.mkdir('/d');
+    for (let i = 0; i < 1500; i++) await fs.writeFile(`/d/f${(i * 7919) % 1500}`, filled(100, i));
+    await fs.sync();
+    // 1500 new inodes and their entries in a few groups, each closed at 1000 inodes (reclaim limit / 4) or
+    // at undo_rec_limit inodes + records (8 MiB / 8192 + 100 = 1124), whichever comes first.
+    expect(mount.undoRecLimit).toBe(1124);
+    expect(commits.length).toBeGreaterThanOrEqual(2);
+    expect(high).toBeGreaterThan(0);
+    expect(high).toBeLessThan(fifo.size / 4);
+    await fs.unmount();
+    expect(checkImage(device).problems).toEqual([]);
+  }, 30_000);
+});
+
 describe('too many dirty inodes', () => {
   it('creators past the reclaim limit wait for the flusher (RECLAIM_WAIT), and every file they made is there', async () => {
     const { device } = await memVolume();
