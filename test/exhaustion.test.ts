@@ -57,6 +57,14 @@ describe('volume full', () => {
     });
     await fs.mkdir('/s');
     await fs.chflags('/s', UF_NOHISTORY); // deleting frees the data (no history kept)
+    // A write whose first blocks fit but not the whole: refused before it changes anything (or reserves).
+    const space = internals(fs).space;
+    await (await fs.open('/s/first', 'wx')).close();
+    const available = space.available();
+    await expect(writeAt(fs, '/s/first', filled(available + MiB, 1), 0)).rejects.toMatchObject({ code: 'ENOSPC' });
+    expect((await fs.stat('/s/first')).size).toBe(0);
+    expect(space.available()).toBe(available);
+    await fs.unlink('/s/first');
     const model = new Map<string, Buffer>();
     const next = seededRandom(2026);
     const pick = (n: number) => Math.floor(next() * n);
