@@ -56,6 +56,7 @@ describe('volume full', () => {
       if (event.type === 'CRITICAL') critical.push(event.payload);
     });
     await fs.mkdir('/s');
+    await fs.mkdir('/empty');
     await fs.chflags('/s', UF_NOHISTORY); // deleting frees the data (no history kept)
     // A write whose first blocks fit but not the whole: refused before it changes anything (or reserves).
     const space = internals(fs).space;
@@ -129,6 +130,7 @@ describe('volume full', () => {
     );
     expect(made === undefined || made === 0).toBe(true);
     if (made === 0) model.set('/s/big', Buffer.alloc(0));
+    await fs.rmdir('/empty'); // removals work on a full volume: they are the way out
     const names = [...model.keys()].filter((name) => name !== '/s/big');
     for (const name of names) {
       await fs.unlink(name);
