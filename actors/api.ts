@@ -140,6 +140,12 @@ export interface RecoveryInfo {
   /** REDO WRITE/TRUNC records stage 2 found pending, and how many it re-executed. */
   redoPending: number;
   redoReplayed: number;
+  /**
+   * Damage stage 1 stepped over: a hole in the FIFO span whose pre-images are
+   * lost (docs/on-disk-format.md, Recovery). fsck reports it too, until a
+   * read-write mount commits: then this is where it is said.
+   */
+  damage: string[];
 }
 
 /** One event on the bus (DESIGN.md, "Events"): the shape the event log stores. */

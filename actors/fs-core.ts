@@ -43,6 +43,7 @@ export abstract class FsCore implements HandleHost {
       undone: report.undone,
       redoPending: report.redo.length,
       redoReplayed: 0,
+      damage: [...report.damage],
     };
     const root = mount.get(pfsId * 0x10000, ROOT_OBJ_ID);
     if (root === undefined) throw new FsError('EIO', `PFS ${pfsId} has no root inode`);
