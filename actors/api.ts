@@ -223,6 +223,12 @@ export interface RecoveryInfo {
   redoReplayed: number;
   /** Inodes unlinked while open when the volume stopped (a crash), deleted by this read-write mount. */
   orphansDeleted: number;
+  /**
+   * Damage stage 1 stepped over: a hole in the FIFO span whose pre-images are
+   * lost (docs/on-disk-format.md, Recovery). fsck reports it too, until a
+   * read-write mount commits: then this is where it is said.
+   */
+  damage: string[];
 }
 
 /** One event on the bus (DESIGN.md, "Events"): the shape the event log stores. */

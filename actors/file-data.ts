@@ -7,10 +7,13 @@ import type { Inode } from './inode.js';
 import { blockBase, blockSize, dataLocalization, rangeHi, rangeLo } from './keys.js';
 import { changedInode, type Mount } from './mount.js';
 import { type MemRecord, RecordFlag } from './records.js';
-import { RECORD_RESERVE_BYTES } from './space.js';
+import { RECORD_RESERVE_BYTES, type SpaceUse } from './space.js';
 
 /** hammer_limit_redo: REDO bytes an inode logs between flushes before fsync goes back to full flushes. */
 export const REDO_LIMIT_BYTES = 4 * 1024 * 1024;
+
+/** Room a REDO record takes beyond its payload (head, body, tail, sector padding), for the FIFO check. */
+const REDO_RECORD_OVERHEAD_BYTES = 512;
 
 /** The largest file offset we accept (a safe integer with room for a block). */
 export const FILE_SIZE_MAX = 2 ** 52;
@@ -65,7 +68,15 @@ export function readData(mount: Mount, ip: Inode, position: number, length: numb
   return out;
 }
 
-/** Log a REDO WRITE or TRUNC for `ip` (after its first fsync) and note it for the REDO bookkeeping. */
+/**
+ * Log a REDO WRITE or TRUNC for `ip` (after its first fsync) and note it for
+ * the REDO bookkeeping. Front end. REDO may fill only half the FIFO: the rest
+ * is the flusher's, for the UNDO of its cycles (whose REDO protection lasts
+ * until the commit after the flush of the data it covers). Past that the
+ * inode leaves REDO mode instead (its next fsync is a full flush, which
+ * frees the FIFO): a write never fails for want of FIFO space. Returns
+ * whether the record was logged.
+ */
 function logRedo(
   mount: Mount,
   ip: Inode,
@@ -74,17 +85,41 @@ function logRedo(
   mtime: number,
   payload: Uint8Array,
   more = false,
-): void {
+): boolean {
+  const fifo = mount.volume.fifo;
+  if (fifo.freeBytes() - payload.length - REDO_RECORD_OVERHEAD_BYTES < fifo.size / 2) {
+    ip.redoMode = false;
+    ip.structural = true;
+    mount.bus.fact(ip.id, 'REDO_OFF', { reason: 'fifo', fifoUsedBytes: fifo.usedBytes(), fifoBytes: fifo.size });
+    return false;
+  }
   const at = mount.volume.appendRedo(
     { flags, objId: ip.objId, localization: dataLocalization(ip.localization), offset, mtime, payload },
     more,
   );
   mount.redo.noted(ip, at);
+  return true;
 }
 
-/** A new DATA record for the block at `base`; the older in-memory one is dropped unless it is flushing. */
-function putBlock(mount: Mount, ip: Inode, base: number, bytes: Uint8Array, path: string): MemRecord {
-  mount.space.reserve(ip, bytes.length + RECORD_RESERVE_BYTES, path);
+/**
+ * The space a new version of the block at `base` needs: a block replacing
+ * its unflushed predecessor reuses that one's reservation (the predecessor
+ * is dropped, never written), so rewriting a block in memory, as stage 2
+ * replays many small REDO writes into one block, does not reserve it again
+ * and again.
+ */
+function blockReserve(ip: Inode, base: number, length: number): number {
+  const previous = ip.blocks.get(base);
+  if (previous === undefined || previous.state === 'flush') return length + RECORD_RESERVE_BYTES;
+  return Math.max(0, length - previous.data.length);
+}
+
+/**
+ * A new DATA record for the block at `base`; the older in-memory one is
+ * dropped unless it is flushing. The caller reserved its space first
+ * (blockReserve), for the whole operation at once.
+ */
+function putBlock(mount: Mount, ip: Inode, base: number, bytes: Uint8Array): MemRecord {
   const previous = ip.blocks.get(base);
   if (previous !== undefined) {
     if (previous.state === 'flush') {
@@ -116,11 +151,19 @@ function putBlock(mount: Mount, ip: Inode, base: number, bytes: Uint8Array, path
  * also go to the REDO log (HAMMER_INODE_REDO), so the next fsync only has to
  * write the FIFO.
  */
-export function writeData(mount: Mount, ip: Inode, position: number, data: Uint8Array, path: string): void {
+export function writeData(
+  mount: Mount,
+  ip: Inode,
+  position: number,
+  data: Uint8Array,
+  path: string,
+  use: SpaceUse = 'write',
+): void {
   if (position + data.length > FILE_SIZE_MAX) throw new FsError('EINVAL', 'write past the largest file size', { path });
   if (data.length === 0) return;
   const end = position + data.length;
-  const records: MemRecord[] = [];
+  // The new blocks first, then one reservation for all of them: ENOSPC changes nothing.
+  const blocks: Array<{ base: number; bytes: Uint8Array }> = [];
   let at = position;
   while (at < end) {
     const base = blockBase(at);
@@ -135,13 +178,15 @@ export function writeData(mount: Mount, ip: Inode, position: number, data: Uint8
     const bytes = at - base > oldLength ? new Uint8Array(length) : Buffer.allocUnsafe(length);
     if (old !== undefined) bytes.set(old.subarray(0, oldLength));
     bytes.set(data.subarray(at - position, stop - position), at - base);
-    records.push(putBlock(mount, ip, base, bytes, path));
+    blocks.push({ base, bytes });
     at = stop;
   }
+  const needed = blocks.reduce((sum, block) => sum + blockReserve(ip, block.base, block.bytes.length), 0);
+  mount.space.reserve(ip, needed, path, use);
+  const records = blocks.map((block) => putBlock(mount, ip, block.base, block.bytes));
   const now = mount.clock.now();
   const grows = end > ip.ino.size;
-  if (ip.redoMode && ip.has(InodeFlag.ONDISK)) {
-    logRedo(mount, ip, RedoFlag.WRITE, position, now, data);
+  if (ip.redoMode && ip.has(InodeFlag.ONDISK) && logRedo(mount, ip, RedoFlag.WRITE, position, now, data)) {
     for (const record of records) record.flags |= RecordFlag.REDO;
     mount.counters.redoWrites++;
     // hammer_limit_redo: past 4 MiB of REDO the inode stops logging; its next fsync flushes.
@@ -170,7 +215,14 @@ export function writeData(mount: Mount, ip: Inode, position: number, data: Uint8
  * rewritten short, in-memory blocks past it are dropped, and TRUNCATED with
  * the offset tells the backend to delete the on-disk blocks past it.
  */
-export function truncateData(mount: Mount, ip: Inode, length: number, path: string, writeFollows = false): void {
+export function truncateData(
+  mount: Mount,
+  ip: Inode,
+  length: number,
+  path: string,
+  writeFollows = false,
+  use: SpaceUse = 'write',
+): void {
   if (!Number.isSafeInteger(length) || length < 0 || length > FILE_SIZE_MAX) {
     throw new FsError('EINVAL', `invalid length ${length}`, { path });
   }
@@ -184,6 +236,8 @@ export function truncateData(mount: Mount, ip: Inode, length: number, path: stri
       const block = readBlock(mount, ip, base);
       if (block !== undefined) keep = block.slice(0, Math.min(block.length, length - base));
     }
+    // Reserved before anything changes: ENOSPC leaves the file as it was.
+    if (keep !== undefined) mount.space.reserve(ip, blockReserve(ip, base, keep.length), path, use);
     for (const [at, record] of [...ip.blocks]) {
       if (at < base || (at === base && keep !== undefined)) continue;
       if (record.state === 'flush') {
@@ -193,15 +247,15 @@ export function truncateData(mount: Mount, ip: Inode, length: number, path: stri
         mount.dropRecord(record);
       }
     }
-    if (keep !== undefined) putBlock(mount, ip, base, keep, path);
+    if (keep !== undefined) putBlock(mount, ip, base, keep);
     flags |= InodeFlag.TRUNCATED;
   }
-  if (ip.redoMode && ip.has(InodeFlag.ONDISK)) {
-    // When a write completes the operation (writeFile), the two replay together or not at all.
+  // When a write completes the operation (writeFile), the two replay together or not at all.
+  const logged =
+    ip.redoMode &&
+    ip.has(InodeFlag.ONDISK) &&
     logRedo(mount, ip, RedoFlag.TRUNC, length, now, new Uint8Array(0), writeFollows);
-  } else {
-    ip.structural = true;
-  }
+  if (!logged) ip.structural = true;
   const data = changedInode(ip.ino, (draft) => {
     draft.size = length;
     draft.mtime = now;

@@ -2,6 +2,7 @@ import { type Actor, createActor } from 'xstate';
 import { flusherMachine } from '../machines/flusher.js';
 import { InodeFlag, MODMASK } from '../machines/inode-flags.js';
 import { assert } from '../storage/assert.js';
+import { offPart } from '../storage/layout.js';
 import { FlushGroup, type FlushGroupState } from './flush-group.js';
 import type { Inode } from './inode.js';
 import type { Mount } from './mount.js';
@@ -188,7 +189,44 @@ export class Flusher {
     mount.inFlush = false;
     this.actor.send({ type: 'FINALIZED', groupDone: true });
     mount.bus.tid = undefined;
+    this.finalizeEarly(flg.seq);
     this.drain();
+  }
+
+  /**
+   * HAMMER's extra finalize before the next group when less than ¾ of the
+   * UNDO/REDO FIFO is free. A commit's header protects REDO from the oldest
+   * record still needed when its cycle began, so REDO that very cycle made
+   * redundant (the data it covers is committed) still holds its FIFO space.
+   * A header-only commit moves the protection up and gives the space back
+   * to the next group's UNDO and the front end's REDO. Runs between groups,
+   * never inside one: a group's cycle stays one atomic commit. No-op when
+   * the protection would not move.
+   */
+  private finalizeEarly(group: number): void {
+    const mount = this.mount;
+    const fifo = mount.volume.fifo;
+    if (fifo.freeBytes() * 4 >= fifo.size * 3) return;
+    const header = mount.volume.header();
+    const protectedFrom = header.redoStart === 0 ? undefined : offPart(header.redoStart);
+    const oldest = mount.redo.oldest();
+    if (oldest === protectedFrom) return;
+    const usedBytes = fifo.usedBytes();
+    const tid = mount.volume.beginCycle({ redoSyncOffset: oldest });
+    try {
+      mount.volume.commit();
+    } catch (error) {
+      if (mount.volume.cycleTid !== undefined) mount.volume.abort();
+      mount.critical(error, `the early finalize after group ${group}`);
+      throw error;
+    }
+    mount.bus.fact('volume', 'EARLY_FINALIZE', {
+      tid,
+      group,
+      fifoBytes: fifo.size,
+      usedBytes,
+      usedBytesAfter: fifo.usedBytes(),
+    });
   }
 
   /**

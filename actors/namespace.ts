@@ -242,7 +242,8 @@ export function removeEntry(mount: Mount, dip: Inode, entry: Entry, ip: Inode, p
       name: entry.name,
       diskKey: entry.diskKey,
     });
-    mount.space.reserve(dip, RECORD_RESERVE_BYTES, path);
+    // A removal may use the slop a write may not: it is the way out of a full volume.
+    mount.space.reserve(dip, RECORD_RESERVE_BYTES, path, 'remove');
     dip.dels.set(diskKeyId(entry.diskKey), del);
     indexDel(dip, del);
     mount.addRecord(del);

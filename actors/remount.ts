@@ -51,8 +51,10 @@ export function replayRedo(mount: Mount): number {
     }
     mount.ref(ip);
     try {
-      if (record.flags & RedoFlag.WRITE) writeData(mount, ip, record.offset, record.payload, `inode ${record.objId}`);
-      if (record.flags & RedoFlag.TRUNC) truncateData(mount, ip, record.offset, `inode ${record.objId}`);
+      // What an fsync promised may use the slop a new write may not (actors/space.ts).
+      const path = `inode ${record.objId}`;
+      if (record.flags & RedoFlag.WRITE) writeData(mount, ip, record.offset, record.payload, path, 'recovery');
+      if (record.flags & RedoFlag.TRUNC) truncateData(mount, ip, record.offset, path, false, 'recovery');
     } finally {
       mount.rel(ip);
     }

@@ -15,6 +15,16 @@ export const RECORD_RESERVE_BYTES = 512;
 const SPARE_BIGBLOCKS = 3;
 
 /**
+ * What a reservation is for (hammer_checkspace's slop levels): a `write`
+ * (creating, writing) must leave every spare big-block; a `remove` (unlink,
+ * rmdir: the way out of a full volume, whose flush allocates next to
+ * nothing) and the `recovery` of what an fsync promised (stage 2 replaying
+ * REDO) may use one of them.
+ */
+export type SpaceUse = 'write' | 'remove' | 'recovery';
+const SLOP_BYTES: Record<SpaceUse, number> = { write: 0, remove: BIGBLOCK_BYTES, recovery: BIGBLOCK_BYTES };
+
+/**
  * Space reservation (HAMMER's RSV_INODES and friends): every dirty inode
  * holds a reservation for what its flush will write, taken at the front end,
  * so a full volume says ENOSPC to the caller and never to the flusher.
@@ -45,11 +55,12 @@ export class SpaceReserve {
 
   /**
    * Reserve `bytes` more for `ip` (plus the inode's own reserve when it had
-   * none), or throw ENOSPC and reserve nothing.
+   * none), or throw ENOSPC and reserve nothing. `use` says how far into the
+   * spare big-blocks it may go.
    */
-  reserve(ip: Inode, bytes: number, path: string | undefined): void {
+  reserve(ip: Inode, bytes: number, path: string | undefined, use: SpaceUse = 'write'): void {
     const needed = bytes + (ip.reserved === 0 ? INODE_RESERVE_BYTES : 0);
-    if (needed > this.available()) {
+    if (needed > this.available() + SLOP_BYTES[use]) {
       throw new FsError('ENOSPC', `no space left on the volume (${this.available()} bytes unreserved)`, { path });
     }
     ip.reserved += needed;

@@ -88,6 +88,8 @@ export class Blockmap {
   private readonly current = new Map<number, number>();
   /** Big-blocks freed in the running cycle: not allocatable until it commits. */
   private readonly pendingFree = new Set<number>();
+  /** Current big-blocks emptied in the running cycle: not started over until it commits. */
+  private readonly emptied = new Set<number>();
 
   constructor(
     private readonly cache: BufferCache,
@@ -125,6 +127,7 @@ export class Blockmap {
       this.current.set(zone, index);
     }
     this.pendingFree.clear();
+    this.emptied.clear();
   }
 
   private locate(index: number): { buffer: Buffer16k; at: number } {
@@ -154,6 +157,7 @@ export class Blockmap {
     const bytes = allocBytes(zone, length);
     assert(bytes > 0 && bytes <= BIGBLOCK_BYTES, 'an allocation fits in a big-block');
     let index = this.current.get(zone) ?? -1;
+    if (index >= 0 && this.rewindable(index)) this.update(index, { appendOff: 0 });
     let start = index < 0 ? -1 : this.fitIn(index, bytes);
     if (start < 0) {
       index = this.takeFreeBigblock(zone);
@@ -192,7 +196,12 @@ export class Blockmap {
     throw new FsError('ENOSPC', `no free big-block left for the ${zoneName(zone)} zone`);
   }
 
-  /** Give back an allocation; a big-block that becomes empty is freed (allocatable after commit). */
+  /**
+   * Give back an allocation; a big-block that becomes empty is freed
+   * (allocatable after commit). The zone's current big-block stays current:
+   * once the cycle that emptied it committed, its next allocation starts it
+   * over from offset 0 (`rewindable`).
+   */
   free(offset: number, length: number): void {
     const zone = offZone(offset) as AllocZone;
     const bytes = allocBytes(zone, length);
@@ -200,6 +209,7 @@ export class Blockmap {
     const entry = this.entry(index);
     assert(entry.zone === zone, 'a freed offset lies in a big-block of its zone');
     const bytesFree = entry.bytesFree + bytes;
+    if (bytesFree === BIGBLOCK_BYTES && this.current.get(zone) === index) this.emptied.add(index);
     if (bytesFree === BIGBLOCK_BYTES && this.current.get(zone) !== index) {
       this.update(index, { zone: ZONE_FREE, appendOff: 0, bytesFree });
       this.pendingFree.add(index);
@@ -211,6 +221,19 @@ export class Blockmap {
   /** The running cycle committed: its freed big-blocks may be reused. */
   releasePendingFrees(): void {
     this.pendingFree.clear();
+    this.emptied.clear();
+  }
+
+  /**
+   * Whether big-block `index` (a zone's current one) is empty and may start
+   * over from offset 0: nothing references its bytes, and not since the
+   * running cycle (a crash would roll that cycle's frees back and bring the
+   * old data back into use). Without it, an emptied current big-block would
+   * stay unusable for good: space inside a big-block is never reused.
+   */
+  private rewindable(index: number): boolean {
+    const entry = this.entry(index);
+    return entry.bytesFree === BIGBLOCK_BYTES && entry.appendOff > 0 && !this.emptied.has(index);
   }
 
   /** Current big-block base and append point per zone, for the header's blockmap entries. */
@@ -229,7 +252,10 @@ export class Blockmap {
   /** Bytes still free in each zone's current big-block (what allocations take before a new big-block). */
   zoneRemainders(): number[] {
     const out: number[] = [];
-    for (const index of this.current.values()) out.push(index < 0 ? 0 : BIGBLOCK_BYTES - this.entry(index).appendOff);
+    for (const index of this.current.values()) {
+      const used = index < 0 || this.rewindable(index) ? 0 : this.entry(index).appendOff;
+      out.push(index < 0 ? 0 : BIGBLOCK_BYTES - used);
+    }
     return out;
   }
 

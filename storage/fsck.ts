@@ -5,7 +5,6 @@ import { crcOf } from './crc.js';
 import type { BlockDevice } from './device.js';
 import { crcError, FsError } from './errors.js';
 import { type LeafElm, MAX_BOUND, MIN_BOUND, NODE_TYPE_LEAF } from './format/btree-node.js';
-import { decodeFifoRecord, FifoType } from './format/fifo.js';
 import { readHeader } from './format/header.js';
 import { decodeDirEntry, decodeInode } from './format/records.js';
 import {
@@ -21,7 +20,6 @@ import {
   RecType,
   ROOT_OBJ_ID,
   recTypeName,
-  SECTOR_BYTES,
   TID_MAX,
   viewOf,
   Zone,
@@ -63,11 +61,6 @@ export interface FsckReport {
 }
 
 const hex = (n: number) => `0x${n.toString(16)}`;
-
-/** Sectors past the end of the span searched for records that continue its sequence. */
-const LOOKAHEAD_SECTORS = 32;
-/** A sector holds at most this many records with a seq (the smallest is 48 bytes). */
-const SEQ_RECORDS_PER_SECTOR = Math.floor(SECTOR_BYTES / 48);
 
 /**
  * Check a volume without changing it: mounts read-only (recovery stays in
@@ -227,7 +220,8 @@ type Problem = (where: string, what: string) => void;
 /**
  * The committed header's FIFO indices, and the span recovery found by seq
  * numbers from first_offset (every record in it passed its signature, size
- * and CRC checks, or the span would have ended there).
+ * and CRC checks; a hole recovery stepped over is a note when a crash tore
+ * the FIFO write, a problem when it is damage that lost pre-images).
  */
 function checkFifo(volume: Volume, report: FsckReport, problem: Problem): void {
   const header = volume.header();
@@ -261,43 +255,9 @@ function checkFifo(volume: Volume, report: FsckReport, problem: Problem): void {
         `the next mount rolls back ${recovery.undone} UNDO records`,
     );
   }
-  const beyond = recordsBeyondEnd(volume);
-  if (beyond !== undefined) report.notes.push(beyond);
+  for (const damage of recovery.damage) problem('fifo', damage);
   if (recovery.redo.length > 0) report.notes.push(`${recovery.redo.length} REDO records await stage 2`);
   for (const note of recovery.notes) report.notes.push(note);
-}
-
-/**
- * The span ends at the first record that is damaged or out of sequence. When
- * it is damaged and records continuing the sequence follow it, the end is a
- * hole, not the append point: a FIFO write a crash tore before its fsync
- * (harmless, no meta-data followed it), or damage inside the span, whose
- * later UNDOs recovery can no longer apply. fsck cannot tell which: a note.
- */
-function recordsBeyondEnd(volume: Volume): string | undefined {
-  const { next: end, nextSeq } = volume.fifo.state;
-  const sector = new Uint8Array(SECTOR_BYTES);
-  const readSector = (offset: number) => volume.device.read(volume.fifo.physical(offset), sector);
-  readSector(end - (end % SECTOR_BYTES));
-  const atEnd = decodeFifoRecord(sector, end % SECTOR_BYTES);
-  if (atEnd.ok) return undefined; // a valid record out of sequence: the ordinary end
-  let offset = end - (end % SECTOR_BYTES);
-  for (let i = 1; i <= LOOKAHEAD_SECTORS; i++) {
-    offset = (offset + SECTOR_BYTES) % volume.fifo.size;
-    if (offset === volume.recovery.first - (volume.recovery.first % SECTOR_BYTES)) return undefined;
-    readSector(offset);
-    const found = decodeFifoRecord(sector, 0);
-    if (!found.ok || found.record.type === FifoType.PAD) continue;
-    const ahead = (found.record.seq - nextSeq) >>> 0;
-    if (ahead > 0 && ahead <= (i + 1) * SEQ_RECORDS_PER_SECTOR) {
-      return (
-        `FIFO span ends at offset ${end} on a damaged record (${atEnd.problem}), but a record continuing ` +
-        `its sequence (seq ${found.record.seq}) follows at ${offset}: a FIFO write torn by a crash, ` +
-        'or damage inside the span whose later UNDO records cannot be applied'
-      );
-    }
-  }
-  return undefined;
 }
 
 /** Bytes the tree references in one big-block of one zone, and the highest end among them. */

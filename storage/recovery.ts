@@ -28,9 +28,17 @@ export interface RecoveryReport {
   stage2From: number;
   /** REDO WRITE/TRUNC records without a TERM, oldest first. */
   redo: PendingRedo[];
-  /** Things noticed but survivable (a broken extended REDO chain). */
+  /** Things noticed but survivable (a broken extended REDO chain, a hole a torn FIFO write left). */
   notes: string[];
+  /**
+   * Damage found in the span (fsck counts each as an error): a hole whose
+   * cycle's meta-data had reached the disk, so the pre-images in it are lost.
+   */
+  damage: string[];
 }
+
+/** Holes a scan steps over before it calls the span ended. */
+const HOLES_MAX = 8;
 
 /**
  * Recovery stage 1, run by every mount before the B-tree is touched: find the
@@ -57,9 +65,10 @@ export function recoverStage1(
     stage2From: start.first,
     redo: [],
     notes: [],
+    damage: [],
   };
   if (options.skipScan) return report;
-  const scan = fifo.scan(start.first, start.firstSeq);
+  const scan = scanSpan(device, fifo, start.first, start.firstSeq, report);
   report.end = scan.end;
   report.records = scan.records.length;
   for (let i = scan.records.length - 1; i >= 0; i--) {
@@ -75,15 +84,74 @@ export function recoverStage1(
     device.fsync();
   }
   fifo.resetTo({ ...start, next: scan.end, nextSeq: scan.endSeq });
-  collectRedo(fifo, scan.records, report, options.redoStart);
+  collectRedo(fifo, scan.records.slice(0, scan.beforeHole), report, options.redoStart);
   return report;
+}
+
+/**
+ * The active span by seq numbers from `first`, stepping over holes: a
+ * damaged record followed, within the lookahead, by records that continue
+ * the sequence (UndoFifo.resumeAfter). A hole is either a FIFO write a crash
+ * tore before its fsync, so no meta-data followed it and every UNDO past it
+ * holds what the disk still has (applying it changes nothing), or damage to
+ * a FIFO that was whole, whose cycle's meta-data did reach the disk (an UNDO
+ * past it differs from the disk). Either way every UNDO that can be read is
+ * rolled back: ending the span at the hole (HAMMER's rule) would leave the
+ * crashed cycle applied and read as good (found by the corruption fuzzer).
+ * Only the pre-images in the hole are lost, and damage says so. REDO past
+ * the first hole is not replayed (`beforeHole`): an operation logged in the
+ * hole would be missing under it.
+ */
+function scanSpan(device: BlockDevice, fifo: UndoFifo, first: number, firstSeq: number, report: RecoveryReport) {
+  const scan = fifo.scan(first, firstSeq);
+  const records = [...scan.records];
+  let { end, endSeq } = scan;
+  let beforeHole = records.length;
+  for (let hole = 0; hole < HOLES_MAX; hole++) {
+    const resume = fifo.resumeAfter(end, endSeq, first);
+    if (resume === undefined) break;
+    const more = fifo.scan(resume.offset, resume.seq);
+    if (hole === 0) beforeHole = records.length;
+    const lost = (resume.seq - endSeq) >>> 0;
+    const written = more.records.find((entry) => undoDiffersFromDisk(device, entry));
+    const what =
+      `FIFO span has a hole at offset ${end} (${resume.problem}): ${lost} records lost, ` +
+      `the sequence goes on at ${resume.offset} (seq ${resume.seq})`;
+    if (written === undefined)
+      report.notes.push(`${what}; every UNDO past it matches the disk (a FIFO write torn by a crash)`);
+    else
+      report.damage.push(
+        `${what}; the cycle's meta-data had reached the disk (UNDO at ${written.offset} differs from it), ` +
+          "so the UNDO in the hole is lost: what it covered keeps the crashed cycle's bytes",
+      );
+    records.push(...more.records);
+    end = more.end;
+    endSeq = more.endSeq;
+  }
+  return { records, end, endSeq, beforeHole };
+}
+
+/** Whether an UNDO record's pre-image differs from what its target holds on the device now. */
+function undoDiffersFromDisk(device: BlockDevice, entry: ScannedRecord): boolean {
+  if (entry.record.type !== FifoType.UNDO) return false;
+  const { target, payload } = entry.record;
+  const physical = undoPhysical(target);
+  if (physical < HEADER_AREA_BYTES || physical + payload.length > device.size) return false;
+  const disk = new Uint8Array(payload.length);
+  device.read(physical, disk);
+  return !disk.every((byte, i) => byte === payload[i]);
+}
+
+/** The device offset an UNDO target names (-1: not a raw-volume offset). */
+function undoPhysical(target: number): number {
+  return offZone(target) === Zone.RAW_VOLUME || offZone(target) === 0 ? offPart(target) : -1;
 }
 
 /** Copy one UNDO pre-image back to its target, through the buffer cache. */
 function applyUndo(device: BlockDevice, cache: BufferCache, entry: ScannedRecord): void {
   if (entry.record.type !== FifoType.UNDO) return;
   const { target, payload } = entry.record;
-  const physical = offZone(target) === Zone.RAW_VOLUME || offZone(target) === 0 ? offPart(target) : -1;
+  const physical = undoPhysical(target);
   if (physical < HEADER_AREA_BYTES || physical + payload.length > device.size) {
     throw new FsError(
       'EIO',

@@ -19,6 +19,10 @@ import { BIGBLOCK_BYTES, BUFFER_BYTES, offPart, SECTOR_BYTES } from './layout.js
 /** Room HAMMER keeps free in the FIFO beyond any append (it panics below it; we say ENOSPC). */
 export const FIFO_RESERVE_BYTES = 48 * 1024;
 const DUMMIES_PER_BUFFER = BUFFER_BYTES / SECTOR_BYTES;
+/** Sectors past a damaged record searched for one that continues the sequence (a hole, not the end). */
+export const RESUME_LOOKAHEAD_SECTORS = 32;
+/** A sector holds at most this many records with a seq (the smallest is 48 bytes). */
+const SEQ_RECORDS_PER_SECTOR = Math.floor(SECTOR_BYTES / 48);
 
 export interface FifoSpan {
   /** FIFO offset where the active (revocable) span starts. */
@@ -333,6 +337,36 @@ export class UndoFifo {
       if (offset === this.size) offset = 0;
     }
     return { records, end: offset === this.size ? 0 : offset, endSeq: expected ?? 0 };
+  }
+
+  /**
+   * After a scan stopped at `end` expecting `seq`: when the record there is
+   * damaged (not a valid record merely out of sequence, the ordinary end)
+   * and a sector within RESUME_LOOKAHEAD_SECTORS starts with a record whose
+   * seq continues the sequence, that record: the span has a hole and goes on.
+   * `first` bounds the search (it never wraps onto the span's own start).
+   * Stale sectors of an older lap or mount cannot continue the sequence (the
+   * seq only grows, and every mount jumps it past what the ring can hold).
+   */
+  resumeAfter(end: number, seq: number, first: number): { offset: number; seq: number; problem: string } | undefined {
+    const sector = new Uint8Array(SECTOR_BYTES);
+    const readahead = { index: -1, bytes: new Uint8Array(BUFFER_BYTES) };
+    this.readSector(end, sector, readahead);
+    const atEnd = decodeFifoRecord(sector, end % SECTOR_BYTES);
+    if (atEnd.ok) return undefined;
+    const start = first - (first % SECTOR_BYTES);
+    let offset = end - (end % SECTOR_BYTES);
+    for (let i = 1; i <= RESUME_LOOKAHEAD_SECTORS; i++) {
+      offset = (offset + SECTOR_BYTES) % this.size;
+      if (offset === start) return undefined;
+      this.readSector(offset, sector, readahead);
+      const found = decodeFifoRecord(sector, 0);
+      if (!found.ok || found.record.type === FifoType.PAD) continue;
+      const ahead = (found.record.seq - seq) >>> 0;
+      if (ahead > 0 && ahead <= (i + 1) * SEQ_RECORDS_PER_SECTOR)
+        return { offset, seq: found.record.seq, problem: atEnd.problem };
+    }
+    return undefined;
   }
 
   /**

@@ -2,38 +2,19 @@ import { mkdtempSync, readFileSync, rmSync, truncateSync, writeFileSync } from '
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { logicalClock } from '../storage/clock.js';
-import { CrashDevice } from '../storage/crash-device.js';
 import { FileDevice, MemDevice } from '../storage/device.js';
 import { isFsError } from '../storage/errors.js';
 import type { LeafElm } from '../storage/format/btree-node.js';
 import { HEADER_SLOTS } from '../storage/format/header.js';
 import { fsck } from '../storage/fsck.js';
-import { BUFFER_BYTES, LOCALIZE_MISC, localization, NODE_BYTES, offPart, RecType } from '../storage/layout.js';
+import { BUFFER_BYTES, NODE_BYTES, offPart, RecType } from '../storage/layout.js';
 import { Volume } from '../storage/volume.js';
+import { clock, type FsckJson, flip, LOC, mountError } from './support/bad-image.js';
 import { cli } from './support/cli.js';
-import { freshImage, mount, randomCycle, readModel, seededRandom } from './support/storage-workload.js';
+import { freshImage, mount, readModel } from './support/storage-workload.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'hammerstate-bad-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
-const clock = logicalClock();
-const LOC = localization(0, LOCALIZE_MISC);
-
-function mountError(device: MemDevice | FileDevice): unknown {
-  try {
-    Volume.mount(device, { clock }).close();
-  } catch (error) {
-    return error;
-  }
-  return undefined;
-}
-
-function flip(image: MemDevice, offset: number): void {
-  const byte = new Uint8Array(1);
-  image.read(offset, byte);
-  byte[0] = (byte[0] ?? 0) ^ 0x04;
-  image.write(offset, byte);
-}
 
 function flipInFile(path: string, offset: number): void {
   const bytes = readFileSync(path);
@@ -46,41 +27,6 @@ function makeVolumeFile(name: string): string {
   expect(cli(['mkfs', path, '--size', '64M', '--undo-size', '8M'], dir).status).toBe(0);
   return path;
 }
-
-/** A memory image as a volume file, for the CLI. */
-function saveImage(image: MemDevice, name: string): string {
-  const path = join(dir, name);
-  const bytes = new Uint8Array(image.size);
-  image.read(0, bytes);
-  writeFileSync(path, bytes);
-  return path;
-}
-
-/**
- * A cycle that reached the device without its commit: 400 records, the FIFO
- * written and fsynced, then the meta-data (finalize(false)), no header.
- */
-function crashedMidCycle(): { image: MemDevice; first: number; fifoPhysical: (offset: number) => number } {
-  const image = freshImage();
-  const volume = mount(image);
-  const first = volume.fifo.state.first;
-  volume.beginCycle();
-  for (let i = 0; i < 400; i++) {
-    volume.insertRecord(
-      { localization: LOC, objId: 7, recType: RecType.DATA, key: i + 1, objType: 2 },
-      new Uint8Array(10),
-    );
-  }
-  volume.finalize(false);
-  return { image, first, fifoPhysical: (offset) => volume.fifo.physical(offset) };
-}
-
-type FsckJson = {
-  errors: number;
-  problems: Array<{ where: string; what: string }>;
-  notes: string[];
-  stats: Record<string, number>;
-};
 
 describe('bad input', () => {
   it('a file that is not a volume: EINVAL, through the API and the CLI', () => {
@@ -154,94 +100,6 @@ describe('bad input', () => {
     const refused = cli(['fsck', path], dir);
     expect(refused.status).toBe(1);
     expect(refused.stdout).toContain(`volume: EIO: B-tree node at offset 0x${rootOffset.toString(16)}: CRC expected`);
-  });
-
-  it('a flipped bit in a FIFO record ends the span at that record, as a lost write would', () => {
-    const image = freshImage();
-    const volume = mount(image);
-    const first = volume.fifo.state.first;
-    volume.beginCycle();
-    for (let i = 0; i < 200; i++) {
-      volume.insertRecord(
-        { localization: LOC, objId: 7, recType: RecType.DATA, key: i + 1, objType: 2 },
-        new Uint8Array(10),
-      );
-    }
-    volume.fifo.writeOut(); // the FIFO reaches the device, nothing else (a crash before the meta-data)
-    const intact = mount(image.clone(), true).recovery;
-    const damaged = first + 4096 + 40;
-    expect(intact.end).toBeGreaterThan(damaged);
-    flip(image, volume.fifo.physical(first) + 4096 + 40);
-    // fsck: nothing wrong with the tree (no meta-data was written), a note on the hole in the FIFO.
-    const report = fsck(image, { clock });
-    expect(report.problems).toEqual([]);
-    const sector = damaged - (damaged % 512);
-    expect(report.stats.fifoFirst).toBe(first);
-    expect(report.stats.fifoEnd).toBe(sector);
-    expect(report.notes.join('\n')).toMatch(
-      new RegExp(
-        `FIFO span ends at offset ${sector} on a damaged record \\(CRC expected .*\\), but a record continuing`,
-      ),
-    );
-    const after = mount(image);
-    expect(after.recovery.end).toBe(sector);
-    expect(after.recovery.records).toBeLessThan(intact.records);
-    expect(readModel(after).has('7:1')).toBe(false);
-    expect(after.btree.check()).toEqual([]);
-    after.close();
-  });
-
-  it('a flipped bit at the start of the span after the meta-data was written: nothing is rolled back, fsck says what is left', () => {
-    const { image, first, fifoPhysical } = crashedMidCycle();
-    const intact = fsck(image.clone(), { clock });
-    expect(intact.problems).toEqual([]);
-    expect(intact.stats.fifoSpanUndo).toBeGreaterThan(0);
-    flip(image, fifoPhysical(first) + 40);
-    // HAMMER's rule: the span ends at the damaged record, so none of the cycle's UNDO is applied and the
-    // cycle's meta-data stays half in place. The mount does not throw; fsck reports the leftovers.
-    const report = fsck(image, { clock });
-    expect(report.stats).toMatchObject({ fifoFirst: first, fifoEnd: first, fifoSpanRecords: 0 });
-    expect(report.notes.join('\n')).toContain(`FIFO span ends at offset ${first} on a damaged record`);
-    expect(report.errors).toBeGreaterThan(0);
-    expect(report.problems).toContainEqual({
-      where: expect.stringMatching(/^node 0x/),
-      what: expect.stringMatching(/^parent 0x[0-9a-f]+, linked from 0x0$/),
-    });
-    expect(report.problems).toContainEqual({
-      where: expect.stringMatching(/^big-block \d+$/),
-      what: expect.stringMatching(/bytes in use, the tree references/),
-    });
-    const path = saveImage(image, 'fifo-hole.img');
-    const run = cli(['fsck', path, '--json'], dir);
-    expect(run.status).toBe(1);
-    expect(run.json<FsckJson>().errors).toBe(report.errors);
-    const undo = cli(['show-undo', path, '--json'], dir);
-    expect(undo.status).toBe(0);
-    expect(undo.json()).toMatchObject({ first, next: first, records: [], recovery: { records: 0, undone: 0 } });
-    const show = cli(['show', path], dir);
-    expect(show.status).toBe(1);
-    expect(show.stdout).toMatch(/^B NODE 0x[0-9a-f]+ L .*\nB {3}parent 0x[0-9a-f]+, linked from 0x0$/m);
-    // A read-write mount does not throw either: it commits what it found (HAMMER does the same).
-    expect(() => mount(image).close()).not.toThrow();
-  });
-
-  it('torn, dropped and reordered writes: fsck before any mount (recovery in memory) finds nothing wrong', () => {
-    const device = new CrashDevice(freshImage());
-    const volume = mount(device);
-    const model = readModel(volume);
-    const next = seededRandom(11);
-    for (let c = 0; c < 6; c++) randomCycle(volume, model, next, 30);
-    volume.close();
-    const sample = seededRandom(12);
-    let unclean = 0;
-    for (const point of device.writePoints()) {
-      for (const image of [device.crashImage(point), device.sampleCrashImage(point, sample)]) {
-        const report = fsck(image, { clock });
-        expect(report.problems, `crash at op ${point}`).toEqual([]);
-        if (report.stats.fifoSpanUndo > 0) unclean++;
-      }
-    }
-    expect(unclean).toBeGreaterThan(0); // some images did need their rollback
   });
 
   it('a read-only mount of an unclean volume CRC-checks nodes in the buffers recovery rolled back', () => {

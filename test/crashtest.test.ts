@@ -1,11 +1,12 @@
-import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, describe, expect, it, vi } from 'vitest';
 import { checkCrashState } from '../cli/crashtest/check.js';
 import type { MInode } from '../cli/crashtest/fs-model.js';
-import { record, setupVolume, VOLUME_BYTES } from '../cli/crashtest/record.js';
-import { runCrashtest } from '../cli/crashtest/run.js';
+import { type Recording, record, setupVolume, VOLUME_BYTES } from '../cli/crashtest/record.js';
+import { reproduce } from '../cli/crashtest/repro.js';
+import { runCrashtest, writeReproduction } from '../cli/crashtest/run.js';
 import { describeWorkload, steps, workloadAt, workloadCount } from '../cli/crashtest/workloads.js';
 import { main } from '../cli/main.js';
 
@@ -68,20 +69,14 @@ describe('hammerstate crashtest', () => {
     const only = seq1Index('append /A/foo; fsync');
     const out = join(dir, 'broken');
     const never: MInode = { kind: 'file', data: Buffer.from('never written'), nlink: 1 };
-    const result = await runCrashtest({
-      length: 1,
-      only,
-      seed: 3,
-      samples: 1,
-      out,
-      // Claim every file always held content no call ever wrote.
-      tamper: (rec) => {
-        rec.steps = rec.steps.map((step) => ({
-          ...step,
-          state: new Map([...step.state].map(([ino, node]) => [ino, node.kind === 'file' ? never : node])),
-        }));
-      },
-    });
+    // Claim every file always held content no call ever wrote.
+    const tamper = (rec: Recording) => {
+      rec.steps = rec.steps.map((step) => ({
+        ...step,
+        state: new Map([...step.state].map(([ino, node]) => [ino, node.kind === 'file' ? never : node])),
+      }));
+    };
+    const result = await runCrashtest({ length: 1, only, seed: 3, samples: 1, out, tamper });
     expect(result.violations).toBeGreaterThan(0);
     const first = result.first_violation;
     expect(first).toMatchObject({ workload: 'append /A/foo; fsync', workload_index: only, seed: 3 });
@@ -91,7 +86,16 @@ describe('hammerstate crashtest', () => {
     const facts = JSON.parse(readFileSync(join(repro, 'violation.json'), 'utf8'));
     expect(facts).toMatchObject({ workload_index: only, crash_point: first?.crash_point, seed: 3 });
     expect(facts.steps).toEqual([{ operation: { op: 'append', path: '/A/foo' }, persistence: 'fsync' }]);
+    expect(facts.replay).toBe(`hammerstate crashtest --repro ${repro}`);
     expect(statSync(join(repro, 'crash.img')).size).toBe(VOLUME_BYTES);
+    // The reproduction re-runs exactly that case: the same image, the same findings (with the same tampering).
+    const again = await reproduce(repro, tamper);
+    expect(again).toMatchObject({ same: true, image_matches_workload: true, crash_point: first?.crash_point });
+    expect(again.findings).toEqual(first?.findings);
+    // Without the tampering the real oracle passes that image: exit 0, "not reproduced".
+    const cli = await run(['crashtest', '--repro', repro, '--json']);
+    expect(cli.code).toBe(0);
+    expect(JSON.parse(cli.stdout)).toMatchObject({ findings: [], same: false, image_matches_workload: true });
   }, 30_000);
 
   it('an image that lost the writes of a returned fsync is a durability violation; the full image is clean', async () => {
@@ -106,5 +110,51 @@ describe('hammerstate crashtest', () => {
     expect(lost.flatMap((f) => f.problems).join('\n')).toMatch(
       /\/B\/bar \(ino \d+\): recovered file 6000 bytes .*fsynced/,
     );
+    // As a reproduction (a disk that lied about the fsync): --repro finds the same violation in crash.img.
+    const workload = workloadAt(1, only);
+    const violation = {
+      workload: describeWorkload(workload),
+      workload_index: only,
+      crash_point: end,
+      device_ops: end,
+      sample: null,
+      seed: 1,
+      findings: lost,
+      reproduction: null,
+    };
+    const out = join(dir, 'lying-disk');
+    const repro = writeReproduction(
+      { length: 1, seed: 1, samples: 1, out },
+      violation,
+      workload,
+      rec.device.crashImage(0),
+    );
+    const cli = await run(['crashtest', '--repro', repro, '--json']);
+    expect(cli.code).toBe(1);
+    const replayed = JSON.parse(cli.stdout);
+    expect(replayed).toMatchObject({
+      same: true,
+      image_matches_workload: false,
+      crash_point: end,
+      workload_index: only,
+    });
+    expect(replayed.findings).toEqual(lost);
+  }, 30_000);
+
+  it('--repro of a missing or malformed reproduction is a usage error; --shard splits the selection', async () => {
+    expect((await run(['crashtest', '--repro', join(dir, 'nowhere'), '--json'])).code).toBe(2);
+    const bad = join(dir, 'bad-repro');
+    mkdirSync(bad, { recursive: true });
+    writeFileSync(join(bad, 'violation.json'), JSON.stringify({ workload_index: 1, crash_point: -1 }));
+    const malformed = await run(['crashtest', '--repro', bad, '--json']);
+    expect(malformed.code).toBe(2);
+    expect(JSON.parse(malformed.stdout)).toMatchObject({ error: { code: 'EINVAL' } });
+    expect((await run(['crashtest', '--shard', '2/2', '--json'])).code).toBe(2);
+    const parts: number[] = [];
+    for (const part of ['0/2', '1/2']) {
+      const args = ['crashtest', '--workloads', 'seq1', '--limit', '5', '--shard', part, '--json'];
+      parts.push(JSON.parse((await run([...args, '--out', join(dir, 'shard')])).stdout).workloads);
+    }
+    expect(parts).toEqual([3, 2]);
   }, 30_000);
 });

@@ -1,4 +1,5 @@
 import type { Command } from 'commander';
+import { type Reproduction, reproduce } from '../crashtest/repro.js';
 import { type CrashtestResult, runCrashtest } from '../crashtest/run.js';
 import { workloadCount } from '../crashtest/workloads.js';
 import { EXIT_OK, EXIT_PROBLEMS, note, printJson, say, UsageError } from '../output.js';
@@ -11,6 +12,8 @@ interface Options {
   seed: string;
   samples: string;
   out: string;
+  shard?: string;
+  repro?: string;
   json?: boolean;
 }
 
@@ -30,8 +33,11 @@ export function registerCrashtest(program: Command): void {
     .option('--seed <s>', 'seed of the samples and of the --limit spread', '1')
     .option('--samples <n>', 'seeded reordered/torn crash images per crash point', '1')
     .option('--out <dir>', 'where reproductions of violations are written', './crashtest-failures')
+    .option('--shard <i/n>', 'run only the i-th of n interleaved parts of the selected workloads (i from 0)')
+    .option('--repro <dir>', 're-run the one case a reproduction directory holds and report its violation')
     .option('--json', 'print {"workloads", "crash_states", "violations", "first_violation"} as one JSON line')
     .action(async (options: Options) => {
+      if (options.repro !== undefined) return replay(options.repro, Boolean(options.json));
       const length = options.workloads === 'seq1' ? 1 : options.workloads === 'seq2' ? 2 : undefined;
       if (length === undefined) throw new UsageError('EINVAL', `--workloads: seq1 or seq2, not '${options.workloads}'`);
       const started = performance.now();
@@ -43,6 +49,7 @@ export function registerCrashtest(program: Command): void {
         seed: count(options.seed, '--seed') ?? 1,
         samples: count(options.samples, '--samples') ?? 1,
         out: options.out,
+        shard: shard(options.shard),
         onWorkload: bar.update,
       });
       bar.stop();
@@ -51,6 +58,34 @@ export function registerCrashtest(program: Command): void {
       else summary(result, seconds);
       process.exitCode = result.violations === 0 ? EXIT_OK : EXIT_PROBLEMS;
     });
+}
+
+/** `--shard i/n`: the i-th of n parts (0 <= i < n). */
+function shard(text: string | undefined): { index: number; count: number } | undefined {
+  if (text === undefined) return undefined;
+  const match = /^(\d+)\/(\d+)$/.exec(text);
+  const index = Number(match?.[1]);
+  const count = Number(match?.[2]);
+  if (match === null || !(count >= 1) || !(index < count))
+    throw new UsageError('EINVAL', `--shard: i/n with 0 <= i < n, not '${text}'`);
+  return { index, count };
+}
+
+/** `--repro <dir>`: exit 1 when the case still breaks the contract, 0 when it recovers clean now. */
+async function replay(dir: string, json: boolean): Promise<void> {
+  const result = await reproduce(dir);
+  process.exitCode = result.findings.length === 0 ? EXIT_OK : EXIT_PROBLEMS;
+  if (json) return printJson(result);
+  say(
+    `${describeReproduction(result)}: workload ${result.workload_index} (${result.workload}), crash before device op ${result.crash_point}, ${result.sample === null ? 'in-order prefix' : `sample ${result.sample}`}`,
+  );
+  for (const finding of result.findings) for (const problem of finding.problems) say(`  ${finding.check}: ${problem}`);
+  if (!result.image_matches_workload) note('crash.img is not the image this workload gives now at that point');
+}
+
+function describeReproduction(result: Reproduction): string {
+  if (result.findings.length === 0) return 'not reproduced: the crash state recovers clean';
+  return result.same ? 'reproduced: the same violation' : 'reproduced: a different violation';
 }
 
 /** A non-negative integer option (undefined when absent), at most `max`. */

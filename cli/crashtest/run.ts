@@ -17,6 +17,8 @@ export interface CrashtestOptions {
   limit?: number;
   /** Run only this workload index (a reproduction's replay). */
   only?: number;
+  /** Run only the `index`-th of `count` interleaved parts of the selection (a campaign over several processes). */
+  shard?: { index: number; count: number };
   seed: number;
   /** Seeded reordered/torn samples per crash point with unsynced writes. */
   samples: number;
@@ -57,10 +59,12 @@ export interface CrashtestResult {
  */
 export async function runCrashtest(options: CrashtestOptions): Promise<CrashtestResult> {
   const setup = await setupVolume();
-  const indices =
+  const selected =
     options.only !== undefined
       ? [options.only]
       : selectWorkloads(options.length, options.limit, seededRandom(options.seed));
+  const shard = options.shard;
+  const indices = shard === undefined ? selected : selected.filter((_, i) => i % shard.count === shard.index);
   const result: CrashtestResult = { workloads: 0, crash_states: 0, violations: 0, first_violation: null };
   for (const index of indices) {
     const workload = workloadAt(options.length, index);
@@ -73,8 +77,12 @@ export async function runCrashtest(options: CrashtestOptions): Promise<Crashtest
   return result;
 }
 
-/** The crash images of one recorded workload: the in-order prefix at every point, and the seeded samples. */
-function* crashImages(rec: Recording, seed: number, index: number, samples: number) {
+/**
+ * The crash images of one recorded workload: the in-order prefix at every
+ * point, and the seeded samples. A reproduction (repro.ts) walks the same
+ * generator to its crash point.
+ */
+export function* crashImages(rec: Recording, seed: number, index: number, samples: number) {
   // One generator per workload: a reproduction needs the seed and the workload index only.
   const next = seededRandom((seed ^ Math.imul(index + 1, 0x9e3779b1)) >>> 0);
   for (const point of [...rec.device.writePoints(), rec.device.ops.length]) {
@@ -115,12 +123,13 @@ async function crashWorkload(
 }
 
 /**
- * A replayable reproduction: `violation.json` (the workload, seed, sequence
- * length, crash point and sample, what was expected and found) and
- * `crash.img`, the crash image before recovery (a volume file: `hammerstate
- * fsck`, `ls`, `show` read it). Returns the directory.
+ * A replayable reproduction: `violation.json` (the workload, seed, samples,
+ * crash point and sample, what was expected and found) and `crash.img`, the
+ * crash image before recovery (a volume file: `hammerstate fsck`, `ls`,
+ * `show` read it). `hammerstate crashtest --repro <dir>` re-runs exactly this
+ * case (repro.ts). Returns the directory.
  */
-function writeReproduction(
+export function writeReproduction(
   options: CrashtestOptions,
   violation: Violation,
   workload: Workload,
@@ -133,8 +142,10 @@ function writeReproduction(
   );
   mkdirSync(dir, { recursive: true });
   const { reproduction: _, ...facts } = violation;
-  const replay = `hammerstate crashtest --workloads seq${options.length} --only ${violation.workload_index} --seed ${options.seed} --samples ${options.samples}`;
-  writeFileSync(join(dir, 'violation.json'), `${JSON.stringify({ ...facts, steps: workload, replay }, null, 2)}\n`);
+  const replay = `hammerstate crashtest --repro ${dir}`;
+  const rerun = `hammerstate crashtest --workloads seq${options.length} --only ${violation.workload_index} --seed ${options.seed} --samples ${options.samples}`;
+  const file = { ...facts, samples: options.samples, steps: workload, replay, rerun };
+  writeFileSync(join(dir, 'violation.json'), `${JSON.stringify(file, null, 2)}\n`);
   writeSparse(join(dir, 'crash.img'), image);
   return dir;
 }
