@@ -44,3 +44,17 @@ export function rangeLo(localization: number, objId: number, recType: number, ke
 export function rangeHi(localization: number, objId: number, recType: number, key: number) {
   return { localization, objId, recType, key, createTid: 0 };
 }
+
+/** Path components the walk reads as views (actors/resolve.ts): `name@@0x<tid>`, `@@PFS<5 digits>`, `@@0x<tid>`. */
+export const ASOF = /^(.+)@@(0x[0-9a-fA-F]{16})$/;
+export const PFS_NAME = /^@@PFS(\d{5})$/;
+export const ROOT_ASOF = /^@@(0x[0-9a-fA-F]{16})$/;
+
+/**
+ * A name the path walk reads as an as-of or PFS component: no entry may
+ * have it. Any other name holding `@@` is a name like the others (dbench
+ * makes `@@@CDRW.TMP`).
+ */
+export function reservedName(name: string): boolean {
+  return ASOF.test(name) || ROOT_ASOF.test(name) || PFS_NAME.test(name);
+}

@@ -14,7 +14,7 @@ import {
 import { ObjType, RecType, TID_MAX } from '../storage/layout.js';
 import { diskKeyId, keyOf } from './backend.js';
 import { Inode, UF_NOHISTORY } from './inode.js';
-import { dataLocalization, rangeHi, rangeLo } from './keys.js';
+import { dataLocalization, rangeHi, rangeLo, reservedName } from './keys.js';
 import { indexDel, type Mount } from './mount.js';
 import { type MemRecord, RecordFlag } from './records.js';
 import { RECORD_RESERVE_BYTES } from './space.js';
@@ -41,7 +41,7 @@ export function checkName(name: string, path: string): void {
   if (Buffer.byteLength(name, 'utf8') > NAME_MAX) {
     throw new FsError('ENAMETOOLONG', `file name longer than ${NAME_MAX} bytes`, { path });
   }
-  if (name.includes('@@')) throw new FsError('EINVAL', `'@@' is reserved for as-of and PFS paths`, { path });
+  if (reservedName(name)) throw new FsError('EINVAL', `'${name}' is an as-of or PFS path component`, { path });
 }
 
 /** The entry `name` of directory `dip` as of `asof` (in-memory records count only for the live view). */

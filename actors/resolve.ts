@@ -4,7 +4,7 @@ import { ObjType, parseTid, RecType, ROOT_OBJ_ID, TID_MAX } from '../storage/lay
 import { checkAccess } from './access.js';
 import { type Caller, X_OK } from './api.js';
 import type { Inode } from './inode.js';
-import { dataLocalization, pfsLocalization } from './keys.js';
+import { ASOF, dataLocalization, PFS_NAME, pfsLocalization, ROOT_ASOF } from './keys.js';
 import type { Mount } from './mount.js';
 import { type Entry, lookupEntry, readSymlink } from './namespace.js';
 
@@ -12,10 +12,6 @@ import { type Entry, lookupEntry, readSymlink } from './namespace.js';
 export const SYMLINK_LIMIT = 32;
 /** Path length limit in bytes, like PATH_MAX (the terminating NUL not counted). */
 export const PATH_MAX = 4096;
-
-const ASOF = /^(.+)@@(0x[0-9a-fA-F]{16})$/;
-const PFS_NAME = /^@@PFS(\d{5})$/;
-const ROOT_ASOF = /^@@(0x[0-9a-fA-F]{16})$/;
 
 export interface Resolved {
   /** The inode at the path (undefined when asked for the parent and the last name does not exist). */

@@ -34,6 +34,29 @@ describe('names', () => {
     expect(checkImage(device).errors).toBe(0);
   });
 
+  it('"@@" is only special in the three view forms: such names cannot be created, any other is a name', async () => {
+    const { device, fs } = await fresh();
+    // dbench's load creates this one.
+    await fs.writeFile('/a/@@@CDRW.TMP', 'tmp');
+    await fs.mkdir('/a/x@@y');
+    await fs.rename('/a/@@@CDRW.TMP', '/a/x@@y/@@b@@');
+    expect(await fs.readFile('/a/x@@y/@@b@@', 'utf8')).toBe('tmp');
+    expect((await fs.readdir('/a')).sort()).toEqual(['b', 'f', 'x@@y']);
+    // `x@@0x<tid>` is x as of a TID, read-only; the root view forms only exist at a root.
+    for (const [name, refused] of [
+      ['f@@0x0000000000000001', 'EROFS'],
+      ['g@@0x0000000000000001', 'EROFS'],
+      ['@@0x0000000000000001', 'EINVAL'],
+      ['@@PFS00001', 'EINVAL'],
+    ]) {
+      expect(await code(fs.writeFile(`/a/${name}`, 'x')), name).toBe(refused);
+      expect(await code(fs.mkdir(`/a/b/${name}`)), name).toBe(refused);
+      expect(await code(fs.rename('/a/f', `/a/${name}`)), name).toBe(refused);
+    }
+    await fs.unmount();
+    expect(checkImage(device).errors).toBe(0);
+  });
+
   it('a name is at most 255 bytes (UTF-8 bytes, not characters), a path at most 4096', async () => {
     const { fs } = await fresh();
     const max = 'n'.repeat(255);
