@@ -57,16 +57,16 @@ export class EventBus {
     detail?: Record<string, unknown>,
   ): void {
     if (!this.active) return;
-    const payload = () => (group === undefined ? { flags, syncFlags } : { flags, syncFlags, group });
     if (detail !== undefined) {
-      this.publish('fact', actor, type, { ...payload(), ...detail }, from, to);
+      this.publish('fact', actor, type, { ...inodePayload(flags, syncFlags, group), ...detail }, from, to);
       return;
     }
     const time = this.clock.now();
     const seq = ++this.seq;
     this.sink?.inodeFlags(seq, time, this.tid, actor, type, from, to, flags, syncFlags, group);
     if (!this.subject.observed) return;
-    this.subject.next({ seq, kind: 'fact', time, tid: this.tid, actor, type, from, to, payload: payload() });
+    const payload = inodePayload(flags, syncFlags, group);
+    this.subject.next({ seq, kind: 'fact', time, tid: this.tid, actor, type, from, to, payload });
   }
 
   /** A command from outside (an fs call, a scheduler firing): a command clock takes its time here, unless `begun` already did. */
@@ -98,4 +98,9 @@ export class EventBus {
   complete(): void {
     this.subject.complete();
   }
+}
+
+/** An inode fact's payload: its flags and sync flags, and the group it is in (FLUSH state). */
+function inodePayload(flags: number, syncFlags: number, group: number | undefined): Record<string, unknown> {
+  return group === undefined ? { flags, syncFlags } : { flags, syncFlags, group };
 }

@@ -197,6 +197,16 @@ export class AuditStore {
     this.walIdentity ??= identityOf(`${this.path}-wal`);
   }
 
+  /**
+   * Copy the WAL into the file as far as no reader holds it back (SQLite's
+   * PASSIVE checkpoint; fsyncs the file). The writer thread does this between
+   * batches, after answering, so the WAL stays short and the close, which
+   * checkpoints what is left on the caller's thread, stays cheap.
+   */
+  checkpoint(): void {
+    this.db.pragma('wal_checkpoint(PASSIVE)');
+  }
+
   close(): void {
     this.db.close();
   }

@@ -10,6 +10,9 @@ import { SIGNAL_REPLIES, type WriterData, type WriterReply, type WriterRequest }
  * failure is answered, never thrown, and the next request tries again, also
  * to open the file if that failed.
  */
+/** Rows written between two checkpoints of the WAL (a few MiB of it). */
+const CHECKPOINT_ROWS = 16_384;
+
 function serve(data: WriterData): void {
   const signal = new Int32Array(data.signal);
   let store: AuditStore | undefined;
@@ -19,6 +22,7 @@ function serve(data: WriterData): void {
     // Opened again at the first write, whose answer says why it cannot be.
   }
   let closed = false;
+  let rowsSinceCheckpoint = 0;
   const answer = (reply: WriterReply, transfer: ArrayBuffer[] = []) => {
     data.port.postMessage(reply, transfer);
     Atomics.add(signal, SIGNAL_REPLIES, 1);
@@ -34,8 +38,16 @@ function serve(data: WriterData): void {
         if (closed) throw new Error('the audit writer is closed');
         store ??= AuditStore.open(data.path, data.file);
         store.write(request.rows, request.end);
+        rowsSinceCheckpoint += request.rows.count;
       }
       answer({ id: request.id });
+      if (store !== undefined && rowsSinceCheckpoint >= CHECKPOINT_ROWS) {
+        rowsSinceCheckpoint = 0;
+        // Answered first: the main thread goes on while the WAL is copied. A failure here loses nothing (the rows are committed in the WAL).
+        try {
+          store.checkpoint();
+        } catch {}
+      }
     } catch (error) {
       if (request.type === 'write') {
         // The rows go back to be retried; their buffers were moved here.
