@@ -61,9 +61,18 @@ describe('hammerstate crashtest', () => {
     expect(existsSync(out)).toBe(false);
   }, 30_000);
 
-  it('refuses an unknown workload family', async () => {
-    expect((await run(['crashtest', '--workloads', 'seq3', '--json'])).code).toBe(2);
-  });
+  it('seq3 is every sequence of three steps (a slice with --limit); an unknown family is refused', async () => {
+    const n = steps().length;
+    expect(workloadCount(3)).toBe(n ** 3);
+    // Mixed radix, first step most significant: the last index is the last step three times.
+    const last = steps()[n - 1];
+    expect(workloadAt(3, n ** 3 - 1)).toEqual([last, last, last]);
+    expect(workloadAt(3, n + 2)).toEqual([steps()[0], steps()[1], steps()[2]]);
+    const { stdout, code } = await run(['crashtest', '--workloads', 'seq3', '--limit', '2', '--seed', '3', '--json']);
+    expect(code).toBe(0);
+    expect(JSON.parse(stdout)).toMatchObject({ workloads: 2, violations: 0, first_violation: null });
+    expect((await run(['crashtest', '--workloads', 'seq4', '--json'])).code).toBe(2);
+  }, 60_000);
 
   it('a broken oracle input is a violation, with a reproduction written (the check can fail)', async () => {
     const only = seq1Index('append /A/foo; fsync');

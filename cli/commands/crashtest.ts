@@ -27,7 +27,7 @@ export function registerCrashtest(program: Command): void {
   program
     .command('crashtest')
     .description('crash every workload at every device write (and seeded tears), recover, check durability')
-    .option('--workloads <seq>', 'seq1 (every single operation, exhaustive) or seq2 (pairs)', 'seq1')
+    .option('--workloads <seq>', 'seq1 (every single operation), seq2 (pairs) or seq3 (triples: use --limit)', 'seq1')
     .option('--limit <n>', 'run n workloads spread evenly over the space (default: all)')
     .option('--only <index>', 'run only the workload with this index (a reproduction)')
     .option('--seed <s>', 'seed of the samples and of the --limit spread', '1')
@@ -38,8 +38,9 @@ export function registerCrashtest(program: Command): void {
     .option('--json', 'print {"workloads", "crash_states", "violations", "first_violation"} as one JSON line')
     .action(async (options: Options) => {
       if (options.repro !== undefined) return replay(options.repro, Boolean(options.json));
-      const length = options.workloads === 'seq1' ? 1 : options.workloads === 'seq2' ? 2 : undefined;
-      if (length === undefined) throw new UsageError('EINVAL', `--workloads: seq1 or seq2, not '${options.workloads}'`);
+      const length = ({ seq1: 1, seq2: 2, seq3: 3 } as const)[options.workloads as 'seq1'];
+      if (length === undefined)
+        throw new UsageError('EINVAL', `--workloads: seq1, seq2 or seq3, not '${options.workloads}'`);
       const started = performance.now();
       const bar = startCountProgress('crashtest', 'workloads', Boolean(options.json));
       const result = await runCrashtest({

@@ -109,7 +109,7 @@ function readViolation(path: string): ViolationFile {
     step !== null &&
     typeof (step as { operation?: { op?: unknown } }).operation?.op === 'string' &&
     ['none', 'sync', 'fsync', 'fdatasync'].includes((step as { persistence?: string }).persistence ?? '');
-  if (!Array.isArray(steps) || steps.length < 1 || steps.length > 2 || !steps.every(stepOk)) throw bad('steps');
+  if (!Array.isArray(steps) || steps.length < 1 || steps.length > 3 || !steps.every(stepOk)) throw bad('steps');
   return facts as ViolationFile;
 }
 

@@ -4,7 +4,7 @@ import { seededRandom } from '../../storage/crash-device.js';
 import type { MemDevice } from '../../storage/device.js';
 import { checkCrashState, type Finding } from './check.js';
 import { type Recording, record, setupVolume, VOLUME_BYTES } from './record.js';
-import { describeWorkload, selectWorkloads, type Workload, workloadAt } from './workloads.js';
+import { describeWorkload, selectWorkloads, type Workload, type WorkloadLength, workloadAt } from './workloads.js';
 
 /** Reproductions written per run: the rest of the violations are counted, not written. */
 export const REPRODUCTIONS_MAX = 20;
@@ -12,7 +12,7 @@ const IMAGE_PAGE_BYTES = 64 * 1024;
 
 export interface CrashtestOptions {
   /** Operations per workload: 1 (seq-1, exhaustive) or 2 (seq-2). */
-  length: 1 | 2;
+  length: WorkloadLength;
   /** Workloads to run, spread over the space (default: all). */
   limit?: number;
   /** Run only this workload index (a reproduction's replay). */

@@ -76,19 +76,25 @@ export function steps(): Step[] {
   );
 }
 
-/** The number of workloads of `length` steps (1: seq-1, 2: seq-2). */
-export function workloadCount(length: 1 | 2): number {
-  const n = steps().length;
-  return length === 1 ? n : n * n;
+/** Workload lengths: seq-1, seq-2, seq-3 (ACE's bounded sequences). */
+export type WorkloadLength = 1 | 2 | 3;
+
+/** The number of workloads of `length` steps: every sequence of that many steps. */
+export function workloadCount(length: WorkloadLength): number {
+  return steps().length ** length;
 }
 
-/** Workload `index` of length `length`, in a fixed order (seq-2: first step major). */
-export function workloadAt(length: 1 | 2, index: number): Workload {
+/** Workload `index` of length `length`, in a fixed order (the first step most significant). */
+export function workloadAt(length: WorkloadLength, index: number): Workload {
   const all = steps();
-  const first = all[length === 1 ? index : Math.floor(index / all.length)];
-  const second = all[index % all.length];
-  if (first === undefined || second === undefined) throw new RangeError(`no workload ${index} of seq${length}`);
-  return length === 1 ? [first] : [first, second];
+  if (!Number.isInteger(index) || index < 0 || index >= workloadCount(length)) {
+    throw new RangeError(`no workload ${index} of seq${length}`);
+  }
+  const workload: Workload = [];
+  for (let rest = index, i = 0; i < length; i++, rest = Math.floor(rest / all.length)) {
+    workload.unshift(all[rest % all.length] as Step);
+  }
+  return workload;
 }
 
 /**
@@ -96,7 +102,7 @@ export function workloadAt(length: 1 | 2, index: number): Workload {
  * over the whole space from a seeded offset (so a CI slice of seq-2 meets
  * every first operation, not just the first few).
  */
-export function selectWorkloads(length: 1 | 2, limit: number | undefined, next: () => number): number[] {
+export function selectWorkloads(length: WorkloadLength, limit: number | undefined, next: () => number): number[] {
   const count = workloadCount(length);
   if (limit === undefined || limit >= count) return Array.from({ length: count }, (_, i) => i);
   const stride = count / limit;
