@@ -4,10 +4,8 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { FileSystem } from '../actors/api.js';
 import { F_OK, mkfs, mount, R_OK, W_OK, X_OK } from '../actors/index.js';
-import { replayLog } from '../actors/replay.js';
-import { eventLoopTurn } from '../cli/event-loop.js';
-import { AuditReader } from '../storage/audit-reader.js';
 import { formatTid } from '../storage/layout.js';
+import { expectExactReplay } from './support/audit.js';
 import { checkImage, code, memVolume, mountMem } from './support/fs.js';
 
 const ALICE = { uid: 1001, gid: 100 };
@@ -228,14 +226,7 @@ describe('permissions: mode bits, owner and group for a caller', () => {
     expect((await asAlice.as({ uid: 0, gid: 0 }).stat('/home/alice/second')).uid).toBe(ALICE.uid);
     await asAlice.unmount();
     expect(await code(mount(volume, { caller: { uid: 'x' } as never }))).toBe('EINVAL');
-    const reader = AuditReader.open(`${volume}.events.sqlite`);
-    try {
-      const report = await replayLog(reader, { dir: mkdtempSync(join(dir, 'replay-')), drain: eventLoopTurn });
-      expect(report.first_divergence).toBeNull();
-      expect(report.divergences).toBe(0);
-    } finally {
-      reader.close();
-    }
+    await expectExactReplay(volume, dir);
   });
 
   it('F_OK and the access bits are exported with their POSIX values', () => {

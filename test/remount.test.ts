@@ -4,12 +4,10 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { BusEvent } from '../actors/api.js';
 import { FaultDevice, mkfs, mount } from '../actors/index.js';
-import { replayLog } from '../actors/replay.js';
-import { eventLoopTurn } from '../cli/event-loop.js';
 import { InodeFlag } from '../machines/inode-flags.js';
-import { AuditReader } from '../storage/audit-reader.js';
 import { logicalClock } from '../storage/clock.js';
 import type { MemDevice } from '../storage/device.js';
+import { expectExactReplay } from './support/audit.js';
 import { checkImage, code, internals, MiB, memVolume, mountMem } from './support/fs.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'hammerstate-remount-'));
@@ -157,14 +155,7 @@ describe('remount between read-write and read-only (hammer_reload_inode)', () =>
     await fs.remount({ readOnly: false });
     await fs.writeFile('/b', 'after');
     await fs.unmount();
-    const reader = AuditReader.open(`${volume}.events.sqlite`);
-    try {
-      const report = await replayLog(reader, { dir: mkdtempSync(join(dir, 'replay-')), drain: eventLoopTurn });
-      expect(report.first_divergence).toBeNull();
-      expect(report.divergences).toBe(0);
-    } finally {
-      reader.close();
-    }
+    await expectExactReplay(volume, dir);
   });
 });
 

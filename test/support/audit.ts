@@ -1,6 +1,10 @@
-import { rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { expect } from 'vitest';
 import type { BusEvent, FileSystem } from '../../actors/api.js';
 import { mkfs, mount } from '../../actors/index.js';
+import { replayLog } from '../../actors/replay.js';
+import { eventLoopTurn } from '../../cli/event-loop.js';
 import { AuditLog } from '../../storage/audit-log.js';
 import { AuditReader, type EventFilter, type LoggedEvent } from '../../storage/audit-reader.js';
 import { encodePayload } from '../../storage/audit-schema.js';
@@ -103,5 +107,17 @@ export async function loggedVolume(
     return await loggedMount(log, volume, clock, work);
   } finally {
     log.close();
+  }
+}
+
+/** Replay the log beside `volume` on a fresh volume in a new directory under `dir`: no divergence, from the first event on. */
+export async function expectExactReplay(volume: string, dir: string): Promise<void> {
+  const reader = AuditReader.open(`${volume}.events.sqlite`);
+  try {
+    const report = await replayLog(reader, { dir: mkdtempSync(join(dir, 'replay-')), drain: eventLoopTurn });
+    expect(report.first_divergence).toBeNull();
+    expect(report.divergences).toBe(0);
+  } finally {
+    reader.close();
   }
 }
