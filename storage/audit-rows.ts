@@ -156,7 +156,7 @@ export class EventRows {
     this.texts[index] = text;
   }
 
-  /** Texts before these rows' own once `earlier` is put in front (prepend): a lost-events marker moves by this. */
+  /** How many texts the rows hold: when these rows are put back in front of others (prepend), the others' text indexes (a lost-events marker's) move by this. */
   get textCount(): number {
     return this.texts.length;
   }
