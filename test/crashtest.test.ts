@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, describe, expect, it, vi } from 'vitest';
 import { checkCrashState } from '../cli/crashtest/check.js';
-import type { MInode } from '../cli/crashtest/fs-model.js';
+import { FsModel, type MInode } from '../cli/crashtest/fs-model.js';
 import { type Recording, record, setupVolume, VOLUME_BYTES } from '../cli/crashtest/record.js';
 import { reproduce } from '../cli/crashtest/repro.js';
 import { runCrashtest, writeReproduction } from '../cli/crashtest/run.js';
@@ -33,9 +33,12 @@ function seq1Index(text: string): number {
 
 describe('hammerstate crashtest', () => {
   it('seq-1 is every operation over the namespace times its persistence points', () => {
-    expect(steps()).toHaveLength(230);
-    expect(workloadCount(1)).toBe(230);
-    expect(workloadCount(2)).toBe(230 * 230);
+    expect(steps()).toHaveLength(232);
+    expect(workloadCount(1)).toBe(232);
+    expect(workloadCount(2)).toBe(232 * 232);
+    // HAMMER's own operations are steps too: a snapshot, and a PFS made with or without a sync after it.
+    const described = steps().map((step) => describeWorkload([step]));
+    expect(described).toEqual(expect.arrayContaining(['snapshot; none', 'pfs-create; none', 'pfs-create; sync']));
   });
 
   it('a seeded slice of seq-2 recovers every crash state within the contract, as one JSON line', async () => {
@@ -110,7 +113,7 @@ describe('hammerstate crashtest', () => {
   it('an image that lost the writes of a returned fsync is a durability violation; the full image is clean', async () => {
     const setup = await setupVolume();
     const only = seq1Index('write /B/bar; fsync');
-    const rec = await record(setup.base, setup.root, setup.snapshot, workloadAt(1, only));
+    const rec = await record(setup, workloadAt(1, only));
     const end = rec.device.ops.length;
     expect(await checkCrashState(rec, end, rec.device.crashImage(end))).toEqual([]);
     // Every write of the workload dropped, but judged as a crash after the fsync returned.
@@ -148,6 +151,58 @@ describe('hammerstate crashtest', () => {
       workload_index: only,
     });
     expect(replayed.findings).toEqual(lost);
+  }, 30_000);
+
+  it('a PFS made in a workload: every crash state has a PFS list some step had, and a made PFS reads as an empty root', async () => {
+    const setup = await setupVolume();
+    const rec = await record(setup, [
+      { operation: { op: 'pfs-create' }, persistence: 'sync' },
+      { operation: { op: 'pfs-create' }, persistence: 'none' },
+    ]);
+    expect(rec.oracle).toEqual([]);
+    expect(rec.steps.map((step) => step.pfs)).toEqual(['', '1:crashtest', '1:crashtest 2:crashtest']);
+    const end = rec.device.ops.length;
+    expect(await checkCrashState(rec, end, rec.device.crashImage(end))).toEqual([]);
+    // The check can fail: an oracle that says the first PFS was never made.
+    rec.steps = rec.steps.map((step) => ({ ...step, pfs: '' }));
+    const findings = await checkCrashState(rec, end, rec.device.crashImage(end));
+    expect(findings).toEqual([
+      { check: 'pfs', problems: ["recovered the PFS list '1:crashtest 2:crashtest'; allowed: ''"] },
+    ]);
+    const result = await runCrashtest({
+      length: 2,
+      only: seq1Index('pfs-create; sync') * 233,
+      seed: 1,
+      samples: 2,
+      out: join(dir, 'pfs'),
+    });
+    expect(result).toMatchObject({ workloads: 1, violations: 0 });
+    expect(result.crash_states).toBeGreaterThan(2);
+  }, 30_000);
+
+  it('the expected states come from the event log: a live tree that differs from them is an oracle violation', async () => {
+    const only = seq1Index('write /B/bar; none');
+    // The log model makes every new file empty: the fixed setup already disagrees with the live tree.
+    const create = FsModel.prototype.create;
+    vi.spyOn(FsModel.prototype, 'create').mockImplementation(function (this: FsModel, dir, name, ino, node) {
+      create.call(this, dir, name, ino, node.kind === 'file' ? { ...node, data: Buffer.alloc(0) } : node);
+    });
+    await expect(setupVolume()).rejects.toThrow(/crashtest setup: the tree differs from its event log/);
+    vi.restoreAllMocks();
+    // The log model misreads every write's data: the live tree no longer matches the log-derived state.
+    const clean = await setupVolume();
+    const setData = FsModel.prototype.setData;
+    vi.spyOn(FsModel.prototype, 'setData').mockImplementation(function (this: FsModel, ino, data) {
+      setData.call(this, ino, Buffer.from(data).fill(0x21));
+    });
+    const rec = await record(clean, workloadAt(1, only));
+    vi.restoreAllMocks();
+    expect(rec.oracle.join('\n')).toMatch(
+      /step 1: the live tree against the event log: \/B\/bar \(ino \d+\): expected file 6000 bytes 21x6000, got/,
+    );
+    const end = rec.device.ops.length;
+    const findings = await checkCrashState(rec, end, rec.device.crashImage(end));
+    expect(findings.map((f) => f.check)).toContain('oracle');
   }, 30_000);
 
   it('--repro of a missing or malformed reproduction is a usage error; --shard splits the selection', async () => {

@@ -2,6 +2,18 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import type { FileSystem, MountInternals, MountOptions } from '../actors/index.js';
 import { mkfs, mount } from '../actors/index.js';
+import {
+  applyLink,
+  applyRename,
+  planLink,
+  planNewEntry,
+  planOpen,
+  planRename,
+  planRmdir,
+  planTruncate,
+  planUnlink,
+  planWriteFile,
+} from '../cli/crashtest/model-plans.js';
 import { readTree } from '../cli/crashtest/tree.js';
 import { type Clock, logicalClock } from '../storage/clock.js';
 import { CrashDevice, seededRandom } from '../storage/crash-device.js';
@@ -198,11 +210,6 @@ function none(problems: string[], what: string): void {
   if (problems.length > 0) throw new Error(`${what}:\n  ${problems.join('\n  ')}`);
 }
 
-function codesOf(error: unknown): string[] {
-  if (error instanceof Errno) return error.codes;
-  throw error;
-}
-
 // --- the real tree -------------------------------------------------------------
 
 // --- one run -------------------------------------------------------------------
@@ -277,11 +284,7 @@ class Run {
     const start = this.device.ops.length;
     switch (cmd.op) {
       case 'mkdir': {
-        const plan = expectation(() => {
-          const r = m.resolve(cmd.path, false, true);
-          if (r.ino !== undefined) throw errno('EEXIST');
-          return r;
-        });
+        const plan = expectation(() => planNewEntry(m, cmd.path));
         const ok = agree(what, plan, await attempt(() => fs.mkdir(cmd.path)));
         if (ok === undefined) return;
         const ino = await this.ino(cmd.path, false);
@@ -289,24 +292,14 @@ class Run {
         return this.record(start);
       }
       case 'rmdir': {
-        const plan = expectation(() => {
-          const r = m.resolve(cmd.path, false);
-          const node = m.node(r.ino ?? -1);
-          if (node.kind !== 'dir') throw errno('ENOTDIR');
-          if (node.entries.size > 0) throw errno('ENOTEMPTY', 'EEXIST');
-          return r;
-        });
+        const plan = expectation(() => planRmdir(m, cmd.path));
         const ok = agree(what, plan, await attempt(() => fs.rmdir(cmd.path)));
         if (ok === undefined) return;
         m.removeEntry(ok.value.parent, ok.value.name);
         return this.record(start);
       }
       case 'unlink': {
-        const plan = expectation(() => {
-          const r = m.resolve(cmd.path, false);
-          if (m.node(r.ino ?? -1).kind === 'dir') throw errno('EISDIR', 'EPERM');
-          return r;
-        });
+        const plan = expectation(() => planUnlink(m, cmd.path));
         const ok = agree(what, plan, await attempt(() => fs.unlink(cmd.path)));
         if (ok === undefined) return;
         m.removeEntry(ok.value.parent, ok.value.name);
@@ -315,11 +308,7 @@ class Run {
       case 'writeFile':
       case 'appendFile': {
         const bytes = bytesOf(cmd.data);
-        const plan = expectation(() => {
-          const r = m.resolve(cmd.path, true, true);
-          if (r.ino !== undefined && m.node(r.ino).kind === 'dir') throw errno('EISDIR');
-          return r;
-        });
+        const plan = expectation(() => planWriteFile(m, cmd.path));
         const call =
           cmd.op === 'writeFile' ? () => fs.writeFile(cmd.path, bytes) : () => fs.appendFile(cmd.path, bytes);
         const ok = agree(what, plan, await attempt(call));
@@ -340,11 +329,7 @@ class Run {
           what,
         );
       case 'truncate': {
-        const plan = expectation(() => {
-          const r = m.resolve(cmd.path, true);
-          if (m.node(r.ino ?? -1).kind === 'dir') throw errno('EISDIR');
-          return r.ino ?? -1;
-        });
+        const plan = expectation(() => planTruncate(m, cmd.path));
         const ok = agree(what, plan, await attempt(() => fs.truncate(cmd.path, cmd.length)));
         if (ok === undefined) return;
         m.setData(ok.value, truncateTo(m.data(ok.value), cmd.length));
@@ -353,37 +338,14 @@ class Run {
       case 'rename':
         return this.rename(cmd.from, cmd.to, what);
       case 'link': {
-        const plan = expectation(() => {
-          const codes: string[] = [];
-          let source: number | undefined;
-          try {
-            source = m.resolve(cmd.from, false).ino;
-            if (m.node(source ?? -1).kind === 'dir') codes.push('EPERM');
-          } catch (error) {
-            codes.push(...codesOf(error));
-          }
-          let target: ReturnType<FsModel['resolve']> | undefined;
-          try {
-            target = m.resolve(cmd.to, false, true);
-            if (target.ino !== undefined) codes.push('EEXIST');
-          } catch (error) {
-            codes.push(...codesOf(error));
-          }
-          if (codes.length > 0 || source === undefined || target === undefined) throw errno(...codes);
-          return { source, target };
-        });
+        const plan = expectation(() => planLink(m, cmd.from, cmd.to));
         const ok = agree(what, plan, await attempt(() => fs.link(cmd.from, cmd.to)));
         if (ok === undefined) return;
-        m.setEntry(ok.value.target.parent, ok.value.target.name, ok.value.source);
-        m.relink(ok.value.source, 1);
+        applyLink(m, ok.value);
         return this.record(start);
       }
       case 'symlink': {
-        const plan = expectation(() => {
-          const r = m.resolve(cmd.path, false, true);
-          if (r.ino !== undefined) throw errno('EEXIST');
-          return r;
-        });
+        const plan = expectation(() => planNewEntry(m, cmd.path));
         const ok = agree(what, plan, await attempt(() => fs.symlink(cmd.target, cmd.path)));
         if (ok === undefined) return;
         const node: MInode = { kind: 'symlink', target: cmd.target, nlink: 1 };
@@ -464,12 +426,7 @@ class Run {
   private async write(cmd: Extract<Cmd, { op: 'write' }>, what: string): Promise<void> {
     const m = this.model;
     const bytes = bytesOf(cmd.data);
-    const plan = expectation(() => {
-      const r = m.resolve(cmd.path, cmd.flags !== 'wx', cmd.flags !== 'r+');
-      if (cmd.flags === 'wx' && r.ino !== undefined) throw errno('EEXIST');
-      if (r.ino !== undefined && m.node(r.ino).kind === 'dir') throw errno('EISDIR');
-      return r;
-    });
+    const plan = expectation(() => planOpen(m, cmd.path, cmd.flags));
     let start = this.device.ops.length;
     const opened = await attempt(() => this.fs.open(cmd.path, cmd.flags));
     const ok = agree(what, plan, opened);
@@ -513,45 +470,10 @@ class Run {
   private async rename(from: string, to: string, what: string): Promise<void> {
     const m = this.model;
     const start = this.device.ops.length;
-    const plan = expectation(() => {
-      const codes: string[] = [];
-      let source: ReturnType<FsModel['resolve']> | undefined;
-      let target: ReturnType<FsModel['resolve']> | undefined;
-      try {
-        source = m.resolve(from, false);
-      } catch (error) {
-        codes.push(...codesOf(error));
-      }
-      try {
-        target = m.resolve(to, false, true);
-      } catch (error) {
-        codes.push(...codesOf(error));
-      }
-      if (source === undefined || target === undefined) throw errno(...codes);
-      const ino = source.ino ?? -1;
-      if (ino === target.ino) return { source, target, same: true };
-      const node = m.node(ino);
-      if (node.kind === 'dir' && m.isUnder(target.parent, ino)) throw errno('EINVAL');
-      if (target.ino !== undefined) {
-        const victim = m.node(target.ino);
-        // The target is an ancestor of the source: Linux says ENOTEMPTY before the type checks.
-        if (victim.kind === 'dir' && m.isUnder(source.parent, target.ino)) codes.push('ENOTEMPTY', 'EEXIST');
-        if (victim.kind === 'dir' && node.kind !== 'dir') codes.push('EISDIR');
-        if (victim.kind !== 'dir' && node.kind === 'dir') codes.push('ENOTDIR');
-        if (victim.kind === 'dir' && node.kind === 'dir' && victim.entries.size > 0) codes.push('ENOTEMPTY', 'EEXIST');
-      }
-      if (codes.length > 0) throw errno(...codes);
-      return { source, target, same: false };
-    });
+    const plan = expectation(() => planRename(m, from, to));
     const ok = agree(what, plan, await attempt(() => this.fs.rename(from, to)));
     if (ok === undefined || ok.value.same) return;
-    const { source, target } = ok.value;
-    const ino = source.ino ?? -1;
-    if (target.ino !== undefined) m.removeEntry(target.parent, target.name);
-    m.setEntry(target.parent, target.name, ino);
-    m.setEntry(source.parent, source.name, undefined);
-    const node = m.node(ino);
-    if (node.kind === 'dir') m.inodes.set(ino, { ...node, parent: target.parent });
+    applyRename(m, ok.value);
     this.record(start);
   }
 

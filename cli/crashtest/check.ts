@@ -1,14 +1,16 @@
+import type { FileSystem } from '../../actors/api.js';
 import { mount } from '../../actors/index.js';
 import { logicalClock } from '../../storage/clock.js';
 import type { MemDevice } from '../../storage/device.js';
 import { fsck } from '../../storage/fsck.js';
-import { crashViolations, diffStates } from './fs-model.js';
+import { crashViolations, diffStates, type Step } from './fs-model.js';
+import { describePfs } from './log-model.js';
 import { asOf, mountOptions, type Recording } from './record.js';
 import { readTree } from './tree.js';
 
 /** One broken promise of the crash contract: which check, and each problem (expected against found). */
 export interface Finding {
-  check: 'mount' | 'consistency' | 'durability' | 'snapshot' | 'fsck';
+  check: 'mount' | 'consistency' | 'durability' | 'pfs' | 'snapshot' | 'fsck' | 'oracle';
   problems: string[];
 }
 
@@ -52,6 +54,7 @@ export async function checkCrashState(rec: Recording, end: number, image: MemDev
   add('consistency', problems);
   const { steps, fsyncs } = window(rec, end);
   add('durability', crashViolations(steps, fsyncs, end, state, rec.root));
+  add('pfs', await pfsViolations(fs, steps, end));
   for (const snapshot of rec.snapshots) {
     if (snapshot.opsEnd > end) continue;
     const seen = await readTree(fs, rec.root, asOf(snapshot.tid));
@@ -67,5 +70,38 @@ export async function checkCrashState(rec: Recording, end: number, image: MemDev
     'fsck',
     report.problems.map((p) => `expected a clean volume, found ${p.where}: ${p.what}`),
   );
+  // The oracle's own soundness (the live run against its event log), reported with the image of the whole run.
+  if (end === rec.device.ops.length) add('oracle', rec.oracle);
   return findings;
+}
+
+/**
+ * The PFSs after recovery: the list is one a step since the last durable
+ * point had (a PFS is made in one commit, its record and root together, and
+ * is durable once a sync returns), and each PFS's root reads back as the
+ * empty directory it was made as (the workloads never write in one).
+ */
+async function pfsViolations(fs: FileSystem, steps: Step[], end: number): Promise<string[]> {
+  let last = 0;
+  for (let i = 1; i < steps.length; i++) if ((steps[i] as Step).opsStart < end) last = i;
+  const allowed = new Set(steps.slice(0, last + 1).map((s) => s.pfs));
+  if (allowed.has(undefined)) return [];
+  const list = await fs.pfs.list();
+  const out: string[] = [];
+  const got = describePfs(list);
+  if (!allowed.has(got)) {
+    const options = [...allowed].map((a) => `'${a}'`).join(' | ');
+    out.push(`recovered the PFS list '${got}'; allowed: ${options}`);
+  }
+  for (const { id } of list) {
+    if (id === 0) continue;
+    const top = `/@@PFS${String(id).padStart(5, '0')}`;
+    const root = (await fs.stat(top)).ino;
+    const { state, problems } = await readTree(fs, root, top);
+    out.push(...problems.map((p) => `${top}: ${p}`));
+    const node = state.get(root);
+    if (node?.kind !== 'dir' || node.entries.size > 0 || state.size !== 1)
+      out.push(`${top}: expected an empty root directory, found ${state.size} inodes`);
+  }
+  return out;
 }

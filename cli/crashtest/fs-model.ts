@@ -270,6 +270,8 @@ export interface Step {
   state: FsState;
   /** device.ops.length when the step's call began (for the durable base: when it became durable). */
   opsStart: number;
+  /** The PFSs after it, as the crash test compares them (log-model.ts, describePfs); undefined: not tracked. */
+  pfs?: string;
 }
 
 /**

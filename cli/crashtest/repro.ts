@@ -48,7 +48,7 @@ export async function reproduce(dir: string, tamper?: (rec: Recording) => void):
   const facts = readViolation(join(dir, 'violation.json'));
   const image = readImage(join(dir, 'crash.img'));
   const setup = await setupVolume();
-  const rec = await record(setup.base, setup.root, setup.snapshot, facts.steps);
+  const rec = await record(setup, facts.steps);
   tamper?.(rec);
   const regenerated = imageAt(rec, facts);
   const matches = regenerated !== undefined && sameBytes(regenerated, image);

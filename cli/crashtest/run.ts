@@ -68,7 +68,7 @@ export async function runCrashtest(options: CrashtestOptions): Promise<Crashtest
   const result: CrashtestResult = { workloads: 0, crash_states: 0, violations: 0, first_violation: null };
   for (const index of indices) {
     const workload = workloadAt(options.length, index);
-    const rec = await record(setup.base, setup.root, setup.snapshot, workload);
+    const rec = await record(setup, workload);
     options.tamper?.(rec);
     await crashWorkload(options, index, workload, rec, result);
     result.workloads++;

@@ -18,7 +18,7 @@ export type Operation =
   | { op: 'mkdir' | 'rmdir'; path: string }
   | { op: 'link' | 'rename'; from: string; to: string }
   | { op: 'symlink'; target: string; path: string }
-  | { op: 'sync' | 'snapshot' };
+  | { op: 'sync' | 'snapshot' | 'pfs-create' };
 
 /** What follows an operation: nothing, a sync, or an fsync/fdatasync of the file it touched. */
 export type Persistence = 'none' | 'sync' | 'fsync' | 'fdatasync';
@@ -41,6 +41,7 @@ export function touchedFile(operation: Operation): string | undefined {
     case 'rmdir':
     case 'sync':
     case 'snapshot':
+    case 'pfs-create':
       return undefined;
     default:
       return operation.path;
@@ -60,6 +61,8 @@ export function operations(): Operation[] {
   out.push({ op: 'rename', from: '/A/C', to: '/B/baz' });
   for (const path of FILES) if (path !== '/A/foo') out.push({ op: 'symlink', target: '/A/foo', path });
   out.push({ op: 'sync' }, { op: 'snapshot' });
+  // HAMMER's own: a new PFS (its record and its root directory), last so the other steps keep their indices.
+  out.push({ op: 'pfs-create' });
   return out;
 }
 
