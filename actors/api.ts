@@ -223,6 +223,8 @@ export interface RecoveryInfo {
   redoReplayed: number;
   /** Inodes unlinked while open when the volume stopped (a crash), deleted by this read-write mount. */
   orphansDeleted: number;
+  /** Truncations an emergency finalize committed part-way before a crash, finished by this read-write mount. */
+  truncationsFinished: number;
   /**
    * Damage stage 1 stepped over: a hole in the FIFO span whose pre-images are
    * lost (docs/on-disk-format.md, Recovery). fsck reports it too, until a

@@ -7,7 +7,7 @@ import { KEY_MAX, KEY_MIN, RecType, TID_MAX } from '../storage/layout.js';
 import type { Inode } from './inode.js';
 import { blockSize, dataLocalization, inodeLocalization, rangeHi, rangeLo } from './keys.js';
 import { changedInode, indexDel, type Mount } from './mount.js';
-import { syncOrphan } from './orphans.js';
+import { clearTruncation, markTruncation, syncOrphan } from './orphans.js';
 import { compareRecords, hasFlag, type MemRecord, RecordFlag } from './records.js';
 
 /** What sync_inode leaves for flush_inode_done. */
@@ -39,6 +39,10 @@ export class Backend {
   /** Targets whose last dependency resolved during the run (hammer_test_inode afterwards). */
   readonly released = new Set<Inode>();
   private recordsSinceCheck = 0;
+  /** The inode data a run that would block wrote (its truncation goes on in the next run). */
+  private readonly deferred = new Map<Inode, InodeData>();
+  /** Inodes an emergency finalize committed part-way: their last run writes the inode record again. */
+  private readonly checkpointed = new Set<Inode>();
 
   constructor(private readonly mount: Mount) {}
 
@@ -76,8 +80,13 @@ export class Backend {
       if (!this.deleteRange(ip, aligned)) {
         ip.send({ type: 'WOULDBLOCK' });
         deferred = true;
+        this.deferred.set(ip, data);
       } else {
         sync &= ~InodeFlag.TRUNCATED;
+        this.deferred.delete(ip);
+        clearTruncation(this.mount.volume, ip);
+        // The record an emergency finalize wrote was the part-way one: the whole one goes now.
+        if (this.checkpointed.delete(ip)) sync |= InodeFlag.DDIRTY;
       }
     }
     if (!deferred) {
@@ -308,6 +317,45 @@ export class Backend {
    * (the old one deleted, history kept), patch only the times in place, or
    * delete the record of a deleted inode. Returns the flags left.
    */
+  /**
+   * HAMMER's emergency finalize is about to commit `ip` part-way through its
+   * truncation (flusher.ts): make what commits a state the file had. The
+   * inode record becomes the one this run wrote with the size cut to the
+   * truncation point (the records of the run's later writes are not synced
+   * yet, the old ones up to that point still are), and a TRUNCATION record
+   * marks the rest as still to delete. An inode on its way out (no links, an
+   * ORPHAN record) needs no mark: the orphan pass deletes all of it.
+   */
+  checkpointTruncation(ip: Inode): void {
+    const data = this.deferred.get(ip);
+    assert(data !== undefined && ip.has(InodeFlag.WOULDBLOCK) === false, 'a checkpoint follows a run that would block');
+    this.checkpointed.add(ip);
+    if (data.size > ip.syncTruncOff) {
+      this.writeInodeRecord(
+        ip,
+        changedInode(data, (draft) => {
+          draft.size = ip.syncTruncOff;
+        }),
+      );
+    }
+    if (!ip.orphanOnDisk) markTruncation(this.mount.volume, ip);
+  }
+
+  /** Replace the inode's record (the old one kept as history unless this very cycle wrote it). */
+  private writeInodeRecord(ip: Inode, data: InodeData): void {
+    if (ip.has(InodeFlag.ONDISK) && ip.leaf !== undefined) this.removeElm(ip, ip.leaf);
+    ip.leaf = this.mount.volume.insertRecord(
+      {
+        localization: inodeLocalization(ip.localization),
+        objId: ip.objId,
+        recType: RecType.INODE,
+        key: 0,
+        objType: data.objType,
+      },
+      encodeInode(data),
+    );
+  }
+
   private updateInode(ip: Inode, data: InodeData, sync: number, setFlags: number, tid: number) {
     const volume = this.mount.volume;
     const deleted = ip.has(InodeFlag.DELETED) || (setFlags & InodeFlag.DELETED) !== 0;
@@ -333,17 +381,7 @@ export class Backend {
       return { sync: sync & ~TIMES, setFlags };
     }
     if (sync & INODE_WRITE) {
-      if (onDisk && ip.leaf !== undefined) this.removeElm(ip, ip.leaf);
-      ip.leaf = volume.insertRecord(
-        {
-          localization: inodeLocalization(ip.localization),
-          objId: ip.objId,
-          recType: RecType.INODE,
-          key: 0,
-          objType: data.objType,
-        },
-        encodeInode(data),
-      );
+      this.writeInodeRecord(ip, data);
       syncOrphan(volume, ip, data.nlinks, false);
       if (!onDisk) {
         volume.adjustInodeCount(1);

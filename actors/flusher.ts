@@ -175,10 +175,10 @@ export class Flusher {
     mount.bus.tid = tid;
     mount.inFlush = true;
     try {
-      this.runInCycle(flg, tid);
+      const last = this.runInCycle(flg, tid);
       this.actor.send({ type: 'FINALIZE' });
       mount.volume.commit();
-      mount.bus.fact('volume', 'COMMIT', { tid, group: flg.seq });
+      mount.bus.fact('volume', 'COMMIT', { tid: last, group: flg.seq });
     } catch (error) {
       mount.inFlush = false;
       mount.bus.tid = undefined;
@@ -230,18 +230,20 @@ export class Flusher {
   }
 
   /**
-   * The group's runs, all inside its one cycle: inodes that would block
-   * (a truncation past its batch) run again after a partial finalize, which
+   * The group's runs, inside its one cycle: inodes that would block (a
+   * truncation past its batch) run again after a partial finalize, which
    * bounds the dirty buffers (the seed's reason for WOULDBLOCK) while the
    * cycle stays revocable until its commit, so a crash never shows half a
-   * truncation (the seed commits between runs; we do not).
+   * truncation (the seed commits between runs; we do so only in an
+   * emergency). Returns the TID of the cycle the group ends in.
    */
-  private runInCycle(flg: FlushGroup, tid: number): void {
+  private runInCycle(flg: FlushGroup, tid: number): number {
     for (let run = 0; ; run++) {
       assert(run < RERUN_LIMIT, 'a group re-runs a bounded number of times');
       if (run > 0) {
         flg.send({ type: 'RUN', flusherDone: this.done });
         assert(flg.state === 'running', `group ${flg.seq} re-runs as the head`);
+        tid = this.emergencyFinalize(flg, tid) ?? tid;
         this.mount.volume.finalize(false);
       }
       const inodes = [...flg.tree].sort(compareInodes);
@@ -252,9 +254,47 @@ export class Flusher {
       flg.send({ type: 'RUN_FINISHED' });
       if (groupStateOf(flg) === 'done') {
         assert(flg.refs === 0, 'a group whose tree emptied holds no record references');
-        return;
+        return tid;
       }
     }
+  }
+
+  /**
+   * HAMMER's emergency finalize (a slave finding less than a quarter of the
+   * UNDO space left): the one case where a group is not one commit. Only a
+   * re-run can grow a cycle's UNDO without bound (a single run is capped by
+   * undo_rec_limit and the partial finalizes of the meta limit; the runs of
+   * a huge truncation are not), so the check is between runs. Below the
+   * mark, the inodes still truncating are made consistent part-way
+   * (Backend.checkpointTruncation: the size cut to the truncation point, a
+   * TRUNCATION record for the rest) and the cycle commits for good, which
+   * frees its FIFO space; the group goes on in a new cycle. A crash after it
+   * shows the group's other inodes whole and a truncating file as truncated
+   * with its later writes not yet there; the next read-write mount deletes
+   * what the truncation had left (orphans.ts, finishTruncations). Returns
+   * the new cycle's TID, or undefined when there was room.
+   */
+  private emergencyFinalize(flg: FlushGroup, tid: number): number | undefined {
+    const mount = this.mount;
+    const fifo = mount.volume.fifo;
+    if (fifo.freeBytes() >= fifo.size * mount.options.emergencyFreeFraction) return undefined;
+    const usedBytes = fifo.usedBytes();
+    const truncating = [...flg.tree].sort(compareInodes);
+    for (const ip of truncating) mount.backend.checkpointTruncation(ip);
+    mount.volume.commit();
+    const next = mount.volume.beginCycle({ redoSyncOffset: mount.redo.oldest() });
+    mount.bus.tid = next;
+    mount.bus.fact('volume', 'EMERGENCY_FINALIZE', {
+      tid,
+      next,
+      group: flg.seq,
+      truncating: truncating.map((ip) => ip.objId),
+      fifoBytes: fifo.size,
+      usedBytes,
+      usedBytesAfter: fifo.usedBytes(),
+    });
+    mount.counters.emergencyFinalizes++;
+    return next;
   }
 
   /** hammer_flush_inode_done: hand the backend's outcome to the actor; leave the tree unless WOULDBLOCK. */

@@ -75,6 +75,7 @@ export abstract class FsCore implements HandleHost {
       redoPending: report.redo.length,
       redoReplayed: 0,
       orphansDeleted: 0,
+      truncationsFinished: 0,
       damage: [...report.damage],
     };
     const root = mount.get(pfsId * 0x10000, ROOT_OBJ_ID, mount.asof);

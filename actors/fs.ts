@@ -26,7 +26,7 @@ import type { Inode } from './inode.js';
 import { pfsIdOf } from './keys.js';
 import { pruneMounted, reblockMounted } from './maintenance.js';
 import { listEntries } from './namespace.js';
-import { cleanOrphans } from './orphans.js';
+import { cleanOrphans, finishTruncations } from './orphans.js';
 import { remount, replayRedo } from './remount.js';
 import { finalDot, resolvePath, splitPath } from './resolve.js';
 import { INODE_RESERVE_BYTES } from './space.js';
@@ -351,6 +351,7 @@ export class HammerFs extends FsNames implements FileSystem {
       this.session.timers = this.session.startTimers();
       if (!this.mount.readOnly) {
         this.recovery.redoReplayed += replayRedo(this.mount);
+        this.recovery.truncationsFinished += finishTruncations(this.mount);
         this.recovery.orphansDeleted += cleanOrphans(this.mount);
       }
     });

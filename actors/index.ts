@@ -12,7 +12,7 @@ import type { BusEvent, FileSystem, MkfsOptions, MountOptions, VolumeSource } fr
 import { type AuditOptions, auditPath, clockDescription, loggedMount, removeLog, startLog } from './audit.js';
 import { HammerFs, toFsError } from './fs.js';
 import { Mount, type MountTuning } from './mount.js';
-import { cleanOrphans } from './orphans.js';
+import { cleanOrphans, finishTruncations } from './orphans.js';
 import { replayRedo } from './remount.js';
 import type { RecordingScheduler, ReplayScheduler } from './schedulers.js';
 
@@ -102,6 +102,7 @@ const TUNING_KEYS = [
   'truncateBatch',
   'metaLimitBytes',
   'dirtyDataLimitBytes',
+  'emergencyFreeFraction',
 ] as const;
 
 /**
@@ -222,9 +223,11 @@ async function mountWith(
   for (const key of TUNING_KEYS) {
     const value = options[key];
     if (value !== undefined) {
-      if (!Number.isInteger(value) || value < 1) {
+      const fraction = key === 'emergencyFreeFraction';
+      if (fraction ? !(value > 0 && value < 1) : !Number.isInteger(value) || value < 1) {
         volume.close();
-        throw new FsError('EINVAL', `mount option ${key} must be a positive integer, got ${value}`);
+        const want = fraction ? 'a fraction between 0 and 1' : 'a positive integer';
+        throw new FsError('EINVAL', `mount option ${key} must be ${want}, got ${value}`);
       }
       tuning[key] = value;
     }
@@ -256,6 +259,7 @@ async function mountWith(
     fs = new HammerFs(state, options.pfs ?? 0, options.noatime ?? false, timers, options.caller);
     if (log !== undefined) fs.afterUnmount = () => endLog(log, clock);
     fs.recovery.redoReplayed = replayRedo(state);
+    fs.recovery.truncationsFinished = finishTruncations(state);
     fs.recovery.orphansDeleted = cleanOrphans(state);
   } catch (error) {
     volume.close();

@@ -92,6 +92,12 @@ export class Inode implements InodeMirror {
   structural = false;
   /** The inode record on disk has nlinks 0 and an ORPHAN record goes with it (actors/orphans.ts). */
   orphanOnDisk: boolean;
+  /**
+   * An emergency finalize committed this inode's truncation part-way: a
+   * TRUNCATION record is on disk until the truncation finishes (orphans.ts).
+   * False after a load until the mount's truncation pass finds the record.
+   */
+  truncationOnDisk = false;
   /** Directories: the block of object ids handed to this directory (hammer_alloc_objid). */
   objidNext = 0;
   objidLeft = 0;

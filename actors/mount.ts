@@ -31,6 +31,11 @@ export interface MountTuning {
   metaLimitBytes: number;
   /** Dirty file data held in memory before the writer flushes its inode. */
   dirtyDataLimitBytes: number;
+  /**
+   * The emergency finalize: a group commits between runs when less than this
+   * fraction of the FIFO is free (HAMMER: a quarter; flusher.ts).
+   */
+  emergencyFreeFraction: number;
 }
 
 export const DEFAULT_TUNING: MountTuning = {
@@ -40,6 +45,7 @@ export const DEFAULT_TUNING: MountTuning = {
   truncateBatch: 2048,
   metaLimitBytes: 8 * 1024 * 1024,
   dirtyDataLimitBytes: 64 * 1024 * 1024,
+  emergencyFreeFraction: 0.25,
 };
 
 export interface MountCounters {
@@ -50,6 +56,8 @@ export interface MountCounters {
   itimesPatches: number;
   truncatedRecords: number;
   partialFinalizes: number;
+  /** Groups committed between runs because the FIFO ran low (flusher.ts, emergencyFinalize). */
+  emergencyFinalizes: number;
   loads: number;
   unloads: number;
   redoWrites: number;
@@ -107,6 +115,7 @@ export class Mount {
     itimesPatches: 0,
     truncatedRecords: 0,
     partialFinalizes: 0,
+    emergencyFinalizes: 0,
     loads: 0,
     unloads: 0,
     redoWrites: 0,

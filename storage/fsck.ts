@@ -148,23 +148,48 @@ export function fsck(
  * (PFS roots have none). An inode with nlinks 0 and no entry was unlinked
  * while open when the volume last stopped: a note when its ORPHAN record is
  * there (the next read-write mount deletes it), a problem when not (it would
- * never go), as is an ORPHAN record naming no such inode.
+ * never go), as is an ORPHAN record naming no such inode. A file's live
+ * data lies below its size, unless a TRUNCATION record says an emergency
+ * finalize cut its truncation short (a note: the next read-write mount
+ * finishes it); a TRUNCATION record naming no live inode is a problem.
  */
 function checkNamespace(volume: Volume, report: FsckReport, problem: Problem): void {
-  const inodes = new Map<string, { nlinks: number; entries: number }>();
+  const inodes = new Map<string, { nlinks: number; entries: number; size: number }>();
   const entries: Array<{ dir: number; target: string; name: string }> = [];
   const orphans = new Set<string>();
+  const truncating = new Set<string>();
+  /** The lowest offset live data of each file starts at, past which nothing may lie. */
+  const dataEnd = new Map<string, number>();
   const all = volume.scan(MIN_BOUND, { ...MAX_BOUND, createTid: 0 }, TID_MAX);
   for (const elm of all) {
     if ((elm.localization & 0xffff) === LOCALIZE_INODE && elm.recType === RecType.INODE) {
       const ino = decodeInode(volume.readData(elm), `inode ${elm.objId}`);
-      inodes.set(`${elm.localization - LOCALIZE_INODE}:${elm.objId}`, { nlinks: ino.nlinks, entries: 0 });
+      inodes.set(`${elm.localization - LOCALIZE_INODE}:${elm.objId}`, {
+        nlinks: ino.nlinks,
+        entries: 0,
+        size: ino.size,
+      });
     } else if (elm.recType === RecType.DIRENTRY) {
       const entry = decodeDirEntry(volume.readData(elm), `directory ${elm.objId}`);
       entries.push({ dir: elm.objId, target: `${entry.localization}:${entry.objId}`, name: entry.name });
-    } else if (elm.recType === RecType.ORPHAN && elm.objId === ORPHAN_OBJ_ID) {
+    } else if (elm.recType === RecType.DATA) {
+      const key = `${elm.localization - LOCALIZE_MISC}:${elm.objId}`;
+      dataEnd.set(key, Math.max(dataEnd.get(key) ?? 0, elm.key - elm.dataLen + 1));
+    } else if (elm.objId === ORPHAN_OBJ_ID && elm.recType === RecType.ORPHAN) {
       orphans.add(`${elm.localization - LOCALIZE_MISC}:${elm.key}`);
+    } else if (elm.objId === ORPHAN_OBJ_ID && elm.recType === RecType.TRUNCATION) {
+      truncating.add(`${elm.localization - LOCALIZE_MISC}:${elm.key}`);
     }
+  }
+  for (const [key, end] of dataEnd) {
+    const size = inodes.get(key)?.size;
+    if (size === undefined || end <= size) continue;
+    if (truncating.has(key))
+      report.notes.push(`inode ${key}: a truncation cut short by an emergency finalize, finished at the next mount`);
+    else problem(`inode ${key}`, `live data from offset ${end - 1}, past its size ${size}`);
+  }
+  for (const key of truncating) {
+    if (!inodes.has(key)) problem(`truncation ${key}`, `a TRUNCATION record names inode ${key}, which is not live`);
   }
   for (const entry of entries) {
     const target = inodes.get(entry.target);

@@ -111,9 +111,15 @@ export const RecType = {
   CONFIG: 0x0017,
   /** Ours (ext4's orphan list): an inode whose last link went while it was open; key = its obj_id, no data. */
   ORPHAN: 0x0018,
+  /**
+   * Ours (ext4's orphan list again): a truncation an emergency finalize
+   * committed part-way, so records past the file's size remain; key = the
+   * inode's obj_id, no data. The next read-write mount finishes it.
+   */
+  TRUNCATION: 0x0019,
 } as const;
 
-/** Orphan records of a PFS sit at this obj_id of its MISC space (no inode has it). */
+/** Orphan (and truncation) records of a PFS sit at this obj_id of its MISC space (no inode has it). */
 export const ORPHAN_OBJ_ID = 0;
 
 export function recTypeName(type: number): string {

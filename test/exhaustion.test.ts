@@ -9,8 +9,9 @@ import { checkImage, internals, MiB, memVolume, mountMem } from './support/fs.js
  * Resource exhaustion, each limit an explicit path with nothing lost:
  * a full volume (ENOSPC at the front end, thanks to the space reservation;
  * never in a flush), a FIFO filling up (REDO capped at half of it, an extra
- * finalize between groups when less than ¾ is free), too many dirty inodes
- * (reclaim back-pressure: creators wait).
+ * finalize between groups when less than ¾ is free, the emergency finalize
+ * inside a group when less than ¼ is: test/emergency-finalize.test.ts), too
+ * many dirty inodes (reclaim back-pressure: creators wait).
  */
 
 /** Run `call`: true when it succeeded, false on ENOSPC; any other error fails the test. */
@@ -224,7 +225,7 @@ describe('FIFO nearly full', () => {
 });
 
 describe('a big flush on the smallest FIFO', () => {
-  it("one group's UNDO stays far under a quarter of the FIFO (undo_rec_limit), so a cycle never runs out of it", async () => {
+  it("a group's run stays far under a quarter of the FIFO (undo_rec_limit): only a truncation's re-runs need the emergency finalize", async () => {
     const { device } = await memVolume({ size: 128 * MiB, undoBytes: 8 * MiB });
     const fs = await mountMem(device, { autoflush: 5000 });
     const mount = internals(fs);

@@ -41,7 +41,8 @@ import {
  * one) and checks the durability contract inode by inode and entry by entry
  * (support/fs-model.ts, crashViolations), then adopts the recovered tree.
  * HAMMERSTATE_MODEL_RUNS / _COMMANDS make a longer campaign; HAMMERSTATE_MODEL_SEED (and
- * HAMMERSTATE_MODEL_PATH, fast-check's path) replay a reported failure (HAMMERSTATE_MODEL_TRACE=1 prints
+ * HAMMERSTATE_MODEL_PATH, fast-check's path, and HAMMERSTATE_MODEL_REPLAY_PATH, the
+ * replayPath fc.commands prints) replay a reported failure (HAMMERSTATE_MODEL_TRACE=1 prints
  * each command with its paths picked). The default seed is
  * fixed, so CI is reproducible; HAMMERSTATE_MODEL_SEED=random explores new ones.
  */
@@ -51,6 +52,8 @@ const SEED_ENV = process.env.HAMMERSTATE_MODEL_SEED ?? '20261126';
 const SEED = SEED_ENV === 'random' ? undefined : Number(SEED_ENV);
 /** fast-check's replay path of a reported failure (with its seed): straight to the shrunk counterexample. */
 const REPLAY = process.env.HAMMERSTATE_MODEL_PATH;
+/** fc.commands' own replay path (printed in the counterexample as replayPath), to replay the command shrinking too. */
+const REPLAY_COMMANDS = process.env.HAMMERSTATE_MODEL_REPLAY_PATH;
 
 const VOLUME_BYTES = 128 * 1024 * 1024;
 
@@ -213,6 +216,28 @@ function none(problems: string[], what: string): void {
 // --- the real tree -------------------------------------------------------------
 
 // --- one run -------------------------------------------------------------------
+
+/**
+ * One call of the sequence as fast-check's model-based testing sees it
+ * (fc.commands, fc.asyncModelRun): always applicable (a path is picked in
+ * the model when it runs, and a call the model says fails must fail), run
+ * against the model and the filesystem together by Run.run.
+ */
+class FsCommand implements fc.AsyncCommand<FsModel, Run> {
+  constructor(readonly cmd: Cmd<PathArg>) {}
+
+  check(): boolean {
+    return true;
+  }
+
+  run(_model: FsModel, real: Run): Promise<void> {
+    return real.run(this.cmd);
+  }
+
+  toString(): string {
+    return JSON.stringify(this.cmd);
+  }
+}
 
 class Run {
   /** Every state since the last durable point (steps[0]); see crashViolations. */
@@ -530,17 +555,21 @@ describe('the filesystem API against a POSIX model, with crashes', () => {
     await fc.assert(
       fc.asyncProperty(
         tuningArb,
-        fc.array(cmdArb, { minLength: Math.min(10, COMMANDS), maxLength: COMMANDS, size: 'max' }),
+        fc.commands([cmdArb.map((cmd) => new FsCommand(cmd))], {
+          maxCommands: COMMANDS,
+          size: 'max',
+          ...(REPLAY_COMMANDS === undefined ? {} : { replayPath: REPLAY_COMMANDS }),
+        }),
         async (tuning, cmds) => {
           const run = await Run.start(base, tuning);
           try {
-            for (const cmd of cmds) await run.run(cmd);
+            await fc.asyncModelRun(() => ({ model: run.model, real: run }), cmds);
             await run.finish();
           } catch (error) {
             await run.fs.unmount().catch(() => undefined);
             throw error;
           }
-          commands += cmds.length;
+          commands += [...cmds].length;
           crashes += run.crashes.count;
           torn += run.crashes.torn;
         },
