@@ -6,6 +6,7 @@ import type { BlockDevice } from '../storage/device.js';
 import { FileDevice } from '../storage/device.js';
 import { FsError } from '../storage/errors.js';
 import { TID_MAX } from '../storage/layout.js';
+import { initialHeader } from '../storage/mkfs.js';
 import { Volume } from '../storage/volume.js';
 import { normalizeCaller } from './access.js';
 import type { BusEvent, FileSystem, MkfsOptions, MountOptions, VolumeSource } from './api.js';
@@ -112,16 +113,31 @@ const TUNING_KEYS = [
  */
 export async function mkfs(source: VolumeSource, options: MkfsOptions & AuditOptions = {}): Promise<void> {
   const path = typeof source === 'string' ? source : undefined;
-  const logPath = auditPath(source, options);
-  const log = logPath === undefined ? undefined : startLog(logPath, options.auditLevel);
-  const clock =
-    log === undefined ? (options.clock ?? defaultClock()) : new CommandClock(options.clock ?? defaultClock());
   const parameters = {
     size: options.size ?? DEFAULT_VOLUME_BYTES,
     undoBytes: options.undoBytes ?? DEFAULT_UNDO_BYTES,
     label: options.label,
     fsid: options.fsid,
   };
+  let device: BlockDevice;
+  try {
+    // Refused before a volume file (or its log) is touched: bad parameters (EINVAL), a file
+    // another writer has open (EBUSY, the volume lock). They lose nothing.
+    initialHeader(parameters.size, { ...parameters, clock: options.clock ?? defaultClock() });
+    device = path !== undefined ? FileDevice.create(path, parameters.size) : (source as BlockDevice);
+  } catch (error) {
+    throw toFsError(error, path);
+  }
+  const logPath = auditPath(source, options);
+  let log: AuditLog | undefined;
+  try {
+    log = logPath === undefined ? undefined : startLog(logPath, options.auditLevel);
+  } catch (error) {
+    if (path !== undefined) device.close();
+    throw error;
+  }
+  const clock =
+    log === undefined ? (options.clock ?? defaultClock()) : new CommandClock(options.clock ?? defaultClock());
   try {
     if (log !== undefined && clock instanceof CommandClock) {
       const time = clock.beginCommand();
@@ -132,12 +148,6 @@ export async function mkfs(source: VolumeSource, options: MkfsOptions & AuditOpt
         clock: clockDescription(options.clock),
         time,
       });
-    }
-    let device: BlockDevice;
-    try {
-      device = path !== undefined ? FileDevice.create(path, parameters.size) : (source as BlockDevice);
-    } catch (error) {
-      throw toFsError(error, path);
     }
     try {
       Volume.mkfs(device, { ...parameters, clock }).close();

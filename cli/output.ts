@@ -65,14 +65,16 @@ export interface Failure {
 
 /**
  * Classify an error the way the CLI promises: 2 for usage and environment
- * (bad options, a missing or existing file, a file we may not open), 1 for a
+ * (bad options, a missing or existing file, a file we may not open, a volume
+ * another process is writing), 1 for a
  * volume with problems (EIO, not a volume, ENOSPC, an invariant that failed).
  * Only an error we did not foresee keeps its stack: that is a bug to report.
  */
 export function classify(error: unknown): Failure & { stack?: string } {
   if (error instanceof UsageError) return { code: error.code, message: error.message, exitCode: EXIT_USAGE };
   if (error instanceof FsError) {
-    const usage = error.code === 'ENOENT' || error.code === 'EEXIST';
+    // EBUSY: another process has the volume open for writing (its lock): the environment, not the volume.
+    const usage = error.code === 'ENOENT' || error.code === 'EEXIST' || error.code === 'EBUSY';
     return { code: error.code, message: error.message, exitCode: usage ? EXIT_USAGE : EXIT_PROBLEMS };
   }
   if (error instanceof InvariantError)

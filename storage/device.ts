@@ -1,6 +1,7 @@
 import { closeSync, fstatSync, fsyncSync, ftruncateSync, openSync, readSync, writeSync } from 'node:fs';
 import { assert } from './assert.js';
 import { FsError } from './errors.js';
+import { VolumeLock } from './volume-lock.js';
 
 /**
  * The bottom of the storage stack (SQLite's VFS). Everything above talks to a
@@ -37,28 +38,41 @@ function checkRange(device: BlockDevice, offset: number, length: number, op: str
   }
 }
 
-/** A raw file, positional I/O, real fsync. */
+/**
+ * A raw file, positional I/O, real fsync. Opened for writing, it holds the
+ * volume's lock (storage/volume-lock.ts) until closed: a second writer gets
+ * EBUSY, before anything is read or truncated.
+ */
 export class FileDevice implements BlockDevice {
   readonly size: number;
   readonly path: string;
   private fd: number;
+  private lock: VolumeLock | undefined;
 
   private constructor(
     path: string,
     fd: number,
     size: number,
+    lock: VolumeLock | undefined,
     private readonly durable = true,
   ) {
     this.path = path;
     this.fd = fd;
     this.size = size;
+    this.lock = lock;
   }
 
   /** Create (or truncate) a file of `size` bytes, sparse. */
   static create(path: string, size: number): FileDevice {
-    const fd = openSync(path, 'w+');
-    ftruncateSync(fd, size);
-    return new FileDevice(path, fd, size);
+    const lock = VolumeLock.acquire(path);
+    try {
+      const fd = openSync(path, 'w+');
+      ftruncateSync(fd, size);
+      return new FileDevice(path, fd, size, lock);
+    } catch (error) {
+      lock.release();
+      throw error;
+    }
   }
 
   /**
@@ -81,7 +95,14 @@ export class FileDevice implements BlockDevice {
       closeSync(fd);
       throw new FsError('EINVAL', 'a directory is not a volume', { path });
     }
-    return new FileDevice(path, fd, stat.size, options.durable ?? true);
+    let lock: VolumeLock | undefined;
+    try {
+      if (!options.readOnly) lock = VolumeLock.acquire(path);
+    } catch (error) {
+      closeSync(fd);
+      throw error;
+    }
+    return new FileDevice(path, fd, stat.size, lock, options.durable ?? true);
   }
 
   read(offset: number, target: Uint8Array): void {
@@ -125,6 +146,12 @@ export class FileDevice implements BlockDevice {
       const code = (error as NodeJS.ErrnoException).code;
       throw new FsError('EROFS', `the volume file cannot be opened for writing (${code})`, { path: this.path });
     }
+    try {
+      this.lock ??= VolumeLock.acquire(this.path);
+    } catch (error) {
+      closeSync(fd);
+      throw error;
+    }
     closeSync(this.fd);
     this.fd = fd;
   }
@@ -132,6 +159,8 @@ export class FileDevice implements BlockDevice {
   close(): void {
     if (this.fd >= 0) closeSync(this.fd);
     this.fd = -1;
+    this.lock?.release();
+    this.lock = undefined;
   }
 }
 
