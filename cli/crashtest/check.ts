@@ -86,7 +86,13 @@ async function pfsViolations(fs: FileSystem, steps: Step[], end: number): Promis
   for (let i = 1; i < steps.length; i++) if ((steps[i] as Step).opsStart < end) last = i;
   const allowed = new Set(steps.slice(0, last + 1).map((s) => s.pfs));
   if (allowed.has(undefined)) return [];
-  const list = await fs.pfs.list();
+  let list: Awaited<ReturnType<FileSystem['pfs']['list']>>;
+  try {
+    list = await fs.pfs.list();
+  } catch (error) {
+    if (typeof (error as { code?: unknown }).code !== 'string') throw error;
+    return [`expected the PFS list to read, found: ${(error as Error).message}`];
+  }
   const out: string[] = [];
   const got = describePfs(list);
   if (!allowed.has(got)) {
@@ -96,12 +102,17 @@ async function pfsViolations(fs: FileSystem, steps: Step[], end: number): Promis
   for (const { id } of list) {
     if (id === 0) continue;
     const top = `/@@PFS${String(id).padStart(5, '0')}`;
-    const root = (await fs.stat(top)).ino;
-    const { state, problems } = await readTree(fs, root, top);
-    out.push(...problems.map((p) => `${top}: ${p}`));
-    const node = state.get(root);
-    if (node?.kind !== 'dir' || node.entries.size > 0 || state.size !== 1)
-      out.push(`${top}: expected an empty root directory, found ${state.size} inodes`);
+    try {
+      const root = (await fs.stat(top)).ino;
+      const { state, problems } = await readTree(fs, root, top);
+      out.push(...problems.map((p) => `${top}: ${p}`));
+      const node = state.get(root);
+      if (node?.kind !== 'dir' || node.entries.size > 0 || state.size !== 1)
+        out.push(`${top}: expected an empty root directory, found ${state.size} inodes`);
+    } catch (error) {
+      if (typeof (error as { code?: unknown }).code !== 'string') throw error;
+      out.push(`${top}: expected an empty root directory, found: ${(error as Error).message}`);
+    }
   }
   return out;
 }
