@@ -122,7 +122,7 @@ const offsetArb: fc.Arbitrary<number> = fc.oneof(
 
 const cmdArb: fc.Arbitrary<Cmd<PathArg>> = fc.oneof(
   { weight: 6, arbitrary: fc.record({ op: fc.constant('mkdir' as const), path: dirPathArb }) },
-  { weight: 2, arbitrary: fc.record({ op: fc.constant('rmdir' as const), path: dirPathArb }) },
+  { weight: 4, arbitrary: fc.record({ op: fc.constant('rmdir' as const), path: dirPathArb }) },
   { weight: 6, arbitrary: fc.record({ op: fc.constant('writeFile' as const), path: pathArb, data: bytesArb }) },
   { weight: 3, arbitrary: fc.record({ op: fc.constant('appendFile' as const), path: pathArb, data: bytesArb }) },
   {
