@@ -2,6 +2,7 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, wri
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, describe, expect, it, vi } from 'vitest';
+import { FileHandle } from '../actors/file-handle.js';
 import { checkCrashState } from '../cli/crashtest/check.js';
 import { FsModel, type MInode } from '../cli/crashtest/fs-model.js';
 import { type Recording, record, setupVolume, VOLUME_BYTES } from '../cli/crashtest/record.js';
@@ -203,6 +204,26 @@ describe('hammerstate crashtest', () => {
     const end = rec.device.ops.length;
     const findings = await checkCrashState(rec, end, rec.device.crashImage(end));
     expect(findings.map((f) => f.check)).toContain('oracle');
+  }, 30_000);
+
+  it('an fsync that returns having written nothing is a durability violation, even with no device op after it', async () => {
+    const only = seq1Index('write /A/foo; fsync');
+    // A filesystem whose fsync lies: it returns at once, and the workload issues no device op at all.
+    vi.spyOn(FileHandle.prototype, 'sync').mockResolvedValue(undefined);
+    const result = await runCrashtest({ length: 1, only, seed: 1, samples: 1, out: join(dir, 'lying-fsync') });
+    vi.restoreAllMocks();
+    expect(result.violations).toBe(1);
+    expect(result.first_violation?.findings).toEqual([
+      {
+        check: 'durability',
+        problems: [
+          expect.stringMatching(
+            /\/A\/foo \(ino \d+\): recovered file 6000 bytes 53x6000; allowed \(fsynced at step 1\)/,
+          ),
+        ],
+      },
+    ]);
+    expect(result.first_violation?.crash_point).toBe(result.first_violation?.device_ops);
   }, 30_000);
 
   it('--repro of a missing or malformed reproduction is a usage error; --shard splits the selection', async () => {

@@ -280,7 +280,7 @@ export interface Step {
  * not follow call order): a crash at device op `end` may leave any value an
  * inode or an entry had from its durable point (the base, or its last fsync
  * that completed before `end`) up to the last step that issued a write before
- * `end`; a file's content may also be a byte-wise mix of those values
+ * `end` (or that fsync's step, if later: it returned, so it happened); a file's content may also be a byte-wise mix of those values
  * (mixedFrom), listed in `torn`. Nothing else may appear, and a state with no
  * change since the base is recovered exactly.
  */
@@ -303,10 +303,12 @@ export function crashViolations(
     const node = recovered.get(ino);
     let floor = 0;
     for (const fsync of fsyncs.get(ino) ?? []) if (fsync.opsEnd <= end) floor = Math.max(floor, fsync.step);
-    floor = Math.min(floor, last);
+    // An fsync that returned before the crash happened, with its step, even one that issued no
+    // device op (an fsync that wrote nothing must have had nothing to write: its state is durable).
+    const top = Math.max(last, floor);
     const allowed = new Set<string>();
     const versions: Buffer[] = [];
-    for (const state of window.slice(floor)) {
+    for (const state of steps.slice(floor, top + 1).map((s) => s.state)) {
       const then = state.get(ino);
       if (then !== undefined) allowed.add(inodeValue(then));
       if (then?.kind === 'file') versions.push(then.data);
