@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, describe, expect, it, vi } from 'vitest';
 import { FileHandle } from '../actors/file-handle.js';
+import { HammerFs } from '../actors/fs.js';
 import { checkCrashState } from '../cli/crashtest/check.js';
 import { FsModel, type MInode } from '../cli/crashtest/fs-model.js';
 import { type Recording, record, setupVolume, VOLUME_BYTES } from '../cli/crashtest/record.js';
@@ -10,6 +11,7 @@ import { reproduce } from '../cli/crashtest/repro.js';
 import { runCrashtest, writeReproduction } from '../cli/crashtest/run.js';
 import { describeWorkload, steps, workloadAt, workloadCount } from '../cli/crashtest/workloads.js';
 import { main } from '../cli/main.js';
+import { FsError } from '../storage/errors.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'hammerstate-crashtest-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -224,6 +226,19 @@ describe('hammerstate crashtest', () => {
       },
     ]);
     expect(result.first_violation?.crash_point).toBe(result.first_violation?.device_ops);
+  }, 30_000);
+
+  it('a read that fails with a code after recovery (EIO) is a finding, and the other checks still run', async () => {
+    const setup = await setupVolume();
+    const rec = await record(setup, workloadAt(1, seq1Index('write /B/bar; fsync')));
+    const end = rec.device.ops.length;
+    vi.spyOn(HammerFs.prototype, 'readFile').mockRejectedValue(new FsError('EIO', 'data CRC mismatch (injected)'));
+    const findings = await checkCrashState(rec, end, rec.device.crashImage(end));
+    vi.restoreAllMocks();
+    expect(findings.map((f) => f.check)).toEqual(['consistency', 'snapshot']);
+    expect(findings[0]?.problems).toEqual([
+      expect.stringMatching(/^expected the tree to read back, found: EIO: data CRC mismatch \(injected\)/),
+    ]);
   }, 30_000);
 
   it('--repro of a missing or malformed reproduction is a usage error; --shard splits the selection', async () => {
