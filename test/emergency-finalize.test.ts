@@ -15,7 +15,7 @@ import { internals, MiB, memVolume, mountMem } from './support/fs.js';
  * quarter takes some 200,000 records: here the mark is raised
  * (`emergencyFreeFraction`) so a 12,000-record truncation meets it twice.
  * HAMMERSTATE_EMERGENCY_FULL=1 runs the default mark on 400,000 records,
- * which without it run out of FIFO (a minute and about 12 GiB of memory).
+ * which without it run out of FIFO (100 s and 12.5 GiB of memory here).
  */
 
 const RECORDS = 12_000;
