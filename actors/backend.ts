@@ -313,11 +313,6 @@ export class Backend {
   }
 
   /**
-   * hammer_update_inode / hammer_update_itimes: write a new inode record
-   * (the old one deleted, history kept), patch only the times in place, or
-   * delete the record of a deleted inode. Returns the flags left.
-   */
-  /**
    * HAMMER's emergency finalize is about to commit `ip` part-way through its
    * truncation (flusher.ts): make what commits a state the file had. The
    * inode record becomes the one this run wrote with the size cut to the
@@ -356,6 +351,11 @@ export class Backend {
     );
   }
 
+  /**
+   * hammer_update_inode / hammer_update_itimes: write a new inode record
+   * (the old one deleted, history kept), patch only the times in place, or
+   * delete the record of a deleted inode. Returns the flags left.
+   */
   private updateInode(ip: Inode, data: InodeData, sync: number, setFlags: number, tid: number) {
     const volume = this.mount.volume;
     const deleted = ip.has(InodeFlag.DELETED) || (setFlags & InodeFlag.DELETED) !== 0;
