@@ -158,8 +158,8 @@ function checkNamespace(volume: Volume, report: FsckReport, problem: Problem): v
   const entries: Array<{ dir: number; target: string; name: string }> = [];
   const orphans = new Set<string>();
   const truncating = new Set<string>();
-  /** The lowest offset live data of each file starts at, past which nothing may lie. */
-  const dataEnd = new Map<string, number>();
+  /** Per file, the highest offset a live DATA record starts at: below the file's size. */
+  const lastStart = new Map<string, number>();
   const all = volume.scan(MIN_BOUND, { ...MAX_BOUND, createTid: 0 }, TID_MAX);
   for (const elm of all) {
     if ((elm.localization & 0xffff) === LOCALIZE_INODE && elm.recType === RecType.INODE) {
@@ -174,19 +174,19 @@ function checkNamespace(volume: Volume, report: FsckReport, problem: Problem): v
       entries.push({ dir: elm.objId, target: `${entry.localization}:${entry.objId}`, name: entry.name });
     } else if (elm.recType === RecType.DATA) {
       const key = `${elm.localization - LOCALIZE_MISC}:${elm.objId}`;
-      dataEnd.set(key, Math.max(dataEnd.get(key) ?? 0, elm.key - elm.dataLen + 1));
+      lastStart.set(key, Math.max(lastStart.get(key) ?? 0, elm.key - elm.dataLen));
     } else if (elm.objId === ORPHAN_OBJ_ID && elm.recType === RecType.ORPHAN) {
       orphans.add(`${elm.localization - LOCALIZE_MISC}:${elm.key}`);
     } else if (elm.objId === ORPHAN_OBJ_ID && elm.recType === RecType.TRUNCATION) {
       truncating.add(`${elm.localization - LOCALIZE_MISC}:${elm.key}`);
     }
   }
-  for (const [key, end] of dataEnd) {
+  for (const [key, start] of lastStart) {
     const size = inodes.get(key)?.size;
-    if (size === undefined || end <= size) continue;
+    if (size === undefined || start < size) continue;
     if (truncating.has(key))
       report.notes.push(`inode ${key}: a truncation cut short by an emergency finalize, finished at the next mount`);
-    else problem(`inode ${key}`, `live data from offset ${end - 1}, past its size ${size}`);
+    else problem(`inode ${key}`, `live data from offset ${start}, past its size ${size}`);
   }
   for (const key of truncating) {
     if (!inodes.has(key)) problem(`truncation ${key}`, `a TRUNCATION record names inode ${key}, which is not live`);

@@ -3,7 +3,7 @@ import { mount } from '../../actors/index.js';
 import { logicalClock } from '../../storage/clock.js';
 import type { MemDevice } from '../../storage/device.js';
 import { fsck } from '../../storage/fsck.js';
-import { crashViolations, diffStates, type Step } from './fs-model.js';
+import { crashViolations, diffStates, lastStepBefore, type Step } from './fs-model.js';
 import { describePfs } from './log-model.js';
 import { asOf, mountOptions, type Recording } from './record.js';
 import { readTree } from './tree.js';
@@ -95,9 +95,7 @@ export async function checkCrashState(rec: Recording, end: number, image: MemDev
  * empty directory it was made as (the workloads never write in one).
  */
 async function pfsViolations(fs: FileSystem, steps: Step[], end: number): Promise<string[]> {
-  let last = 0;
-  for (let i = 1; i < steps.length; i++) if ((steps[i] as Step).opsStart < end) last = i;
-  const allowed = new Set(steps.slice(0, last + 1).map((s) => s.pfs));
+  const allowed = new Set(steps.slice(0, lastStepBefore(steps, end) + 1).map((s) => s.pfs));
   if (allowed.has(undefined)) return [];
   let list: Awaited<ReturnType<FileSystem['pfs']['list']>>;
   try {

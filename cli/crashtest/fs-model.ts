@@ -274,6 +274,13 @@ export interface Step {
   pfs?: string;
 }
 
+/** The last step that issued a device op before op `end` (0: none since the durable base). */
+export function lastStepBefore(steps: ReadonlyArray<Step>, end: number): number {
+  let last = 0;
+  for (let i = 1; i < steps.length; i++) if ((steps[i] as Step).opsStart < end) last = i;
+  return last;
+}
+
 /**
  * The crash contract, checked inode by inode and entry by entry (HAMMER
  * commits whole inodes and whole directory entries, in flush groups that may
@@ -292,8 +299,7 @@ export function crashViolations(
   root: number,
   torn: string[] = [],
 ): string[] {
-  let last = 0;
-  for (let i = 1; i < steps.length; i++) if ((steps[i] as Step).opsStart < end) last = i;
+  const last = lastStepBefore(steps, end);
   const window = steps.slice(0, last + 1).map((s) => s.state);
   const out: string[] = [];
   const seen = new Set<number>();

@@ -201,13 +201,13 @@ export async function record(setup: Setup, workload: Workload): Promise<Recordin
     const opsStart = device.ops.length;
     const { outcome, value } = await apply(fs, operation);
     rec.outcomes.push(outcome);
-    const derived = await derive(tap, rec, operation, outcome);
-    rec.steps.push({ state: derived.state, opsStart, pfs: describePfs(tap.log.pfs) });
-    await crossCheck(fs, rec, derived.state);
+    const state = await derive(tap, rec, operation, outcome);
+    rec.steps.push({ state, opsStart, pfs: describePfs(tap.log.pfs) });
+    await crossCheck(fs, rec, state);
     const step = rec.steps.length - 1;
     if (outcome === 'ok' && operation.op === 'snapshot') {
       const tid = value as number;
-      rec.snapshots.push({ tid, opsEnd: device.ops.length, state: derived.state });
+      rec.snapshots.push({ tid, opsEnd: device.ops.length, state });
     }
     if (outcome === 'ok' && (operation.op === 'sync' || operation.op === 'snapshot'))
       rec.syncs.push({ step, opsEnd: device.ops.length });
@@ -227,7 +227,7 @@ export async function record(setup: Setup, workload: Workload): Promise<Recordin
  * success needs every modelled call to succeed, a real error one the model
  * allows. A derivation error keeps the previous state and is noted.
  */
-async function derive(tap: EventTap, rec: Recording, operation: Operation, outcome: string) {
+async function derive(tap: EventTap, rec: Recording, operation: Operation, outcome: string): Promise<FsState> {
   const what = describeOperation(operation);
   const before = tap.log.outcomes.length;
   await catchUp(tap, rec, what);
@@ -238,7 +238,7 @@ async function derive(tap: EventTap, rec: Recording, operation: Operation, outco
     const model = modelled.map((o) => `${o.type} ${o.outcome}`).join(', ') || 'no call';
     rec.oracle.push(`${what}: the call returned ${outcome}; from the event log the model says ${model}`);
   }
-  return { state: tap.log.state() };
+  return tap.log.state();
 }
 
 /** Apply what was logged; what cannot be modelled is an oracle problem (the state stays as it was). */
