@@ -1,15 +1,15 @@
 import { join } from 'node:path';
-import type { Observable } from 'rxjs';
 import type { AuditReader, LoggedEvent } from '../storage/audit-reader.js';
-import { encodePayload, reviveBinary } from '../storage/audit-schema.js';
+import { reviveBinary } from '../storage/audit-schema.js';
 import { CommandClock } from '../storage/clock.js';
 import { FileDevice } from '../storage/device.js';
 import { FsError } from '../storage/errors.js';
-import type { BusEvent, FileHandle, FileSystem, MkfsOptions, MountOptions } from './api.js';
+import type { FileHandle, FileSystem, MkfsOptions, MountOptions } from './api.js';
 import type { HammerFs } from './fs.js';
 import { type MountInternals, mkfs, mount } from './index.js';
 import { Checkpoints, logIdentity } from './replay-checkpoints.js';
 import { executeCommand } from './replay-commands.js';
+import { type Divergence, LogCursor, loggedCompared, ReplaySink } from './replay-compare.js';
 import { type SystemState, systemState } from './replay-state.js';
 import { ReplayScheduler } from './schedulers.js';
 
@@ -48,24 +48,7 @@ export interface ReplayOptions {
 
 const PROGRESS_EVENTS = 1000;
 
-/** An event as replay compares it: everything but its place in the log. */
-export interface ComparedEvent {
-  kind: 'command' | 'fact';
-  time: number;
-  tid: number | null;
-  actor: string;
-  type: string;
-  from: string | null;
-  to: string | null;
-  payload: string | null;
-}
-
-export interface Divergence {
-  /** The logged event's global seq (the log's last seq + 1 when the replay produced more than the log has). */
-  seq: number;
-  expected: ComparedEvent | null;
-  got: ComparedEvent | null;
-}
+export type { ComparedEvent, Divergence } from './replay-compare.js';
 
 export interface ReplayReport {
   events: number;
@@ -87,19 +70,6 @@ interface Running {
   clock: CommandClock;
   scheduler: ReplayScheduler;
   handles: Map<number, FileHandle>;
-}
-
-function compared(event: BusEvent | LoggedEvent, payload: string | null): ComparedEvent {
-  return {
-    kind: event.kind,
-    time: event.time,
-    tid: event.tid ?? null,
-    actor: event.actor,
-    type: event.type,
-    from: event.from ?? null,
-    to: event.to ?? null,
-    payload,
-  };
 }
 
 function parameters(event: LoggedEvent): Record<string, unknown> {
@@ -136,15 +106,15 @@ export async function replayLog(reader: AuditReader, options: ReplayOptions): Pr
   return new Replayer(reader, options).run();
 }
 
-/** One replay: the fresh volume, the running mount, what it produced not compared yet, the report. */
+/** One replay: the fresh volume, the running mount, the log's cursor and the sink comparing what the mount derives, the report. */
 class Replayer {
   private readonly volume: string;
-  private readonly produced: BusEvent[] = [];
   private readonly report: ReplayReport = { events: 0, commands: 0, divergences: 0, first_divergence: null, seq: 0 };
   private running: Running | undefined;
   private unmounting: Promise<unknown> | undefined;
   private readonly checkpoints: Checkpoints | undefined;
   private checkpointed = 0;
+  private sink: ReplaySink | undefined;
 
   constructor(
     private readonly reader: AuditReader,
@@ -162,33 +132,50 @@ class Replayer {
         : undefined;
     if (from !== undefined) this.report.fromCheckpoint = from;
     this.checkpointed = from ?? 0;
-    for (const event of this.reader.events({ fromSeq: (from ?? 0) + 1, toSeq: to }, { parse: false })) {
-      this.report.events++;
-      this.report.seq = event.seq;
-      if (this.report.events % PROGRESS_EVENTS === 0) this.options.progress?.(event.seq);
-      if (await this.step(event)) break;
+    const rows = this.reader.events({ fromSeq: (from ?? 0) + 1, toSeq: to }, { parse: false });
+    const cursor = new LogCursor(rows, (row) => this.taken(row));
+    this.sink = new ReplaySink(cursor, {
+      bounded: to !== undefined,
+      diverged: (divergence) => this.diverge(divergence),
+      lastSeq: () => this.report.seq,
+    });
+    for (let row = cursor.take(); row !== undefined; row = cursor.take()) {
+      if (await this.step(row, this.sink)) break;
     }
     this.finish();
     return this.report;
   }
 
-  /** One logged event; true to stop (a divergence under check). */
-  private async step(event: LoggedEvent): Promise<boolean> {
-    if (event.busSeq === undefined) {
+  private taken(row: LoggedEvent): void {
+    this.report.events++;
+    this.report.seq = row.seq;
+    if (this.report.events % PROGRESS_EVENTS === 0) this.options.progress?.(row.seq);
+  }
+
+  /**
+   * One row the loop takes: a row the log wrote itself, a command (executed;
+   * the events it derives are checked by the sink as they come), or a derived
+   * event the replay did not derive when its turn came. True to stop.
+   */
+  private async step(row: LoggedEvent, sink: ReplaySink): Promise<boolean> {
+    if (row.busSeq === undefined) {
       // Written by the log itself: a run's start (mkfs is re-executed here; a mount's own command follows), or a note of events it lost.
-      if (event.type === 'mkfs') await remake(this.volume, event);
-      else if (event.type === 'mount') await this.boundary(event);
-      else return this.diverge({ seq: event.seq, expected: compared(event, event.payloadText ?? null), got: null });
+      if (row.type === 'mkfs') await remake(this.volume, row);
+      else if (row.type === 'mount') await this.boundary(row);
+      else return this.diverge({ seq: row.seq, expected: loggedCompared(row), got: null });
       return false;
     }
-    if (event.kind === 'command') {
-      this.report.commands++;
-      const started = await runCommand(event, this.running, this.volume, this.produced);
-      this.running = started.running;
-      await settle(started.call, this.options.drain);
-      if (event.type === 'unmount') this.unmounting = started.call;
-    }
-    return this.compare(event);
+    if (row.kind !== 'command') return this.diverge({ seq: row.seq, expected: loggedCompared(row), got: null });
+    this.report.commands++;
+    sink.command = row;
+    const started = await runCommand(row, this.running, this.volume, sink);
+    this.running = started.running;
+    await settle(started.call, this.options.drain);
+    if (row.type === 'unmount') this.unmounting = started.call;
+    if (sink.command === undefined) return this.stopped();
+    // The command made no event of its own (a scheduler firing with nothing waiting).
+    sink.command = undefined;
+    return this.diverge({ seq: row.seq, expected: loggedCompared(row), got: null });
   }
 
   /** A mount boundary: nothing runs, the volume image is the whole state; a checkpoint every so many events. */
@@ -201,58 +188,29 @@ class Replayer {
     this.running = undefined;
     if (!clean) return;
     if (this.checkpoints === undefined || every === undefined || event.seq - 1 - this.checkpointed < every) return;
-    if (this.report.divergences > 0 || this.produced.length > 0) return;
+    if (this.report.divergences > 0) return;
     this.checkpointed = event.seq - 1;
     this.checkpoints.save(this.checkpointed, this.volume);
     this.report.checkpointsTaken = [...(this.report.checkpointsTaken ?? []), this.checkpointed];
   }
 
+  /** Count a divergence (the first is kept); true when the replay stops at it (check mode). */
   private diverge(divergence: Divergence): boolean {
     this.report.divergences++;
     this.report.first_divergence ??= divergence;
-    return this.options.check === true;
+    return this.stopped();
   }
 
-  /** Compare a logged event with the next one the replay produced; true to stop. */
-  private compare(event: LoggedEvent): boolean {
-    const next = this.produced.shift();
-    if (next === undefined)
-      return this.diverge({ seq: event.seq, expected: compared(event, event.payloadText ?? null), got: null });
-    // Field by field first (most events match); the compared forms are built only for a divergence.
-    const payload = next.payload === undefined ? null : encodePayload(next.payload, 'full');
-    if (
-      event.kind === next.kind &&
-      event.time === next.time &&
-      (event.tid ?? null) === (next.tid ?? null) &&
-      event.actor === next.actor &&
-      event.type === next.type &&
-      (event.from ?? null) === (next.from ?? null) &&
-      (event.to ?? null) === (next.to ?? null) &&
-      (event.payloadText ?? null) === payload
-    ) {
-      return false;
-    }
-    return this.diverge({
-      seq: event.seq,
-      expected: compared(event, event.payloadText ?? null),
-      got: compared(next, payload),
-    });
+  private stopped(): boolean {
+    return this.options.check === true && this.report.divergences > 0;
   }
 
-  /** The end of the log: what the replay produced beyond it is a divergence; with `to`, the state there. */
+  /** With `to`: the state of the system there. */
   private finish(): void {
-    const extra = this.produced[0];
-    if (this.options.to === undefined && this.report.first_divergence === null && extra !== undefined) {
-      this.diverge({ seq: this.report.seq + 1, expected: null, got: producedEvent(extra) });
-    }
     if (this.options.to !== undefined && this.running !== undefined) {
       this.report.state = systemState(this.running.fs, this.running.scheduler);
     }
   }
-}
-
-function producedEvent(event: BusEvent): ComparedEvent {
-  return compared(event, event.payload === undefined ? null : encodePayload(event.payload, 'full'));
 }
 
 function openCheckpoints(reader: AuditReader, options: ReplayOptions): Checkpoints | undefined {
@@ -319,17 +277,14 @@ async function runCommand(
   event: LoggedEvent,
   running: Running | undefined,
   volume: string,
-  produced: BusEvent[],
+  sink: ReplaySink,
 ): Promise<{ running: Running | undefined; call?: Promise<unknown> }> {
   const args = (reviveBinary(JSON.parse(event.payloadText ?? '{}')) ?? {}) as Record<string, unknown>;
   if (event.type === 'mount') {
     const clock = new CommandClock(undefined);
     clock.replayNext(event.time);
     const scheduler = new ReplayScheduler();
-    const observe = (events: Observable<BusEvent>) => {
-      events.subscribe((bus) => produced.push(bus));
-    };
-    const options: MountOptions & MountInternals = { ...args, logged: { clock, scheduler, observe } };
+    const options: MountOptions & MountInternals = { ...args, logged: { clock, scheduler, sink } };
     // The replay's volume is scratch: its fsyncs are counted (FINALIZE says how many) but need not reach the disk.
     const fs = (await mount(FileDevice.open(volume, { durable: false }), options)) as HammerFs;
     return { running: { fs, clock, scheduler, handles: new Map() } };

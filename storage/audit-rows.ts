@@ -1,5 +1,5 @@
 import { assert } from './assert.js';
-import { type AuditLevel, type DeferredPayload, joinDeferred } from './audit-schema.js';
+import { type AuditLevel, type DeferredPayload, inodeFlagsJson, joinDeferred } from './audit-schema.js';
 
 /**
  * The audit log's buffered rows, packed for the trip to the writer thread.
@@ -316,9 +316,11 @@ export class PackedReader {
     const shape = nums[at + SHAPE] as number;
     if (shape === NULL_PAYLOAD) return null;
     if (shape === FLAGS || shape === FLAGS_GROUP) {
-      // What JSON.stringify writes for {flags, syncFlags[, group]} (integers).
-      const flags = `{"flags":${nums[at + VALUES]},"syncFlags":${nums[at + VALUES + 1]}`;
-      return shape === FLAGS ? `${flags}}` : `${flags},"group":${nums[at + VALUES + 2]}}`;
+      return inodeFlagsJson(
+        nums[at + VALUES] as number,
+        nums[at + VALUES + 1] as number,
+        shape === FLAGS ? undefined : (nums[at + VALUES + 2] as number),
+      );
     }
     if (shape === 0) return this.texts[this.text++] as string;
     const parts = this.texts.slice(this.text, this.text + shape + 1);

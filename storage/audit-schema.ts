@@ -207,6 +207,12 @@ export function encodePayload(payload: Record<string, unknown>, level: AuditLeve
   }
 }
 
+/** What JSON.stringify writes for an inode fact's payload {flags, syncFlags[, group]} (integers): the log's text and replay's. */
+export function inodeFlagsJson(flags: number, syncFlags: number, group: number | undefined): string {
+  const text = `{"flags":${flags},"syncFlags":${syncFlags}`;
+  return group === undefined ? `${text}}` : `${text},"group":${group}}`;
+}
+
 /** Keys as JSON writes them before a value (`"key":`), remembered: payload keys are a small fixed set. */
 const quotedKeys = new Map<string, string>();
 const QUOTED_KEYS_MAX = 4096;

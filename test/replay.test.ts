@@ -99,6 +99,44 @@ describe('replay of an event log', () => {
     expect(report.seq).toBe(target);
   });
 
+  it('reports an event the log lacks against the row it has instead, and events past the end of the log', async () => {
+    const { log } = await loggedVolume('missing');
+    const db = new Database(log);
+    const dropped = db
+      .prepare("SELECT seq FROM events WHERE kind = 'fact' AND type = 'FLUSH_DONE' ORDER BY seq LIMIT 1 OFFSET 7")
+      .pluck()
+      .get() as number;
+    db.prepare('DELETE FROM events WHERE seq = ?').run(dropped);
+    const rows = db.prepare('SELECT COUNT(*) FROM events').pluck().get() as number;
+    db.close();
+    const checked = await replay(log, { check: true });
+    expect(checked.divergences).toBe(1);
+    expect(checked.first_divergence?.seq).toBe(dropped + 1);
+    expect(checked.first_divergence?.got?.type).toBe('FLUSH_DONE');
+    expect(checked.first_divergence?.expected).not.toBeNull();
+    // Without --check the replay goes on to the end (the rows after the gap no longer line up), reporting the same first one.
+    const counted = await replay(log);
+    expect(counted.divergences).toBeGreaterThan(1);
+    expect(counted.events).toBe(rows);
+    expect(counted.first_divergence).toEqual(checked.first_divergence);
+
+    // The log cut short after a flush's first events: what the replay derives past its end is reported once.
+    const cut = await loggedVolume('cut');
+    const cutDb = new Database(cut.log);
+    const last = cutDb.prepare('SELECT MAX(seq) FROM events').pluck().get() as number;
+    const end = cutDb
+      .prepare("SELECT seq FROM events WHERE type = 'FLUSH_DONE' AND seq < ? ORDER BY seq DESC LIMIT 1")
+      .pluck()
+      .get(last - 50) as number;
+    cutDb.prepare('DELETE FROM events WHERE seq > ?').run(end);
+    cutDb.close();
+    const short = await replay(cut.log);
+    expect(short.divergences).toBe(1);
+    expect(short.first_divergence?.seq).toBe(end + 1);
+    expect(short.first_divergence?.expected).toBeNull();
+    expect(short.first_divergence?.got).not.toBeNull();
+  });
+
   it('stops at --to with the state of the system there', async () => {
     const { log } = await loggedVolume('partial');
     const db = new Database(log, { readonly: true });
