@@ -428,13 +428,21 @@ export class Mount {
   newRecord(
     init: Omit<MemRecord, 'id' | 'state' | 'group' | 'flags' | 'diskKey'> & { diskKey?: MemRecord['diskKey'] },
   ): MemRecord {
+    // Every field written in one order: all records share one shape, so the code reading them stays monomorphic.
     const record: MemRecord = {
       id: this.recordId(),
+      type: init.type,
+      ip: init.ip,
+      target: init.target,
       state: 'idle',
       group: undefined,
       flags: 0,
-      diskKey: undefined,
-      ...init,
+      recType: init.recType,
+      key: init.key,
+      base: init.base,
+      data: init.data,
+      name: init.name,
+      diskKey: init.diskKey,
     };
     return record;
   }

@@ -10,6 +10,7 @@ import {
   INODE_SYMLINK_BYTES,
   type InodeData,
   NAME_MAX,
+  NO_SYMLINK,
 } from '../storage/format/records.js';
 import { ObjType, RecType, TID_MAX } from '../storage/layout.js';
 import { diskKeyId, keyOf } from './backend.js';
@@ -110,21 +111,24 @@ function allocObjid(mount: Mount, dip: Inode): number {
 /** The first collision key for `name` that no entry of `dip` uses (disk, pending delete or memory). */
 function freeKey(mount: Mount, dip: Inode, name: string): number {
   const base = dirHashBase(name);
-  const loc = dataLocalization(dip.localization);
-  const used = new Set<number>();
+  const memory = dip.entryKeys;
   const cached = dip.nameCache.get(name);
-  if (cached !== undefined) {
-    for (const key of cached.keys) used.add(key);
-  } else if (dip.has(InodeFlag.ONDISK)) {
+  // Keys entries on disk use: from the name cache, else a scan of the hash's collision span (no Set for the usual empty case).
+  let used: readonly number[] = cached?.keys ?? NO_KEYS;
+  if (cached === undefined && dip.has(InodeFlag.ONDISK)) {
+    const loc = dataLocalization(dip.localization);
     const lo = rangeLo(loc, dip.objId, RecType.DIRENTRY, base);
     const hi = rangeHi(loc, dip.objId, RecType.DIRENTRY, base + DIRHASH_COLLISION_SPAN - 1);
-    for (const elm of mount.volume.scan(lo, hi, TID_MAX)) used.add(elm.key);
+    const found: number[] = [];
+    for (const elm of mount.volume.scan(lo, hi, TID_MAX)) found.push(elm.key);
+    used = found;
   }
-  const memory = dip.entryKeys;
-  if (!used.has(base) && !memory.has(base)) return base;
-  for (let i = 0; i < DIRHASH_COLLISION_SPAN; i++) if (!used.has(base + i) && !memory.has(base + i)) return base + i;
+  for (let i = 0; i < DIRHASH_COLLISION_SPAN; i++)
+    if (!used.includes(base + i) && !memory.has(base + i)) return base + i;
   throw new FsError('ENOSPC', `directory ${dip.objId}: every hash collision key of '${name}' is in use`);
 }
+
+const NO_KEYS: readonly number[] = [];
 
 export interface NewInode {
   objType: number;
@@ -163,7 +167,7 @@ export function createInode(mount: Mount, dip: Inode, name: string, spec: NewIno
     capFlags: 0,
     nlinks: 0,
     size: spec.size ?? 0,
-    symlink: spec.symlink ?? new Uint8Array(0),
+    symlink: spec.symlink ?? NO_SYMLINK,
     mtime: now,
     atime: now,
   });
@@ -178,7 +182,7 @@ export function createInode(mount: Mount, dip: Inode, name: string, spec: NewIno
   ip.structural = true;
   mount.adopt(ip);
   mount.space.reserve(ip, 0, path);
-  mount.bus.fact(ip.id, 'CREATED', { name, objType: spec.objType, directory: dip.objId });
+  if (mount.bus.active) mount.bus.fact(ip.id, 'CREATED', { name, objType: spec.objType, directory: dip.objId });
   addEntry(mount, dip, name, ip, path);
   return ip;
 }

@@ -81,7 +81,8 @@ export function encodeInode(inode: InodeData): Uint8Array {
 }
 
 /** Shared by every inode without an inline symlink (never written to). */
-const NO_SYMLINK = new Uint8Array(0);
+/** The symlink field of every inode that has none: shared, and empty so nothing can write into it. */
+export const NO_SYMLINK = new Uint8Array(0);
 
 export function decodeInode(bytes: Uint8Array, where: string): InodeData {
   if (bytes.length !== INODE_BYTES) throw new FsError('EIO', `inode data of ${where}: ${bytes.length} bytes, want 128`);
