@@ -198,6 +198,9 @@ function encodeBinary(bytes: Uint8Array, level: AuditLevel): Record<string, unkn
 export function encodePayload(payload: Record<string, unknown>, level: AuditLevel): string {
   const flat = flatJson(payload);
   if (flat !== undefined) return flat;
+  // A flat payload with binary values (a write's command): cut at them and joined, no copy, no generic walk.
+  const cut = flatDeferred(payload);
+  if (cut !== undefined) return joinDeferred(cut, level);
   try {
     if (!needsReplacer(payload, 0)) return JSON.stringify(payload);
     // Encoded before stringify sees them: JSON.stringify would first turn a Buffer into an array of numbers (toJSON).
@@ -356,7 +359,8 @@ function encodedCopy(value: unknown, level: AuditLevel, depth: number, deferred?
   if (depth >= SCAN_DEPTH_MAX) throw new Error(`payload nested deeper than ${SCAN_DEPTH_MAX} levels`);
   if (Array.isArray(value)) return value.map((item) => encodedCopy(item, level, depth + 1, deferred));
   if (typeof (value as { toJSON?: unknown }).toJSON === 'function') return value;
-  const copy: Record<string, unknown> = {};
+  // No prototype: a key named __proto__ stays a key of the copy (on a plain {} the assignment would set its prototype).
+  const copy: Record<string, unknown> = Object.create(null);
   for (const key in value) copy[key] = encodedCopy((value as Record<string, unknown>)[key], level, depth + 1, deferred);
   return copy;
 }

@@ -241,6 +241,31 @@ describe('payload encoding', () => {
     expect(flatJson({ toJSON: () => 'x' })).toBeUndefined();
   });
 
+  it('a flat payload with binary values is the JSON of the payload with each one as {bytes, base64} (full) or {bytes, sha256} (meta)', () => {
+    const reference = (p: Record<string, unknown>, level: 'full' | 'meta') =>
+      JSON.stringify(p, (_key, v: unknown) => {
+        if (!(v instanceof Uint8Array)) return v;
+        const bytes = Buffer.from(v);
+        return level === 'full'
+          ? { bytes: bytes.length, base64: bytes.toString('base64') }
+          : { bytes: bytes.length, sha256: createHash('sha256').update(bytes).digest('hex') };
+      });
+    // Buffer's own toJSON would run before the replacer sees it: the reference gets plain Uint8Arrays.
+    const payload = fc.dictionary(fc.string({ unit: 'binary' }), fc.oneof(scalar, fc.uint8Array({ maxLength: 40 })));
+    for (const level of ['full', 'meta'] as const) {
+      fc.assert(
+        fc.property(payload, (p) => {
+          expect(encodePayload(p, level)).toBe(reference(p, level));
+        }),
+      );
+    }
+    // A key named __proto__ (a payload without a prototype takes the general path): kept as a key.
+    const odd: Record<string, unknown> = Object.create(null);
+    Object.defineProperty(odd, '__proto__', { value: new Uint8Array([1, 2]), enumerable: true });
+    expect(encodePayload(odd, 'full')).toBe(reference(odd, 'full'));
+    expect(encodePayload(odd, 'full')).toContain('"__proto__"');
+  });
+
   it('binary values left to the writer thread come out as encodePayload writes them, a payload naming the mark too', () => {
     const mark = '\u0000hammerstate-binary\u0000';
     const value = fc.oneof(scalar, fc.uint8Array({ maxLength: 40 }), fc.constant(mark));
