@@ -46,6 +46,14 @@ export class Backend {
 
   constructor(private readonly mount: Mount) {}
 
+  /** After a critical error (Mount.destroyInodes): what a failed run left for inodes that will never run again. */
+  destroy(): void {
+    this.outcomes.clear();
+    this.released.clear();
+    this.deferred.clear();
+    this.checkpointed.clear();
+  }
+
   takeOutcome(ip: Inode): SyncOutcome {
     const outcome = this.outcomes.get(ip);
     this.outcomes.delete(ip);

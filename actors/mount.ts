@@ -245,6 +245,7 @@ export class Mount {
     }
     this.dirty.clear();
     this.dirtyDataBytes = 0;
+    this.backend.destroy();
     this.bus.fact('volume', 'DESTROYED', { dirty });
     return dirty;
   }
