@@ -142,6 +142,13 @@ describe('the node:fs-like API', () => {
     expect(await code(fs.writeFile('/file', 42 as unknown as string))).toBe('EINVAL');
     expect(await code(fs.readdir(7 as unknown as string))).toBe('EINVAL');
     expect(await fs.readFile('/file', 'utf8')).toBe('data');
+    // An answer (ENOENT, EEXIST, ...) comes without stack frames, as node:fs/promises gives it; a bad argument keeps its stack.
+    const frames = (error: unknown) =>
+      ((error as Error).stack ?? '').split('\n').filter((l) => l.trim().startsWith('at ')).length;
+    const missing = await fs.stat('/nope').catch((error: unknown) => error);
+    expect(missing).toMatchObject({ code: 'ENOENT', message: "ENOENT: no such file or directory, '/nope'" });
+    expect(frames(missing)).toBe(0);
+    expect(frames(await fs.truncate('/file', -1).catch((error: unknown) => error))).toBeGreaterThan(0);
     await fs.unmount();
     expect(await code(fs.readFile('/file'))).toBe('EIO');
     expect(checkImage(device).errors).toBe(0);
