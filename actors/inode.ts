@@ -2,7 +2,7 @@ import type { InodeEmitted, InodeEvent } from '../machines/inode.js';
 import { InodeFlag, MODMASK } from '../machines/inode-flags.js';
 import { assert } from '../storage/assert.js';
 import type { LeafElm } from '../storage/format/btree-node.js';
-import type { InodeData } from '../storage/format/records.js';
+import { copyInode, type InodeData } from '../storage/format/records.js';
 import { ObjType, TID_MAX } from '../storage/layout.js';
 import type { EventBus } from './bus.js';
 import { type InodeMirror, inodeStep } from './inode-transitions.js';
@@ -178,7 +178,9 @@ export class Inode implements InodeMirror {
   /** The frontend copy, with the time fields an as-of view reports (atime = mtime = ctime). */
   view(): InodeData {
     if (this.asof === TID_MAX) return this.ino;
-    return { ...this.ino, atime: this.ino.ctime, mtime: this.ino.ctime };
+    const view = copyInode(this.ino);
+    view.atime = view.mtime = view.ctime;
+    return view;
   }
 }
 

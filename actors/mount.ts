@@ -3,7 +3,7 @@ import { InodeFlag, MODMASK } from '../machines/inode-flags.js';
 import { assert } from '../storage/assert.js';
 import type { Clock } from '../storage/clock.js';
 import { FsError } from '../storage/errors.js';
-import { decodeInode, type InodeData } from '../storage/format/records.js';
+import { copyInode, decodeInode, type InodeData } from '../storage/format/records.js';
 import { RecType, TID_MAX } from '../storage/layout.js';
 import type { Volume } from '../storage/volume.js';
 import { Backend } from './backend.js';
@@ -75,7 +75,7 @@ export interface MountCounters {
  * once changed.
  */
 export function changedInode(base: InodeData, recipe: (draft: InodeData) => void): InodeData {
-  const draft = { ...base };
+  const draft = copyInode(base);
   recipe(draft);
   return Object.freeze(draft);
 }

@@ -35,6 +35,32 @@ export interface InodeData {
   atime: number;
 }
 
+/**
+ * A field-by-field copy of inode data (a new object, never frozen): every
+ * copy has the one shape, and it is several times cheaper than a spread of
+ * a frozen object, which the copy-on-change of every inode edit makes.
+ */
+export function copyInode(ino: InodeData): InodeData {
+  return {
+    version: ino.version,
+    mode: ino.mode,
+    uflags: ino.uflags,
+    rmajor: ino.rmajor,
+    rminor: ino.rminor,
+    ctime: ino.ctime,
+    parentObjId: ino.parentObjId,
+    uid: ino.uid,
+    gid: ino.gid,
+    objType: ino.objType,
+    capFlags: ino.capFlags,
+    nlinks: ino.nlinks,
+    size: ino.size,
+    symlink: ino.symlink,
+    mtime: ino.mtime,
+    atime: ino.atime,
+  };
+}
+
 /** A root directory's inode (mkfs, a new PFS): mode 755, one link, times `now` (µs). */
 export function rootDirectoryInode(now: number): InodeData {
   return {
