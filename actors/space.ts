@@ -39,18 +39,25 @@ export class SpaceReserve {
   }
 
   /** The volume's free space, recomputed only after allocations could have changed it (a cycle ran). */
-  private cached: { epoch: string; bytes: number } | undefined;
+  private cached: { cycles: number; finalizes: number; bytes: number } | undefined;
 
   /** Free bytes the front end may still promise. */
   available(): number {
     const volume = this.volume();
-    const epoch = `${volume.counters.cycles}:${volume.counters.finalizes}:${volume.cycleTid ?? ''}`;
-    if (this.cached === undefined || this.cached.epoch !== epoch || volume.cycleTid !== undefined) {
+    const { cycles, finalizes } = volume.counters;
+    const cached = this.cached;
+    if (
+      cached === undefined ||
+      cached.cycles !== cycles ||
+      cached.finalizes !== finalizes ||
+      volume.cycleTid !== undefined
+    ) {
       const free = volume.freeSpace();
       const remainders = free.remainders.reduce((sum, bytes) => sum + bytes, 0);
-      this.cached = { epoch, bytes: (free.bigblocks - SPARE_BIGBLOCKS) * BIGBLOCK_BYTES + remainders };
+      this.cached = { cycles, finalizes, bytes: (free.bigblocks - SPARE_BIGBLOCKS) * BIGBLOCK_BYTES + remainders };
+      return this.cached.bytes - this.total;
     }
-    return this.cached.bytes - this.total;
+    return cached.bytes - this.total;
   }
 
   /**

@@ -1,6 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { decodeFreemapEntry, encodeFreemapEntry } from '../storage/blockmap.js';
+import { crcOf } from '../storage/crc.js';
 import { isFsError } from '../storage/errors.js';
 import {
   compareKeys,
@@ -28,10 +29,12 @@ import {
   type VolumeHeader,
 } from '../storage/format/header.js';
 import {
+  DIRHASH_COLLISION_SPAN,
   decodeDirEntry,
   decodeInode,
   decodePfs,
   decodeSnapshot,
+  dirHashBase,
   encodeDirEntry,
   encodeInode,
   encodePfs,
@@ -272,6 +275,19 @@ describe('records', () => {
     expect(decodePfs(encodePfs(pfs), 'test')).toEqual(pfs);
     const snap = { tid: FIRST_TID + 9, ts: 1_700_000_000_000_000, label: 'nightly' };
     expect(decodeSnapshot(encodeSnapshot(snap), 'test')).toEqual(snap);
+  });
+
+  it("a directory entry's hash is the CRC-32 of the name's UTF-8 bytes (on-disk keys: fixed values, any string)", () => {
+    // Fixed by the format: volumes written before keep finding their entries.
+    expect(dirHashBase('hello')).toBe(1902244517642240);
+    expect(dirHashBase('f0')).toBe(2978567575044096);
+    expect(dirHashBase('файл')).toBe(3391667046449152);
+    expect(dirHashBase('\ud800x')).toBe(3903145289711616); // a lone surrogate hashes as U+FFFD, as Buffer.from encodes it
+    fc.assert(
+      fc.property(fc.string({ unit: 'binary', maxLength: 255 }), (name) => {
+        expect(dirHashBase(name)).toBe((crcOf(Buffer.from(name, 'utf8')) & 0x7fffffff) * DIRHASH_COLLISION_SPAN);
+      }),
+    );
   });
 
   it('freemap entries round-trip and detect damage', () => {

@@ -1,3 +1,4 @@
+import { crc32 } from 'node:zlib';
 import { assert } from '../assert.js';
 import { crcOf } from '../crc.js';
 import { FsError } from '../errors.js';
@@ -180,7 +181,8 @@ export function decodeDirEntry(bytes: Uint8Array, where: string): DirEntryData {
  */
 export const DIRHASH_COLLISION_BITS = 21;
 export function dirHashBase(name: string): number {
-  return (crcOf(Buffer.from(name, 'utf8')) & 0x7fffffff) * 2 ** DIRHASH_COLLISION_BITS;
+  // zlib's crc32 takes the string and hashes its UTF-8 bytes (lone surrogates as U+FFFD, as Buffer.from does): no Buffer per name.
+  return (crc32(name) & 0x7fffffff) * 2 ** DIRHASH_COLLISION_BITS;
 }
 export const DIRHASH_COLLISION_SPAN = 2 ** DIRHASH_COLLISION_BITS;
 
