@@ -1,5 +1,6 @@
 import { InodeFlag, MODMASK } from '../machines/inode-flags.js';
 import { assert } from '../storage/assert.js';
+import type { FlushSynced } from '../storage/audit-schema.js';
 import { type BTreeKey, keyOf } from '../storage/format/btree-node.js';
 import { RedoFlag, TERM_ALL } from '../storage/format/fifo.js';
 import { encodeInode, type InodeData } from '../storage/format/records.js';
@@ -19,7 +20,7 @@ export interface SyncOutcome {
   /** The nlinks this run synced (the frontend's may differ: DDIRTY again). */
   syncNlinks: number;
   /** What the run did, for the FLUSH_DONE fact: the sync flags it was given (`flushed`), B-tree records inserted and marked deleted. */
-  synced?: { tid: number; flushed: number; inserted: number; deleted: number };
+  synced?: FlushSynced;
 }
 
 const TIMES = InodeFlag.ATIME | InodeFlag.MTIME;

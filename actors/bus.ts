@@ -1,6 +1,7 @@
 import { Subject } from 'rxjs';
 import { assert } from '../storage/assert.js';
 import type { EventSink } from '../storage/audit-log.js';
+import type { FlushSynced } from '../storage/audit-schema.js';
 import { type Clock, CommandClock } from '../storage/clock.js';
 import type { BusEvent } from './api.js';
 
@@ -42,9 +43,10 @@ export class EventBus {
   }
 
   /**
-   * An inode's transition, whose payload is {flags, syncFlags[, group]}
-   * (and `detail`, when there is one): the sink takes the numbers as they
-   * are; the payload object is made only for subscribers, or for a detail.
+   * An inode's transition, whose payload is {flags, syncFlags[, group]}, and
+   * for a FLUSH_DONE what the flush wrote ({tid, flushed, inserted, deleted},
+   * `synced`): the sink takes the numbers as they are; the payload object is
+   * made only for subscribers.
    */
   inodeFact(
     actor: string,
@@ -54,18 +56,20 @@ export class EventBus {
     flags: number,
     syncFlags: number,
     group: number | undefined,
-    detail?: Record<string, unknown>,
+    synced?: FlushSynced,
   ): void {
     if (!this.active) return;
-    if (detail !== undefined) {
-      this.publish('fact', actor, type, { ...inodePayload(flags, syncFlags, group), ...detail }, from, to);
-      return;
-    }
     const time = this.clock.now();
     const seq = ++this.seq;
-    this.sink?.inodeFlags(seq, time, this.tid, actor, type, from, to, flags, syncFlags, group);
+    this.sink?.inodeFlags(seq, time, this.tid, actor, type, from, to, flags, syncFlags, group, synced);
     if (!this.subject.observed) return;
     const payload = inodePayload(flags, syncFlags, group);
+    if (synced !== undefined) {
+      payload.tid = synced.tid;
+      payload.flushed = synced.flushed;
+      payload.inserted = synced.inserted;
+      payload.deleted = synced.deleted;
+    }
     this.subject.next({ seq, kind: 'fact', time, tid: this.tid, actor, type, from, to, payload });
   }
 

@@ -1,6 +1,7 @@
 import type { InodeEmitted, InodeEvent } from '../machines/inode.js';
 import { InodeFlag, MODMASK } from '../machines/inode-flags.js';
 import { assert } from '../storage/assert.js';
+import type { FlushSynced } from '../storage/audit-schema.js';
 import type { LeafElm } from '../storage/format/btree-node.js';
 import { copyInode, type InodeData } from '../storage/format/records.js';
 import { ObjType, TID_MAX } from '../storage/layout.js';
@@ -155,13 +156,13 @@ export class Inode implements InodeMirror {
    * Never called from inside this inode's own transition: emitted events are
    * handed to the sink, which the coordinator drains after the send returns.
    */
-  send(event: InodeEvent<InodeData>, detail?: Record<string, unknown>): void {
+  send(event: InodeEvent<InodeData>, synced?: FlushSynced): void {
     assert(this.state !== 'unloaded', `an unloaded inode gets no events (${this.id}, ${event.type})`);
     const from = this.state;
     const emitted = inodeStep(this, event);
     if (this.bus.active) {
       // The group the inode is in (FLUSH state) rides along: a reader of the log sees which group it joined.
-      this.bus.inodeFact(this.id, event.type, from, this.state, this.flags, this.syncFlags, this.group, detail);
+      this.bus.inodeFact(this.id, event.type, from, this.state, this.flags, this.syncFlags, this.group, synced);
     }
     for (const out of emitted) this.sink.emitted(this, out);
   }

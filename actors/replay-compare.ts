@@ -1,6 +1,6 @@
 import type { EventSink } from '../storage/audit-log.js';
 import type { LoggedEvent } from '../storage/audit-reader.js';
-import { encodePayload, inodeFlagsJson } from '../storage/audit-schema.js';
+import { encodePayload, type FlushSynced, inodeFlagsJson } from '../storage/audit-schema.js';
 
 /**
  * Replay's comparison, event by event as the replayed system derives them:
@@ -123,11 +123,12 @@ export class ReplaySink implements EventSink {
     flags: number,
     syncFlags: number,
     group: number | undefined,
+    synced?: FlushSynced,
   ): void {
     if (this.stopped) return;
     const row = this.expected();
     if (row === null) return;
-    const text = inodeFlagsJson(flags, syncFlags, group);
+    const text = inodeFlagsJson(flags, syncFlags, group, synced);
     if (row !== undefined && matches(row, 'fact', time, tid, actor, type, from, to, text)) return;
     this.report(row, { kind: 'fact', time, tid: tid ?? null, actor, type, from, to, payload: text });
   }

@@ -7,6 +7,7 @@ import {
   type AuditLevel,
   type DeferredPayload,
   encodePayloadDeferred,
+  type FlushSynced,
   type RunStart,
   runRecord,
 } from './audit-schema.js';
@@ -116,6 +117,8 @@ export interface EventSink {
     flags: number,
     syncFlags: number,
     group: number | undefined,
+    /** A FLUSH_DONE's account of what the flush wrote, as numbers too. */
+    synced?: FlushSynced,
   ): void;
 }
 
@@ -253,10 +256,24 @@ export class AuditLog {
       this.bufferedBytes += ROW_OVERHEAD_BYTES + actor.length + type.length + payloadBytes(encoded);
       if (this.due()) this.pump();
     },
-    inodeFlags: (seq, time, tid, actor, type, from, to, flags, syncFlags, group) => {
+    inodeFlags: (seq, time, tid, actor, type, from, to, flags, syncFlags, group, synced) => {
       const run = this.admit(seq, time);
       if (run === undefined) return;
-      this.rows.pushInodeFlags(this.nextSeq++, run, seq, time, tid, actor, type, from, to, flags, syncFlags, group);
+      this.rows.pushInodeFlags(
+        this.nextSeq++,
+        run,
+        seq,
+        time,
+        tid,
+        actor,
+        type,
+        from,
+        to,
+        flags,
+        syncFlags,
+        group,
+        synced,
+      );
       this.bufferedBytes += ROW_OVERHEAD_BYTES + actor.length + type.length;
       if (this.due()) this.pump();
     },

@@ -1,5 +1,11 @@
 import { assert } from './assert.js';
-import { type AuditLevel, type DeferredPayload, inodeFlagsJson, joinDeferred } from './audit-schema.js';
+import {
+  type AuditLevel,
+  type DeferredPayload,
+  type FlushSynced,
+  inodeFlagsJson,
+  joinDeferred,
+} from './audit-schema.js';
 
 /**
  * The audit log's buffered rows, packed for the trip to the writer thread.
@@ -17,9 +23,10 @@ import { type AuditLevel, type DeferredPayload, inodeFlagsJson, joinDeferred } f
  * Float64 slots of one row: run, bus_seq (NaN: NULL), kind, time, tid (NaN:
  * NULL), type, from, to (-1: NULL), then the payload's shape: -1 NULL, 0 one
  * text, k > 0 a deferred payload of k binary values (k + 1 texts), or an
- * inode's flags as numbers in the last three slots (FLAGS, FLAGS_GROUP).
+ * inode's flags as numbers in the slots after it (FLAGS, FLAGS_GROUP: flags, syncFlags,
+ * group; the _SYNCED shapes add a FLUSH_DONE's tid, flushed, inserted, deleted).
  */
-const NUMS = 12;
+const NUMS = 16;
 const SHAPE = 8;
 const VALUES = 9;
 const NULL_PAYLOAD = -1;
@@ -27,6 +34,10 @@ const NULL_PAYLOAD = -1;
 const FLAGS = -2;
 /** {flags, syncFlags, group} */
 const FLAGS_GROUP = -3;
+/** {flags, syncFlags, tid, flushed, inserted, deleted} */
+const FLAGS_SYNCED = -4;
+/** {flags, syncFlags, group, tid, flushed, inserted, deleted} */
+const FLAGS_GROUP_SYNCED = -5;
 const INITIAL_ROWS = 1024;
 const INITIAL_BYTES = 64 * 1024;
 
@@ -68,7 +79,7 @@ export class EventRows {
     return this.texts.length + 1;
   }
 
-  /** A row whose payload is an inode's {flags, syncFlags[, group]} (EventSink.inodeFlags), kept as numbers. */
+  /** A row whose payload is an inode's {flags, syncFlags[, group][, what its flush wrote]} (EventSink.inodeFlags), kept as numbers. */
   pushInodeFlags(
     seq: number,
     run: number,
@@ -82,13 +93,22 @@ export class EventRows {
     flags: number,
     syncFlags: number,
     group: number | undefined,
+    synced?: FlushSynced,
   ): void {
     const at = this.row(seq, run, busSeq, 'fact', time, tid, actor, type, from, to);
     const nums = this.nums;
-    nums[at + SHAPE] = group === undefined ? FLAGS : FLAGS_GROUP;
     nums[at + VALUES] = flags;
     nums[at + VALUES + 1] = syncFlags;
     nums[at + VALUES + 2] = group ?? 0;
+    if (synced === undefined) {
+      nums[at + SHAPE] = group === undefined ? FLAGS : FLAGS_GROUP;
+      return;
+    }
+    nums[at + SHAPE] = group === undefined ? FLAGS_SYNCED : FLAGS_GROUP_SYNCED;
+    nums[at + VALUES + 3] = synced.tid;
+    nums[at + VALUES + 4] = synced.flushed;
+    nums[at + VALUES + 5] = synced.inserted;
+    nums[at + VALUES + 6] = synced.deleted;
   }
 
   push(
@@ -315,11 +335,22 @@ export class PackedReader {
   private payload(nums: Float64Array, at: number, level: AuditLevel): string | null {
     const shape = nums[at + SHAPE] as number;
     if (shape === NULL_PAYLOAD) return null;
-    if (shape === FLAGS || shape === FLAGS_GROUP) {
+    if (shape <= FLAGS) {
+      const grouped = shape === FLAGS_GROUP || shape === FLAGS_GROUP_SYNCED;
+      const synced =
+        shape === FLAGS_SYNCED || shape === FLAGS_GROUP_SYNCED
+          ? {
+              tid: nums[at + VALUES + 3] as number,
+              flushed: nums[at + VALUES + 4] as number,
+              inserted: nums[at + VALUES + 5] as number,
+              deleted: nums[at + VALUES + 6] as number,
+            }
+          : undefined;
       return inodeFlagsJson(
         nums[at + VALUES] as number,
         nums[at + VALUES + 1] as number,
-        shape === FLAGS ? undefined : (nums[at + VALUES + 2] as number),
+        grouped ? (nums[at + VALUES + 2] as number) : undefined,
+        synced,
       );
     }
     if (shape === 0) return this.texts[this.text++] as string;

@@ -210,10 +210,30 @@ export function encodePayload(payload: Record<string, unknown>, level: AuditLeve
   }
 }
 
-/** What JSON.stringify writes for an inode fact's payload {flags, syncFlags[, group]} (integers): the log's text and replay's. */
-export function inodeFlagsJson(flags: number, syncFlags: number, group: number | undefined): string {
-  const text = `{"flags":${flags},"syncFlags":${syncFlags}`;
-  return group === undefined ? `${text}}` : `${text},"group":${group}}`;
+/** What an inode's flush wrote, carried by its FLUSH_DONE: the cycle's TID, the sync flags it was given, B-tree records inserted and marked deleted. */
+export interface FlushSynced {
+  tid: number;
+  flushed: number;
+  inserted: number;
+  deleted: number;
+}
+
+/**
+ * What JSON.stringify writes for an inode fact's payload {flags, syncFlags[,
+ * group][, tid, flushed, inserted, deleted]} (integers): the log's text and replay's.
+ */
+export function inodeFlagsJson(
+  flags: number,
+  syncFlags: number,
+  group: number | undefined,
+  synced?: FlushSynced,
+): string {
+  let text = `{"flags":${flags},"syncFlags":${syncFlags}`;
+  if (group !== undefined) text += `,"group":${group}`;
+  if (synced !== undefined) {
+    text += `,"tid":${synced.tid},"flushed":${synced.flushed},"inserted":${synced.inserted},"deleted":${synced.deleted}`;
+  }
+  return `${text}}`;
 }
 
 /** Keys as JSON writes them before a value (`"key":`), remembered: payload keys are a small fixed set. */

@@ -158,6 +158,9 @@ describe('the direct line from the bus', () => {
     expect(
       seen.filter((event) => event.actor.startsWith('inode:') && event.payload?.group !== undefined).length,
     ).toBeGreaterThan(0);
+    // A FLUSH_DONE carries what the flush wrote, kept as numbers too (with and without a group).
+    const done = seen.filter((event) => event.type === 'FLUSH_DONE' && typeof event.payload?.inserted === 'number');
+    expect(done.length).toBeGreaterThan(0);
     expect(stored).toEqual(seen.map((event) => expect.objectContaining(asStored(event))));
     expect(texts.map((event) => event.payloadText ?? null)).toEqual(
       seen.map((event) => (event.payload === undefined ? null : encodePayload(event.payload, 'full'))),
