@@ -1,7 +1,7 @@
 import type { Observable, Subscription } from 'rxjs';
 import { InodeFlag } from '../machines/inode-flags.js';
 import { FsError, isFsError } from '../storage/errors.js';
-import { ObjType, ROOT_OBJ_ID, TID_MAX } from '../storage/layout.js';
+import { ROOT_OBJ_ID, TID_MAX } from '../storage/layout.js';
 import { checkAccess, checkSticky, normalizeCaller, ROOT_CALLER } from './access.js';
 import { type BusEvent, type Caller, type RecoveryInfo, type Stats, W_OK, X_OK } from './api.js';
 import type { FileHandle, HandleHost } from './file-handle.js';
@@ -9,12 +9,7 @@ import type { Inode } from './inode.js';
 import { changedInode, type Mount } from './mount.js';
 import { checkName, createInode, type NewInode, removeEntry } from './namespace.js';
 import { type Resolved, resolvePath } from './resolve.js';
-
-const TYPE_BITS: Record<number, number> = {
-  [ObjType.DIRECTORY]: 0o040000,
-  [ObjType.REGFILE]: 0o100000,
-  [ObjType.SOFTLINK]: 0o120000,
-};
+import { InodeStats, TYPE_BITS } from './stats.js';
 
 /**
  * What every view of one mounted filesystem shares (the mount's own and each
@@ -227,23 +222,19 @@ export abstract class FsCore implements HandleHost {
 
   stats(ip: Inode): Stats {
     const ino = ip.view();
-    const type = ino.objType;
-    return {
-      ino: ip.objId,
-      mode: (TYPE_BITS[type] ?? 0) | (ino.mode & 0o7777),
-      nlink: ino.nlinks,
-      uid: ino.uid,
-      gid: ino.gid,
-      size: ino.size,
-      atimeMs: ino.atime / 1000,
-      mtimeMs: ino.mtime / 1000,
-      ctimeMs: ino.ctime / 1000,
-      tid: ip.leaf?.createTid ?? 0,
-      flags: ino.uflags,
-      isFile: () => type === ObjType.REGFILE,
-      isDirectory: () => type === ObjType.DIRECTORY,
-      isSymbolicLink: () => type === ObjType.SOFTLINK,
-    };
+    return new InodeStats(
+      ip.objId,
+      (TYPE_BITS[ino.objType] ?? 0) | (ino.mode & 0o7777),
+      ino.nlinks,
+      ino.uid,
+      ino.gid,
+      ino.size,
+      ino.atime / 1000,
+      ino.mtime / 1000,
+      ino.ctime / 1000,
+      ip.leaf?.createTid ?? 0,
+      ino.uflags,
+    );
   }
 
   /**

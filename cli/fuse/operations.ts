@@ -108,25 +108,15 @@ export function fuseOperations(context: OperationsContext): {
    * threw or rejected with. EIO is logged with the operation and its path.
    */
   function answer<T>(name: string, path: string, reply: (code: number, value?: T) => void, work: () => Promise<T>) {
-    let answered = false;
-    const send = (code: number, value?: T) => {
-      if (answered) return;
-      answered = true;
-      try {
-        reply(code, value);
-      } catch (error) {
-        log(`hammerstate mount: answering ${name} ${path} failed: ${describe(error)}`);
-      }
-    };
-    const fail = (error: unknown) => {
-      const errno = errnoOf(error);
-      if (errno === -osConstants.errno.EIO) log(`hammerstate mount: ${name} ${path}: ${describe(error)}`);
-      send(errno);
-    };
+    // One object per request, its callbacks inline: named closures cost a run-time naming each (tsx keeps names).
+    const request = new Request(name, path, reply, log);
     try {
-      work().then((value) => send(0, value), fail);
+      work().then(
+        (value) => request.send(0, value),
+        (error: unknown) => request.fail(error),
+      );
     } catch (error) {
-      fail(error);
+      request.fail(error);
     }
   }
 
@@ -276,6 +266,34 @@ export function fuseOperations(context: OperationsContext): {
       }),
   };
   return { operations, handles };
+}
+
+/** One kernel request's answer: sent once, an error as its errno, EIO logged with the operation and its path. */
+class Request<T> {
+  private answered = false;
+
+  constructor(
+    private readonly name: string,
+    private readonly path: string,
+    private readonly reply: (code: number, value?: T) => void,
+    private readonly log: (line: string) => void,
+  ) {}
+
+  send(code: number, value?: T): void {
+    if (this.answered) return;
+    this.answered = true;
+    try {
+      this.reply(code, value);
+    } catch (error) {
+      this.log(`hammerstate mount: answering ${this.name} ${this.path} failed: ${describe(error)}`);
+    }
+  }
+
+  fail(error: unknown): void {
+    const errno = errnoOf(error);
+    if (errno === -osConstants.errno.EIO) this.log(`hammerstate mount: ${this.name} ${this.path}: ${describe(error)}`);
+    this.send(errno);
+  }
 }
 
 function describe(error: unknown): string {
