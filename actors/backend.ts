@@ -7,9 +7,17 @@ import { encodeInode, type InodeData } from '../storage/format/records.js';
 import { KEY_MAX, KEY_MIN, RecType, TID_MAX } from '../storage/layout.js';
 import type { Inode } from './inode.js';
 import { blockSize, dataLocalization, inodeLocalization, rangeHi, rangeLo } from './keys.js';
-import { changedInode, indexDel, type Mount } from './mount.js';
+import { changedInode, type Mount } from './mount.js';
 import { clearTruncation, markTruncation, syncOrphan } from './orphans.js';
-import { compareRecords, hasFlag, type MemRecord, RecordFlag } from './records.js';
+import {
+  compareRecords,
+  dropRecord,
+  hasFlag,
+  indexDel,
+  type MemRecord,
+  RecordFlag,
+  untarget as untargetRecord,
+} from './records.js';
 
 /** What sync_inode leaves for flush_inode_done. */
 export interface SyncOutcome {
@@ -153,7 +161,7 @@ export class Backend {
   }
 
   private untarget(record: MemRecord): void {
-    const released = this.mount.untarget(record);
+    const released = untargetRecord(record);
     if (released !== undefined) this.released.add(released);
   }
 
@@ -306,7 +314,7 @@ export class Backend {
       hasFlag(record, RecordFlag.COMMITTED | RecordFlag.DELETED_BE),
       'a finished record was written or disposed of',
     );
-    this.mount.dropRecord(record);
+    dropRecord(this.mount, record);
     this.untarget(record);
   }
 
@@ -406,7 +414,7 @@ export class Backend {
   private dispose(record: MemRecord): void {
     record.flags |= RecordFlag.DELETED_BE;
     if (record.state === 'flush') this.mount.flusher.group(record.group)?.dropRef();
-    this.mount.dropRecord(record);
+    dropRecord(this.mount, record);
     this.untarget(record);
   }
 

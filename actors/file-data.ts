@@ -6,7 +6,7 @@ import { RecType } from '../storage/layout.js';
 import type { Inode } from './inode.js';
 import { blockBase, blockSize, dataLocalization, rangeHi, rangeLo } from './keys.js';
 import { changedInode, type Mount } from './mount.js';
-import { type MemRecord, RecordFlag } from './records.js';
+import { addRecord, dropRecord, type MemRecord, newRecord, RecordFlag } from './records.js';
 import { RECORD_RESERVE_BYTES, type SpaceUse } from './space.js';
 
 /** hammer_limit_redo: REDO bytes an inode logs between flushes before fsync goes back to full flushes. */
@@ -126,10 +126,10 @@ function putBlock(mount: Mount, ip: Inode, base: number, bytes: Uint8Array): Mem
       ip.blocks.delete(base);
       mount.dirtyDataBytes -= previous.data.length;
     } else {
-      mount.dropRecord(previous);
+      dropRecord(mount, previous);
     }
   }
-  const record = mount.newRecord({
+  const record = newRecord(mount, {
     type: 'DATA',
     ip,
     target: undefined,
@@ -141,7 +141,7 @@ function putBlock(mount: Mount, ip: Inode, base: number, bytes: Uint8Array): Mem
   });
   ip.blocks.set(base, record);
   mount.dirtyDataBytes += bytes.length;
-  mount.addRecord(record);
+  addRecord(mount, record);
   return record;
 }
 
@@ -244,7 +244,7 @@ export function truncateData(
         ip.blocks.delete(at);
         mount.dirtyDataBytes -= record.data.length;
       } else {
-        mount.dropRecord(record);
+        dropRecord(mount, record);
       }
     }
     if (keep !== undefined) putBlock(mount, ip, base, keep);

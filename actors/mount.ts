@@ -14,7 +14,6 @@ import { dummyInodeData, InodeTable } from './inode-table.js';
 import { inodeLocalization } from './keys.js';
 import { LruSet } from './lru.js';
 import { ReclaimPipeline } from './reclaim.js';
-import { type MemRecord, RecordFlag } from './records.js';
 import { RedoTracker } from './redo.js';
 import { SpaceReserve } from './space.js';
 
@@ -78,20 +77,6 @@ export function changedInode(base: InodeData, recipe: (draft: InodeData) => void
   const draft = copyInode(base);
   recipe(draft);
   return Object.freeze(draft);
-}
-
-/** A pending DEL is findable by name until it is committed or dropped. */
-export function indexDel(ip: Inode, record: MemRecord): void {
-  const set = ip.delsByName.get(record.name) ?? new Set<MemRecord>();
-  set.add(record);
-  ip.delsByName.set(record.name, set);
-}
-
-function unindexDel(ip: Inode, record: MemRecord): void {
-  const set = ip.delsByName.get(record.name);
-  if (set === undefined) return;
-  set.delete(record);
-  if (set.size === 0) ip.delsByName.delete(record.name);
 }
 
 /**
@@ -342,10 +327,7 @@ export class Mount {
     assert(!ip.has(InodeFlag.RO), 'a read-only inode is never modified');
     if (data !== undefined) ip.ino = data;
     if ((ip.flags & flags) !== flags) ip.send({ type: 'MODIFY', flags });
-    if (ip.flags & MODMASK) {
-      this.dirty.add(ip);
-      this.clean.delete(ip);
-    }
+    if (ip.flags & MODMASK) this.held(ip);
   }
 
   /**
@@ -424,86 +406,10 @@ export class Mount {
     this.counters.unloads++;
   }
 
-  // --- records ---------------------------------------------------------
-
-  newRecord(
-    init: Omit<MemRecord, 'id' | 'state' | 'group' | 'flags' | 'diskKey'> & { diskKey?: MemRecord['diskKey'] },
-  ): MemRecord {
-    // Every field written in one order: all records share one shape, so the code reading them stays monomorphic.
-    const record: MemRecord = {
-      id: this.recordId(),
-      type: init.type,
-      ip: init.ip,
-      target: init.target,
-      state: 'idle',
-      group: undefined,
-      flags: 0,
-      recType: init.recType,
-      key: init.key,
-      base: init.base,
-      data: init.data,
-      name: init.name,
-      diskKey: init.diskKey,
-    };
-    return record;
-  }
-
-  /** hammer_mem_add: the record joins its inode's tree (XDIRTY); a dependency puts the target in SETUP. */
-  addRecord(record: MemRecord): void {
-    const ip = record.ip;
-    ip.records.add(record);
-    if (record.type === 'ADD' || record.type === 'DEL')
-      ip.entryKeys.set(record.key, (ip.entryKeys.get(record.key) ?? 0) + 1);
-    if (record.target !== undefined) {
-      record.state = 'setup';
-      record.target.targetList.push(record);
-      if (record.target.state === 'idle') record.target.send({ type: 'DEPEND' });
-      this.dirty.add(record.target);
-      this.clean.delete(record.target);
-    }
-    this.modified(ip, InodeFlag.XDIRTY);
-  }
-
-  /** The record leaves its inode's tree and indexes (committed, disposed of, or dropped by the frontend). */
-  dropRecord(record: MemRecord): void {
-    const ip = record.ip;
-    if ((record.type === 'ADD' || record.type === 'DEL') && ip.records.has(record)) {
-      const count = (ip.entryKeys.get(record.key) ?? 0) - 1;
-      assert(count >= 0, 'an entry key is counted once per record');
-      if (count === 0) ip.entryKeys.delete(record.key);
-      else ip.entryKeys.set(record.key, count);
-    }
-    assert(
-      record.state !== 'flush' || (record.flags & (RecordFlag.COMMITTED | RecordFlag.DELETED_BE)) !== 0,
-      'a record is freed only outside FLUSH, or once the backend wrote or disposed of it',
-    );
-    ip.records.delete(record);
-    if (record.type === 'DATA' && ip.blocks.get(record.base) === record) {
-      ip.blocks.delete(record.base);
-      this.dirtyDataBytes -= record.data.length;
-    }
-    if (record.type === 'ADD' && ip.names.get(record.name) === record) ip.names.delete(record.name);
-    if (record.type === 'DEL' && record.diskKey !== undefined) {
-      const id = `${record.diskKey.key}:${record.diskKey.createTid}`;
-      if (ip.dels.get(id) === record) ip.dels.delete(id);
-    }
-    if (record.type === 'DEL' || record.type === 'ADD') unindexDel(ip, record);
-    if (ip.records.size === 0 && ip.has(InodeFlag.XDIRTY)) ip.send({ type: 'RECORDS_EMPTY' });
-  }
-
-  /**
-   * The record no longer holds its target (it was written, disposed of, or
-   * dropped by the frontend): it leaves the target's list. Returns the target
-   * when nothing else holds it any more (hammer_test_inode's cue).
-   */
-  untarget(record: MemRecord): Inode | undefined {
-    const target = record.target;
-    if (target === undefined) return undefined;
-    const at = target.targetList.indexOf(record);
-    assert(at >= 0, 'a record with a target is on its target list');
-    target.targetList.splice(at, 1);
-    record.target = undefined;
-    return target.targetList.length === 0 ? target : undefined;
+  /** `ip` has something to flush: on the dirty set, off the clean list (a record made it a dependency). */
+  held(ip: Inode): void {
+    this.dirty.add(ip);
+    this.clean.delete(ip);
   }
 
   // --- reclaim back-pressure --------------------------------------------

@@ -16,8 +16,8 @@ import { ObjType, RecType, TID_MAX } from '../storage/layout.js';
 import { diskKeyId, keyOf } from './backend.js';
 import { Inode, UF_NOHISTORY } from './inode.js';
 import { dataLocalization, rangeHi, rangeLo, reservedName } from './keys.js';
-import { indexDel, type Mount } from './mount.js';
-import { type MemRecord, RecordFlag } from './records.js';
+import type { Mount } from './mount.js';
+import { addRecord, dropRecord, indexDel, type MemRecord, newRecord, RecordFlag, untarget } from './records.js';
 import { RECORD_RESERVE_BYTES } from './space.js';
 
 /** Object ids handed to a directory at a time (hammer_alloc_objid's per-directory cache). */
@@ -195,7 +195,7 @@ export function checkDirectory(dip: Inode, path: string): void {
 /** hammer_ip_add_directory: an ADD record in `dip` targeting `ip`; nlinks counts it at once. */
 export function addEntry(mount: Mount, dip: Inode, name: string, ip: Inode, path: string): void {
   const key = freeKey(mount, dip, name);
-  const record = mount.newRecord({
+  const record = newRecord(mount, {
     type: 'ADD',
     ip: dip,
     target: ip,
@@ -208,7 +208,7 @@ export function addEntry(mount: Mount, dip: Inode, name: string, ip: Inode, path
   mount.space.reserve(dip, RECORD_RESERVE_BYTES, path);
   dip.names.set(name, record);
   dip.nameCache.delete(name);
-  mount.addRecord(record);
+  addRecord(mount, record);
   touchDirectory(mount, dip);
   setNlinks(mount, ip, ip.ino.nlinks + 1);
 }
@@ -230,12 +230,12 @@ export function removeEntry(mount: Mount, dip: Inode, entry: Entry, ip: Inode, p
       // It will still be written (then converted to a DEL): a new entry of this name must wait for that DEL.
       indexDel(dip, record);
     } else {
-      mount.dropRecord(record);
+      dropRecord(mount, record);
       untargetFrontend(mount, record);
     }
   } else {
     assert(entry.diskKey !== undefined, 'an entry not in memory is on disk');
-    const del = mount.newRecord({
+    const del = newRecord(mount, {
       type: 'DEL',
       ip: dip,
       target: ip,
@@ -250,7 +250,7 @@ export function removeEntry(mount: Mount, dip: Inode, entry: Entry, ip: Inode, p
     mount.space.reserve(dip, RECORD_RESERVE_BYTES, path, 'remove');
     dip.dels.set(diskKeyId(entry.diskKey), del);
     indexDel(dip, del);
-    mount.addRecord(del);
+    addRecord(mount, del);
   }
   touchDirectory(mount, dip);
   setNlinks(mount, ip, ip.ino.nlinks - 1);
@@ -258,7 +258,7 @@ export function removeEntry(mount: Mount, dip: Inode, entry: Entry, ip: Inode, p
 
 /** A dropped dependency: the target leaves SETUP when nothing else holds it (hammer_test_inode). */
 function untargetFrontend(mount: Mount, record: MemRecord): void {
-  const released = mount.untarget(record);
+  const released = untarget(record);
   if (released !== undefined && released.state === 'setup' && !released.dirty) mount.flusher.flushInode(released);
 }
 
@@ -286,7 +286,7 @@ export function symlinkBytes(target: string): { inline: Uint8Array | undefined; 
 }
 
 export function addSymlinkRecord(mount: Mount, ip: Inode, bytes: Uint8Array, path: string): void {
-  const record = mount.newRecord({
+  const record = newRecord(mount, {
     type: 'GENERAL',
     ip,
     target: undefined,
@@ -297,7 +297,7 @@ export function addSymlinkRecord(mount: Mount, ip: Inode, bytes: Uint8Array, pat
     name: '',
   });
   mount.space.reserve(ip, RECORD_RESERVE_BYTES + bytes.length, path);
-  mount.addRecord(record);
+  addRecord(mount, record);
 }
 
 /** The symlink target of `ip` (inline, in memory, or the FIX record as of the inode's view). */

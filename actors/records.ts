@@ -1,5 +1,8 @@
+import { InodeFlag } from '../machines/inode-flags.js';
+import { assert } from '../storage/assert.js';
 import type { BTreeKey } from '../storage/format/btree-node.js';
 import type { Inode } from './inode.js';
+import type { Mount } from './mount.js';
 
 /**
  * In-memory records (hammer_record): what the frontend queued on an inode
@@ -58,4 +61,98 @@ export function hasFlag(record: MemRecord, flag: number): boolean {
 /** Records are synced in B-tree order (rec type, key), older first within a key. */
 export function compareRecords(a: MemRecord, b: MemRecord): number {
   return a.recType - b.recType || a.key - b.key || a.id - b.id;
+}
+
+/** A pending DEL is findable by name until it is committed or dropped. */
+export function indexDel(ip: Inode, record: MemRecord): void {
+  const set = ip.delsByName.get(record.name) ?? new Set<MemRecord>();
+  set.add(record);
+  ip.delsByName.set(record.name, set);
+}
+
+function unindexDel(ip: Inode, record: MemRecord): void {
+  const set = ip.delsByName.get(record.name);
+  if (set === undefined) return;
+  set.delete(record);
+  if (set.size === 0) ip.delsByName.delete(record.name);
+}
+
+/** A new in-memory record of `mount` (IDLE, no group or flags). */
+export function newRecord(
+  mount: Mount,
+  init: Omit<MemRecord, 'id' | 'state' | 'group' | 'flags' | 'diskKey'> & { diskKey?: MemRecord['diskKey'] },
+): MemRecord {
+  // Every field written in one order: all records share one shape, so the code reading them stays monomorphic.
+  return {
+    id: mount.recordId(),
+    type: init.type,
+    ip: init.ip,
+    target: init.target,
+    state: 'idle',
+    group: undefined,
+    flags: 0,
+    recType: init.recType,
+    key: init.key,
+    base: init.base,
+    data: init.data,
+    name: init.name,
+    diskKey: init.diskKey,
+  };
+}
+
+/** hammer_mem_add: the record joins its inode's tree (XDIRTY); a dependency puts the target in SETUP. */
+export function addRecord(mount: Mount, record: MemRecord): void {
+  const ip = record.ip;
+  ip.records.add(record);
+  if (record.type === 'ADD' || record.type === 'DEL')
+    ip.entryKeys.set(record.key, (ip.entryKeys.get(record.key) ?? 0) + 1);
+  if (record.target !== undefined) {
+    record.state = 'setup';
+    record.target.targetList.push(record);
+    if (record.target.state === 'idle') record.target.send({ type: 'DEPEND' });
+    mount.held(record.target);
+  }
+  mount.modified(ip, InodeFlag.XDIRTY);
+}
+
+/** The record leaves its inode's tree and indexes (committed, disposed of, or dropped by the frontend). */
+export function dropRecord(mount: Mount, record: MemRecord): void {
+  const ip = record.ip;
+  if ((record.type === 'ADD' || record.type === 'DEL') && ip.records.has(record)) {
+    const count = (ip.entryKeys.get(record.key) ?? 0) - 1;
+    assert(count >= 0, 'an entry key is counted once per record');
+    if (count === 0) ip.entryKeys.delete(record.key);
+    else ip.entryKeys.set(record.key, count);
+  }
+  assert(
+    record.state !== 'flush' || (record.flags & (RecordFlag.COMMITTED | RecordFlag.DELETED_BE)) !== 0,
+    'a record is freed only outside FLUSH, or once the backend wrote or disposed of it',
+  );
+  ip.records.delete(record);
+  if (record.type === 'DATA' && ip.blocks.get(record.base) === record) {
+    ip.blocks.delete(record.base);
+    mount.dirtyDataBytes -= record.data.length;
+  }
+  if (record.type === 'ADD' && ip.names.get(record.name) === record) ip.names.delete(record.name);
+  if (record.type === 'DEL' && record.diskKey !== undefined) {
+    const id = `${record.diskKey.key}:${record.diskKey.createTid}`;
+    if (ip.dels.get(id) === record) ip.dels.delete(id);
+  }
+  if (record.type === 'DEL' || record.type === 'ADD') unindexDel(ip, record);
+  if (ip.records.size === 0 && ip.has(InodeFlag.XDIRTY)) ip.send({ type: 'RECORDS_EMPTY' });
+}
+
+/**
+ * The record no longer holds its target (it was written, disposed of, or
+ * dropped by the frontend): it leaves the target's list. Returns the target
+ * when nothing else holds it any more (hammer_test_inode's cue).
+ */
+export function untarget(record: MemRecord): Inode | undefined {
+  const target = record.target;
+  if (target === undefined) return undefined;
+  const at = target.targetList.indexOf(record);
+  assert(at >= 0, 'a record with a target is on its target list');
+  target.targetList.splice(at, 1);
+  record.target = undefined;
+  return target.targetList.length === 0 ? target : undefined;
 }

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { createActor } from 'xstate';
 import type { FileSystem } from '../actors/api.js';
 import type { Mount } from '../actors/mount.js';
-import { RecordFlag } from '../actors/records.js';
+import { dropRecord, newRecord, RecordFlag } from '../actors/records.js';
 import { flusherMachine } from '../machines/flusher.js';
 import { InodeFlag } from '../machines/inode-flags.js';
 import { internals, memVolume, mountMem } from './support/fs.js';
@@ -114,7 +114,7 @@ describe('section 8 invariants, broken on purpose', () => {
     mount.backend.syncInode = (target, tid) => {
       syncInode(target, tid);
       if (target !== ip || ip.records.size > 0) return;
-      const ghost = mount.newRecord({
+      const ghost = newRecord(mount, {
         type: 'GENERAL',
         ip,
         target: undefined,
@@ -144,7 +144,7 @@ describe('section 8 invariants, broken on purpose', () => {
     const data = [...ip.records].find((r) => r.type === 'DATA');
     if (data === undefined) throw new Error('a DATA record');
     expect(data.state).toBe('flush');
-    violates(() => mount.dropRecord(data), /freed only outside FLUSH/);
+    violates(() => dropRecord(mount, data), /freed only outside FLUSH/);
     data.flags |= RecordFlag.INTERLOCK_BE;
     expect(() => mount.flusher.runAll()).toThrow(/synced once/);
   });
