@@ -3,7 +3,8 @@ import { type BTreeStats, checkStructure, treeStats, type WalkEntry, walkToleran
 import {
   type BTreeKey,
   type BTreeNodeData,
-  compareKeys,
+  compareBoundTo,
+  compareLeafTo,
   copyLeafElm,
   ELM_BYTES,
   elmAt,
@@ -41,6 +42,61 @@ function shiftElms(node: BTreeNode, from: number, by: 1 | -1): void {
   else node.bytes.copyWithin(elmAt(from - 1), elmAt(from), elmAt(length + 1));
 }
 
+/**
+ * Index of the child of internal `node` whose range holds the key (last left
+ * bound ≤ key). The key comes as numbers: see compareBoundTo for why.
+ */
+function childIndexOf(
+  node: BTreeNodeData,
+  localization: number,
+  objId: number,
+  recType: number,
+  key: number,
+  createTid: number,
+): number {
+  const elms = node.elms as InternalElm[];
+  let lo = 0;
+  let hi = node.count - 1;
+  while (lo < hi) {
+    const mid = (lo + hi + 1) >> 1;
+    if (compareBoundTo(elms[mid] as InternalElm, localization, objId, recType, key, createTid) <= 0) lo = mid;
+    else hi = mid - 1;
+  }
+  return lo;
+}
+
+/** First index in leaf `node` whose key is ≥ the key (given as numbers, as for childIndexOf). */
+function leafPositionOf(
+  node: BTreeNodeData,
+  localization: number,
+  objId: number,
+  recType: number,
+  key: number,
+  createTid: number,
+): number {
+  const elms = node.elms as LeafElm[];
+  let lo = 0;
+  let hi = node.count;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    if (compareLeafTo(elms[mid] as LeafElm, localization, objId, recType, key, createTid) < 0) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
+/*
+ * insert's searches: their key is always a leaf element, so these loads see
+ * one hidden class and pass the doubles on unboxed; shared with the other
+ * callers' key objects they would box every double on every call.
+ */
+function recordChildIndex(node: BTreeNodeData, elm: LeafElm): number {
+  return childIndexOf(node, elm.localization, elm.objId, elm.recType, elm.key, elm.createTid);
+}
+function recordPosition(node: BTreeNodeData, elm: LeafElm): number {
+  return leafPositionOf(node, elm.localization, elm.objId, elm.recType, elm.key, elm.createTid);
+}
+
 function visible(elm: LeafElm, asof: number): boolean {
   return elm.createTid <= asof && (elm.deleteTid === 0 || asof < elm.deleteTid);
 }
@@ -70,28 +126,12 @@ export class BTree {
 
   /** Index of the child of `node` whose range holds `key` (last left bound ≤ key). */
   private childIndex(node: BTreeNodeData, key: BTreeKey): number {
-    const elms = node.elms as InternalElm[];
-    let lo = 0;
-    let hi = node.count - 1;
-    while (lo < hi) {
-      const mid = (lo + hi + 1) >> 1;
-      if (compareKeys(elms[mid] as InternalElm, key) <= 0) lo = mid;
-      else hi = mid - 1;
-    }
-    return lo;
+    return childIndexOf(node, key.localization, key.objId, key.recType, key.key, key.createTid);
   }
 
   /** First index in a leaf whose key is ≥ `key`. */
   private leafPosition(node: BTreeNodeData, key: BTreeKey): number {
-    const elms = node.elms as LeafElm[];
-    let lo = 0;
-    let hi = node.count;
-    while (lo < hi) {
-      const mid = (lo + hi) >> 1;
-      if (compareKeys(elms[mid] as LeafElm, key) < 0) lo = mid + 1;
-      else hi = mid;
-    }
-    return lo;
+    return leafPositionOf(node, key.localization, key.objId, key.recType, key.key, key.createTid);
   }
 
   private full(node: BTreeNodeData): boolean {
@@ -101,27 +141,46 @@ export class BTree {
   /** Insert a record. Its exact key (with create_tid) must not exist yet. */
   insert(elm: LeafElm): void {
     assert(
-      compareKeys(elm, MIN_BOUND) >= 0 && compareKeys(elm, MAX_BOUND) < 0,
+      compareLeafTo(
+        elm,
+        MIN_BOUND.localization,
+        MIN_BOUND.objId,
+        MIN_BOUND.recType,
+        MIN_BOUND.key,
+        MIN_BOUND.createTid,
+      ) >= 0 &&
+        compareLeafTo(
+          elm,
+          MAX_BOUND.localization,
+          MAX_BOUND.objId,
+          MAX_BOUND.recType,
+          MAX_BOUND.key,
+          MAX_BOUND.createTid,
+        ) < 0,
       'a record key lies inside the tree bounds',
     );
     assert(elm.createTid !== 0, 'a record has a create_tid');
     let node = this.root();
     if (this.full(node)) node = this.splitRoot(node);
     while (node.type === NODE_TYPE_INTERNAL) {
-      let index = this.childIndex(node, elm);
+      let index = recordChildIndex(node, elm);
       let child = this.childAt(node, index);
       if (this.full(child)) {
         this.splitChild(node, index, child);
-        index = this.childIndex(node, elm);
+        index = recordChildIndex(node, elm);
         child = this.childAt(node, index);
       }
       this.raiseMirror(node, index, elm.createTid);
       node = child;
     }
-    const at = this.leafPosition(node, elm);
+    const at = recordPosition(node, elm);
     const elms = node.elms as LeafElm[];
     const existing = elms[at];
-    assert(existing === undefined || compareKeys(existing, elm) !== 0, 'no two records share a key and create_tid');
+    assert(
+      existing === undefined ||
+        compareLeafTo(existing, elm.localization, elm.objId, elm.recType, elm.key, elm.createTid) !== 0,
+      'no two records share a key and create_tid',
+    );
     this.store.modifyNode(node, elmAt(at), (node.count + 1 - at) * ELM_BYTES);
     elms.splice(at, 0, copyLeafElm(elm));
     node.count++;
@@ -215,13 +274,12 @@ export class BTree {
   private insertChild(parent: BTreeNode, at: number, bound: BTreeKey, child: BTreeNode): void {
     const elms = parent.elms as InternalElm[];
     this.store.modifyNode(parent, elmAt(at), (elms.length + 1 - at) * ELM_BYTES);
-    elms.splice(at, 0, {
-      ...bound,
-      deleteTid: 0,
-      btype: child.type,
-      mirrorTid: child.mirrorTid,
-      subtreeOffset: child.offset,
-    });
+    // Made by internalElm, like every other internal element: one hidden class keeps the searches monomorphic.
+    elms.splice(
+      at,
+      0,
+      internalElm(bound, { deleteTid: 0, btype: child.type, mirrorTid: child.mirrorTid, subtreeOffset: child.offset }),
+    );
     parent.count++;
     writeNodeHeader(parent.bytes, parent);
     shiftElms(parent, at, 1);
@@ -245,7 +303,11 @@ export class BTree {
     const { path, leaf } = this.descend(exact);
     const at = this.leafPosition(leaf, exact);
     const elm = (leaf.elms as LeafElm[])[at];
-    assert(elm !== undefined && compareKeys(elm, exact) === 0, 'the record to change exists in the tree');
+    assert(
+      elm !== undefined &&
+        compareLeafTo(elm, exact.localization, exact.objId, exact.recType, exact.key, exact.createTid) === 0,
+      'the record to change exists in the tree',
+    );
     return { path, leaf, at };
   }
 
@@ -351,7 +413,12 @@ export class BTree {
     if (index === 0) {
       const next = elms[1] as InternalElm;
       const first = elms[0] as InternalElm;
-      elms[0] = { ...first, btype: next.btype, mirrorTid: next.mirrorTid, subtreeOffset: next.subtreeOffset };
+      elms[0] = internalElm(first, {
+        deleteTid: first.deleteTid,
+        btype: next.btype,
+        mirrorTid: next.mirrorTid,
+        subtreeOffset: next.subtreeOffset,
+      });
       elms.splice(1, 1);
     } else {
       elms.splice(index, 1);
@@ -381,18 +448,19 @@ export class BTree {
   }
 
   private *scanNode(node: BTreeNode, lo: BTreeKey, hi: BTreeKey, asof: number | undefined): Generator<LeafElm> {
+    const { localization, objId, recType, key, createTid } = hi;
     if (node.type === NODE_TYPE_LEAF) {
       const elms = node.elms as LeafElm[];
       for (let i = this.leafPosition(node, lo); i < node.count; i++) {
         const elm = elms[i] as LeafElm;
-        if (compareKeys(elm, hi) > 0) return;
+        if (compareLeafTo(elm, localization, objId, recType, key, createTid) > 0) return;
         if (asof === undefined || visible(elm, asof)) yield copyLeafElm(elm);
       }
       return;
     }
     const elms = node.elms as InternalElm[];
     for (let i = this.childIndex(node, lo); i < node.count; i++) {
-      if (compareKeys(elms[i] as InternalElm, hi) > 0) return;
+      if (compareBoundTo(elms[i] as InternalElm, localization, objId, recType, key, createTid) > 0) return;
       yield* this.scanNode(this.childAt(node, i), lo, hi, asof);
     }
   }

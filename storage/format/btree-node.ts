@@ -150,6 +150,84 @@ export function compareKeys(a: BTreeKey, b: BTreeKey): number {
   return 0;
 }
 
+/**
+ * compareKeys(elm, key) for a key given as its five numbers, on a leaf
+ * element. The B-tree searches read their key once and compare it against
+ * elements of one kind per function: a property load that only ever sees one
+ * hidden class reads a double field (TIDs, keys, obj_ids past 2^31) unboxed,
+ * while compareKeys, fed every kind of key object, boxes each double it reads
+ * into a fresh HeapNumber (most of the garbage an insert made).
+ */
+export function compareLeafTo(
+  elm: LeafElm,
+  localization: number,
+  objId: number,
+  recType: number,
+  key: number,
+  createTid: number,
+): number {
+  return compareParts(
+    elm.localization,
+    elm.objId,
+    elm.recType,
+    elm.key,
+    elm.createTid,
+    localization,
+    objId,
+    recType,
+    key,
+    createTid,
+  );
+}
+
+/** compareLeafTo for an internal element (a separate function so its loads see one hidden class too). */
+export function compareBoundTo(
+  elm: InternalElm,
+  localization: number,
+  objId: number,
+  recType: number,
+  key: number,
+  createTid: number,
+): number {
+  return compareParts(
+    elm.localization,
+    elm.objId,
+    elm.recType,
+    elm.key,
+    elm.createTid,
+    localization,
+    objId,
+    recType,
+    key,
+    createTid,
+  );
+}
+
+/** compareKeys on the fields themselves: no property loads, so it is shared without going polymorphic. */
+function compareParts(
+  aLocalization: number,
+  aObjId: number,
+  aRecType: number,
+  aKey: number,
+  aCreateTid: number,
+  bLocalization: number,
+  bObjId: number,
+  bRecType: number,
+  bKey: number,
+  bCreateTid: number,
+): number {
+  if (aLocalization !== bLocalization) return aLocalization < bLocalization ? -1 : 1;
+  if (aObjId !== bObjId) return aObjId < bObjId ? -1 : 1;
+  if (aRecType !== bRecType) return aRecType < bRecType ? -1 : 1;
+  if (aKey !== bKey) return aKey < bKey ? -1 : 1;
+  if (aCreateTid !== bCreateTid) {
+    if (aCreateTid === 0) return 1;
+    if (bCreateTid === 0) return -1;
+    return aCreateTid < bCreateTid ? -1 : 1;
+  }
+  return 0;
+}
+
 function writeBase(view: DataView, at: number, elm: BTreeKey & { deleteTid: number }, objType: number, btype: number) {
   writeI64(view, at, elm.objId);
   writeI64(view, at + 8, elm.key);
