@@ -14,7 +14,7 @@ import {
   TAIL_BYTES,
   UNDO_BODY_BYTES,
 } from './format/fifo.js';
-import { BIGBLOCK_BYTES, BUFFER_BYTES, offPart, SECTOR_BYTES } from './layout.js';
+import { BIGBLOCK_BYTES, BUFFER_BYTES, offPart, SECTOR_BYTES, viewOf } from './layout.js';
 
 /** Room HAMMER keeps free in the FIFO beyond any append (it panics below it; we say ENOSPC). */
 export const FIFO_RESERVE_BYTES = 48 * 1024;
@@ -51,7 +51,8 @@ export class UndoFifo {
   private readonly dirty = new Map<number, Uint8Array>();
   /** Per dirty buffer, the sector range appends changed since the last writeOut. */
   private readonly touched = new Map<number, { lo: number; hi: number }>();
-  private current: { index: number; bytes: Uint8Array } | undefined;
+  /** The buffer appends go to, with a DataView of it made once (a record is encoded per UNDO). */
+  private current: { index: number; bytes: Uint8Array; view: DataView } | undefined;
   private protectedFrom: number | undefined;
   /** Written by writeOut since the last fsync that succeeded (written again if that fsync fails). */
   private readonly unsynced = new Map<number, { bytes: Uint8Array; lo: number; hi: number }>();
@@ -187,7 +188,8 @@ export class UndoFifo {
   private writeRecord(record: FifoRecord): number {
     const buffer = this.bufferAt(this.span.next);
     const within = this.span.next % BUFFER_BYTES;
-    const size = encodeFifoRecord(buffer, within, record);
+    assert(this.current?.bytes === buffer, 'bufferAt makes its buffer the current one');
+    const size = encodeFifoRecord(buffer, within, record, this.current.view);
     // Remember which sectors changed: writeOut writes those, not the whole 16 KiB buffer.
     const index = Math.floor(this.span.next / BUFFER_BYTES);
     const lo = within - (within % SECTOR_BYTES);
@@ -225,7 +227,7 @@ export class UndoFifo {
       }
       this.dirty.set(index, bytes);
     }
-    this.current = { index, bytes };
+    this.current = { index, bytes, view: viewOf(bytes) };
     return bytes;
   }
 

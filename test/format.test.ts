@@ -1,9 +1,13 @@
+import { crc32 } from 'node:zlib';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { decodeFreemapEntry, encodeFreemapEntry } from '../storage/blockmap.js';
+import { crcOf, crcOfTwo } from '../storage/crc.js';
 import { isFsError } from '../storage/errors.js';
 import {
+  compareBoundTo,
   compareKeys,
+  compareLeafTo,
   decodeNode,
   encodeNode,
   type InternalElm,
@@ -61,6 +65,22 @@ function flipBit(bytes: Uint8Array, bit: number): Uint8Array {
   copy[bit >> 3] = (copy[bit >> 3] ?? 0) ^ (1 << (bit & 7));
   return copy;
 }
+
+describe('CRC', () => {
+  it('crcOf over any range (short ones summed in JS, long ones by zlib) is zlib crc32 of that range', () => {
+    fc.assert(
+      fc.property(fc.uint8Array({ maxLength: 300 }), fc.nat(), fc.nat(), (bytes, a, b) => {
+        const start = a % (bytes.length + 1);
+        const end = start + (b % (bytes.length - start + 1));
+        expect(crcOf(bytes, start, end)).toBe(crc32(bytes.subarray(start, end)) >>> 0);
+        expect(crcOf(bytes)).toBe(crc32(bytes) >>> 0);
+        expect(crcOfTwo(bytes, 0, start, start, end)).toBe(
+          ((crc32(bytes.subarray(0, start)) ^ crc32(bytes.subarray(start, end))) >>> 0) as number,
+        );
+      }),
+    );
+  });
+});
 
 describe('64-bit fields', () => {
   it('signed 64-bit integers round-trip over the whole safe range', () => {
@@ -216,6 +236,35 @@ describe('B-tree nodes', () => {
     expect(compareKeys(base, { ...base, objId: 6, recType: 0 })).toBe(-1);
     expect(compareKeys({ ...base, localization: 2, objId: KEY_MIN }, { ...base, objId: KEY_MAX })).toBe(1);
   });
+
+  it('compareLeafTo and compareBoundTo (key given as numbers) agree with compareKeys', () => {
+    const part = (values: number[]) => fc.constantFrom(...values);
+    const key = fc.record({
+      localization: part([0, 1, 2, 0x10001, 0xffffffff]),
+      objId: part([KEY_MIN, -1, 0, 1, 2 ** 40, KEY_MAX]),
+      recType: part([0, 1, 0x10, 0x11, 0xffff]),
+      key: part([KEY_MIN, 0, 1024, 2 ** 52, KEY_MAX]),
+      createTid: part([0, 1, FIRST_TID, FIRST_TID + 1, KEY_MAX]),
+    });
+    fc.assert(
+      fc.property(key, key, (a, b) => {
+        const leaf = {
+          ...a,
+          deleteTid: 0,
+          objType: 0,
+          createTs: 0,
+          deleteTs: 0,
+          dataOffset: 0,
+          dataLen: 0,
+          dataCrc: 0,
+        };
+        const bound = { ...a, deleteTid: 0, btype: 0, mirrorTid: 0, subtreeOffset: 0 };
+        const want = compareKeys(a, b);
+        expect(compareLeafTo(leaf, b.localization, b.objId, b.recType, b.key, b.createTid)).toBe(want);
+        expect(compareBoundTo(bound, b.localization, b.objId, b.recType, b.key, b.createTid)).toBe(want);
+      }),
+    );
+  });
 });
 
 const inode: fc.Arbitrary<InodeData> = fc.record({
@@ -328,6 +377,20 @@ describe('FIFO records', () => {
       expect(decoded).toEqual({ ok: true, record, size });
     },
   );
+
+  it('encodes in place inside a larger buffer exactly as into a sector of its own', () => {
+    const buffer = new Uint8Array(16384).fill(0xee);
+    const view = viewOf(buffer);
+    for (const [i, record] of cases.entries()) {
+      const at = 1024 + i * 512;
+      const sector = new Uint8Array(512);
+      const size = encodeFifoRecord(sector, 0, record);
+      expect(encodeFifoRecord(buffer, at, record, view)).toBe(size);
+      expect(buffer.subarray(at, at + size)).toEqual(sector.subarray(0, size));
+      expect(buffer[at + size]).toBe(0xee); // nothing past the record is touched
+      expect(decodeFifoRecord(buffer, at)).toEqual({ ok: true, record, size });
+    }
+  });
 
   it('a PAD never starts on a sector boundary and has no seq', () => {
     const sector = new Uint8Array(512);
