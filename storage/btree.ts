@@ -185,9 +185,9 @@ export class BTree {
     elms.splice(at, 0, copyLeafElm(elm));
     node.count++;
     if (elm.createTid > node.mirrorTid) node.mirrorTid = elm.createTid;
-    writeNodeHeader(node.bytes, node);
+    writeNodeHeader(node.bytes, node, node.view);
     shiftElms(node, at, 1);
-    writeElm(node.bytes, node, at);
+    writeElm(node.bytes, node, at, node.view);
   }
 
   private childAt(node: BTreeNode, index: number): BTreeNode {
@@ -204,8 +204,8 @@ export class BTree {
     this.store.modifyNode(node, elmAt(index), ELM_BYTES);
     elm.mirrorTid = Math.max(elm.mirrorTid, tid);
     node.mirrorTid = Math.max(node.mirrorTid, tid);
-    writeElm(node.bytes, node, index);
-    writeNodeHeader(node.bytes, node);
+    writeElm(node.bytes, node, index, node.view);
+    writeNodeHeader(node.bytes, node, node.view);
   }
 
   /** A full root gets a new internal root above it, then splits under it. */
@@ -218,9 +218,9 @@ export class BTree {
     top.elms = elms;
     top.count = 1;
     top.mirrorTid = root.mirrorTid;
-    writeNodeHeader(top.bytes, top);
-    writeElm(top.bytes, top, 0);
-    writeElm(top.bytes, top, 1);
+    writeNodeHeader(top.bytes, top, top.view);
+    writeElm(top.bytes, top, 0, top.view);
+    writeElm(top.bytes, top, 1, top.view);
     this.setParent(root, top.offset);
     this.store.setRootOffset(top.offset);
     this.splitChild(top, 0, root);
@@ -231,7 +231,7 @@ export class BTree {
     if (node.parent === parent) return;
     this.store.modifyNode(node, 0, NODE_HEADER_BYTES);
     node.parent = parent;
-    writeNodeHeader(node.bytes, node);
+    writeNodeHeader(node.bytes, node, node.view);
   }
 
   /** Split full `child` (child `index` of `parent`, which has room) in two halves. */
@@ -259,11 +259,11 @@ export class BTree {
       child.count = half;
     }
     right.mirrorTid = child.mirrorTid;
-    writeNodeHeader(child.bytes, child);
-    for (let i = half; i < child.elms.length; i++) writeElm(child.bytes, child, i);
+    writeNodeHeader(child.bytes, child, child.view);
+    for (let i = half; i < child.elms.length; i++) writeElm(child.bytes, child, i, child.view);
     child.bytes.fill(0, elmAt(child.elms.length), elmAt(oldLength));
-    writeNodeHeader(right.bytes, right);
-    for (let i = 0; i < right.elms.length; i++) writeElm(right.bytes, right, i);
+    writeNodeHeader(right.bytes, right, right.view);
+    for (let i = 0; i < right.elms.length; i++) writeElm(right.bytes, right, i, right.view);
     if (right.type === NODE_TYPE_INTERNAL) {
       for (let i = 0; i < right.count; i++) this.setParent(this.childAt(right, i), right.offset);
     }
@@ -281,9 +281,9 @@ export class BTree {
       internalElm(bound, { deleteTid: 0, btype: child.type, mirrorTid: child.mirrorTid, subtreeOffset: child.offset }),
     );
     parent.count++;
-    writeNodeHeader(parent.bytes, parent);
+    writeNodeHeader(parent.bytes, parent, parent.view);
     shiftElms(parent, at, 1);
-    writeElm(parent.bytes, parent, at);
+    writeElm(parent.bytes, parent, at, parent.view);
   }
 
   /** The path from the root to the leaf whose range holds `key`: nodes and child indices. */
@@ -321,8 +321,8 @@ export class BTree {
     elm.deleteTid = deleteTid;
     elm.deleteTs = deleteTs;
     if (deleteTid > leaf.mirrorTid) leaf.mirrorTid = deleteTid;
-    writeElm(leaf.bytes, leaf, at);
-    writeNodeHeader(leaf.bytes, leaf);
+    writeElm(leaf.bytes, leaf, at, leaf.view);
+    writeNodeHeader(leaf.bytes, leaf, leaf.view);
     for (const step of path) this.raiseMirror(step.node, step.index, deleteTid);
     return copyLeafElm(elm);
   }
@@ -339,7 +339,7 @@ export class BTree {
     this.store.modifyNode(leaf, elmAt(at), (leaf.count - at) * ELM_BYTES);
     elms.splice(at, 1);
     leaf.count--;
-    writeNodeHeader(leaf.bytes, leaf);
+    writeNodeHeader(leaf.bytes, leaf, leaf.view);
     shiftElms(leaf, at + 1, -1);
     leaf.bytes.fill(0, elmAt(leaf.count), elmAt(leaf.count + 1));
     const parent = path[path.length - 1];
@@ -365,7 +365,7 @@ export class BTree {
     const elm = (leaf.elms as LeafElm[])[at] as LeafElm;
     this.store.modifyNode(leaf, elmAt(at), ELM_BYTES);
     elm.dataOffset = dataOffset;
-    writeElm(leaf.bytes, leaf, at);
+    writeElm(leaf.bytes, leaf, at, leaf.view);
     return copyLeafElm(elm);
   }
 
@@ -384,8 +384,8 @@ export class BTree {
         : (node.elms as InternalElm[]).map((e) => internalElm(e, e));
     moved.count = node.count;
     moved.mirrorTid = node.mirrorTid;
-    writeNodeHeader(moved.bytes, moved);
-    for (let i = 0; i < moved.elms.length; i++) writeElm(moved.bytes, moved, i);
+    writeNodeHeader(moved.bytes, moved, moved.view);
+    for (let i = 0; i < moved.elms.length; i++) writeElm(moved.bytes, moved, i, moved.view);
     if (node.parent === 0) {
       assert(this.store.rootOffset() === offset, 'a node without a parent is the root');
       this.store.setRootOffset(moved.offset);
@@ -396,7 +396,7 @@ export class BTree {
       assert(index >= 0, "a node's parent links to it");
       this.store.modifyNode(parent, elmAt(index), ELM_BYTES);
       (elms[index] as InternalElm).subtreeOffset = moved.offset;
-      writeElm(parent.bytes, parent, index);
+      writeElm(parent.bytes, parent, index, parent.view);
     }
     if (moved.type === NODE_TYPE_INTERNAL) {
       for (let i = 0; i < moved.count; i++) this.setParent(this.childAt(moved, i), moved.offset);
@@ -424,8 +424,8 @@ export class BTree {
       elms.splice(index, 1);
     }
     node.count--;
-    writeNodeHeader(node.bytes, node);
-    for (let i = index; i < elms.length; i++) writeElm(node.bytes, node, i);
+    writeNodeHeader(node.bytes, node, node.view);
+    for (let i = index; i < elms.length; i++) writeElm(node.bytes, node, i, node.view);
     node.bytes.fill(0, elmAt(elms.length), elmAt(oldLength));
   }
 

@@ -1,6 +1,6 @@
 import { assert } from './assert.js';
 import type { BlockDevice } from './device.js';
-import { BUFFER_BYTES } from './layout.js';
+import { BUFFER_BYTES, viewOf } from './layout.js';
 import type { UndoFifo } from './undo-fifo.js';
 
 /** Granule of the per-cycle UNDO history: a range is logged once per cycle per 64 bytes. */
@@ -14,6 +14,8 @@ export interface Buffer16k {
   readonly offset: number;
   readonly kind: BufferKind;
   readonly bytes: Uint8Array;
+  /** A DataView of `bytes`, made with the buffer, so encoders into it need no view of their own. */
+  readonly view: DataView;
   dirty: boolean;
   /** Granules whose pre-image is already in this cycle's UNDO (or that are fresh). */
   logged: Uint8Array | undefined;
@@ -55,7 +57,7 @@ export class BufferCache {
     if (buffer === undefined) {
       const bytes = new Uint8Array(BUFFER_BYTES);
       this.device.read(offset, bytes);
-      buffer = { offset, kind, bytes, dirty: false, logged: undefined };
+      buffer = { offset, kind, bytes, view: viewOf(bytes), dirty: false, logged: undefined };
       this.buffers.set(offset, buffer);
     }
     return buffer;
@@ -76,7 +78,8 @@ export class BufferCache {
   getFresh(offset: number, kind: BufferKind): Buffer16k {
     let buffer = this.buffers.get(offset);
     if (buffer === undefined) {
-      buffer = { offset, kind, bytes: new Uint8Array(BUFFER_BYTES), dirty: false, logged: undefined };
+      const bytes = new Uint8Array(BUFFER_BYTES);
+      buffer = { offset, kind, bytes, view: viewOf(bytes), dirty: false, logged: undefined };
       this.buffers.set(offset, buffer);
     }
     return buffer;

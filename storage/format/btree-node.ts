@@ -256,9 +256,13 @@ export function elmAt(index: number): number {
   return NODE_HEADER_BYTES + index * ELM_BYTES;
 }
 
-/** Serialize element `index` of `node` into its 64 bytes of `bytes` (a 4 KiB node image). */
-export function writeElm(bytes: Uint8Array, node: BTreeNodeData, index: number): void {
-  const view = viewOf(bytes);
+/**
+ * Serialize element `index` of `node` into its 64 bytes of `bytes` (a 4 KiB
+ * node image). `view` is a DataView of `bytes` when the caller keeps one (a
+ * cached node does), saving a view per call.
+ */
+export function writeElm(bytes: Uint8Array, node: BTreeNodeData, index: number, view = viewOf(bytes)): void {
+  assert(view.buffer === bytes.buffer && view.byteOffset === bytes.byteOffset, 'the view is of the node image');
   const at = elmAt(index);
   bytes.fill(0, at, at + ELM_BYTES);
   if (node.type === NODE_TYPE_LEAF) {
@@ -279,9 +283,9 @@ export function writeElm(bytes: Uint8Array, node: BTreeNodeData, index: number):
   }
 }
 
-/** Serialize the 64-byte node header (the CRC is left for sealNode). */
-export function writeNodeHeader(bytes: Uint8Array, node: BTreeNodeData): void {
-  const view = viewOf(bytes);
+/** Serialize the 64-byte node header (the CRC is left for sealNode; `view` as for writeElm). */
+export function writeNodeHeader(bytes: Uint8Array, node: BTreeNodeData, view = viewOf(bytes)): void {
+  assert(view.buffer === bytes.buffer && view.byteOffset === bytes.byteOffset, 'the view is of the node image');
   view.setUint32(4, NODE_SIGNATURE, true);
   writeHammerOff(view, 8, node.parent);
   view.setUint32(16, node.count, true);
