@@ -97,6 +97,12 @@ function recordPosition(node: BTreeNodeData, elm: LeafElm): number {
   return leafPositionOf(node, elm.localization, elm.objId, elm.recType, elm.key, elm.createTid);
 }
 
+/** `array.splice(at, 0, value)` without the array of removed elements splice returns (one per insert). */
+function insertAt<T>(array: T[], at: number, value: T): void {
+  for (let i = array.length; i > at; i--) array[i] = array[i - 1] as T;
+  array[at] = value;
+}
+
 function visible(elm: LeafElm, asof: number): boolean {
   return elm.createTid <= asof && (elm.deleteTid === 0 || asof < elm.deleteTid);
 }
@@ -182,7 +188,7 @@ export class BTree {
       'no two records share a key and create_tid',
     );
     this.store.modifyNode(node, elmAt(at), (node.count + 1 - at) * ELM_BYTES);
-    elms.splice(at, 0, copyLeafElm(elm));
+    insertAt(elms, at, copyLeafElm(elm));
     node.count++;
     if (elm.createTid > node.mirrorTid) node.mirrorTid = elm.createTid;
     writeNodeHeader(node.bytes, node, node.view);
@@ -433,9 +439,37 @@ export class BTree {
   lookup(base: Base, asof: number): LeafElm | undefined {
     const lo = { ...base, createTid: 1 };
     const hi = { ...base, createTid: Math.max(1, Math.min(asof, KEY_MAX)) };
-    let found: LeafElm | undefined;
-    for (const elm of this.scan(lo, hi)) if (visible(elm, asof)) found = elm;
-    return found;
+    const found = this.collect(lo, hi, asof);
+    return found[found.length - 1];
+  }
+
+  /**
+   * What scan() yields, collected into an array: the same records in the same
+   * order, without a generator per node on the way (lookups run per path
+   * component and per file created).
+   */
+  collect(lo: BTreeKey, hi: BTreeKey, asof?: number): LeafElm[] {
+    const out: LeafElm[] = [];
+    this.collectNode(this.root(), lo, hi, asof, out);
+    return out;
+  }
+
+  private collectNode(node: BTreeNode, lo: BTreeKey, hi: BTreeKey, asof: number | undefined, out: LeafElm[]): void {
+    const { localization, objId, recType, key, createTid } = hi;
+    if (node.type === NODE_TYPE_LEAF) {
+      const elms = node.elms as LeafElm[];
+      for (let i = this.leafPosition(node, lo); i < node.count; i++) {
+        const elm = elms[i] as LeafElm;
+        if (compareLeafTo(elm, localization, objId, recType, key, createTid) > 0) return;
+        if (asof === undefined || visible(elm, asof)) out.push(copyLeafElm(elm));
+      }
+      return;
+    }
+    const elms = node.elms as InternalElm[];
+    for (let i = this.childIndex(node, lo); i < node.count; i++) {
+      if (compareBoundTo(elms[i] as InternalElm, localization, objId, recType, key, createTid) > 0) return;
+      this.collectNode(this.childAt(node, i), lo, hi, asof, out);
+    }
   }
 
   /**

@@ -118,7 +118,8 @@ export class UndoFifo {
         type: FifoType.UNDO,
         seq: this.span.nextSeq,
         target: target + done,
-        payload: bytes.subarray(done, done + chunk),
+        // Most pre-images fit one record: passed as they are, not as a fresh subarray.
+        payload: chunk === bytes.length ? bytes : bytes.subarray(done, done + chunk),
       });
       if (start < 0) start = at;
       done += chunk;
