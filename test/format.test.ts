@@ -48,11 +48,16 @@ import {
   hammerOff,
   KEY_MAX,
   KEY_MIN,
+  putI64,
+  putU16,
+  putU32,
+  putU64,
   readHammerOff,
   readI64,
   viewOf,
   writeHammerOff,
   writeI64,
+  writeU64,
   Zone,
 } from '../storage/layout.js';
 
@@ -83,6 +88,25 @@ describe('CRC', () => {
 });
 
 describe('64-bit fields', () => {
+  it('the byte-by-byte writers write what the DataView writers do', () => {
+    fc.assert(
+      fc.property(safeInt, tid, fc.integer({ min: -(2 ** 33), max: 2 ** 33 }), (signed, unsigned, small) => {
+        const a = new Uint8Array(32);
+        const b = new Uint8Array(32);
+        const view = viewOf(b);
+        putI64(a, 0, signed);
+        writeI64(view, 0, signed);
+        putU64(a, 8, unsigned);
+        writeU64(view, 8, unsigned);
+        putU32(a, 16, small);
+        view.setUint32(16, small, true);
+        putU16(a, 20, small);
+        view.setUint16(20, small, true);
+        expect(a).toEqual(b);
+      }),
+    );
+  });
+
   it('signed 64-bit integers round-trip over the whole safe range', () => {
     fc.assert(
       fc.property(safeInt, (value) => {
