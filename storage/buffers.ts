@@ -7,6 +7,15 @@ import type { UndoFifo } from './undo-fifo.js';
 const GRANULE_BYTES = 64;
 const GRANULES = BUFFER_BYTES / GRANULE_BYTES;
 
+/**
+ * Pre-images kept for an in-memory rollback are carved out of slabs of this
+ * size. An array of its own per pre-image (64 B to 16 KiB, ~2 per file
+ * created) costs a backing store each: ~0.6–2 µs against ~0.1 µs for a view
+ * into a slab. Bytes of a slab are handed out once, never reused: a slab goes
+ * when the last pre-image in it does.
+ */
+const PREIMAGE_SLAB_BYTES = 256 * 1024;
+
 export type BufferKind = 'meta' | 'data';
 
 /** A 16 KiB buffer of the volume, keyed by its physical offset. */
@@ -39,6 +48,9 @@ interface CycleUndo {
 export class BufferCache {
   private readonly buffers = new Map<number, Buffer16k>();
   private cycleUndo: CycleUndo[] = [];
+  /** The slab pre-images are carved from, and how much of it is handed out. */
+  private slab = new Uint8Array(0);
+  private slabUsed = 0;
   /** Dirty buffers by kind, kept as they change (counting or writing them never walks the whole cache). */
   private readonly dirtyBuffers: Record<BufferKind, Set<Buffer16k>> = { meta: new Set(), data: new Set() };
   /** Called when a clean buffer leaves the cache (the node cache drops its nodes). */
@@ -104,12 +116,25 @@ export class BufferCache {
       let end = granule;
       while (end <= last && !buffer.logged[end]) buffer.logged[end++] = 1;
       const start = granule * GRANULE_BYTES;
-      const preimage = buffer.bytes.slice(start, end * GRANULE_BYTES);
+      const preimage = this.preimage(buffer, start, end * GRANULE_BYTES);
       this.fifo.appendUndo(buffer.offset + start, preimage);
       this.cycleUndo.push({ buffer, at: start, preimage });
       granule = end;
     }
     this.markDirty(buffer);
+  }
+
+  /** A copy of bytes [start, end) of `buffer`, in the pre-image slab (see PREIMAGE_SLAB_BYTES). */
+  private preimage(buffer: Buffer16k, start: number, end: number): Uint8Array {
+    const length = end - start;
+    if (this.slabUsed + length > this.slab.length) {
+      this.slab = new Uint8Array(Math.max(PREIMAGE_SLAB_BYTES, length));
+      this.slabUsed = 0;
+    }
+    const copy = this.slab.subarray(this.slabUsed, this.slabUsed + length);
+    this.slabUsed += length;
+    copy.set(buffer.bytes.subarray(start, end));
+    return copy;
   }
 
   /**
