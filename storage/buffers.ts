@@ -11,10 +11,13 @@ const GRANULES = BUFFER_BYTES / GRANULE_BYTES;
  * Pre-images kept for an in-memory rollback are carved out of slabs of this
  * size. An array of its own per pre-image (64 B to 16 KiB, ~2 per file
  * created) costs a backing store each: ~0.6–2 µs against ~0.1 µs for a view
- * into a slab. Bytes of a slab are handed out once, never reused: a slab goes
- * when the last pre-image in it does.
+ * into a slab. Only `cycleUndo` holds pre-images (the FIFO copies one as it
+ * encodes it), so when a cycle ends nothing refers to them and the slabs are
+ * handed out again from the first: their pages are not new memory each cycle.
+ * Up to KEPT_SLABS stay for the next cycle; a bigger cycle's extra ones go.
  */
 const PREIMAGE_SLAB_BYTES = 256 * 1024;
+const KEPT_SLABS = 4;
 
 export type BufferKind = 'meta' | 'data';
 
@@ -48,8 +51,9 @@ interface CycleUndo {
 export class BufferCache {
   private readonly buffers = new Map<number, Buffer16k>();
   private cycleUndo: CycleUndo[] = [];
-  /** The slab pre-images are carved from, and how much of it is handed out. */
-  private slab = new Uint8Array(0);
+  /** The slabs pre-images are carved from; slabs[slabIndex] is being handed out, slabUsed bytes of it so far. */
+  private readonly slabs: Uint8Array[] = [];
+  private slabIndex = 0;
   private slabUsed = 0;
   /** Dirty buffers by kind, kept as they change (counting or writing them never walks the whole cache). */
   private readonly dirtyBuffers: Record<BufferKind, Set<Buffer16k>> = { meta: new Set(), data: new Set() };
@@ -127,11 +131,18 @@ export class BufferCache {
   /** A copy of bytes [start, end) of `buffer`, in the pre-image slab (see PREIMAGE_SLAB_BYTES). */
   private preimage(buffer: Buffer16k, start: number, end: number): Uint8Array {
     const length = end - start;
-    if (this.slabUsed + length > this.slab.length) {
-      this.slab = new Uint8Array(Math.max(PREIMAGE_SLAB_BYTES, length));
+    assert(length > 0 && length <= BUFFER_BYTES, 'a pre-image lies inside one buffer');
+    let slab = this.slabs[this.slabIndex];
+    if (slab !== undefined && this.slabUsed + length > slab.length) {
+      this.slabIndex++;
       this.slabUsed = 0;
+      slab = this.slabs[this.slabIndex];
     }
-    const copy = this.slab.subarray(this.slabUsed, this.slabUsed + length);
+    if (slab === undefined) {
+      slab = new Uint8Array(PREIMAGE_SLAB_BYTES);
+      this.slabs.push(slab);
+    }
+    const copy = slab.subarray(this.slabUsed, this.slabUsed + length);
     this.slabUsed += length;
     copy.set(buffer.bytes.subarray(start, end));
     return copy;
@@ -186,7 +197,15 @@ export class BufferCache {
   /** A flush cycle ended: the per-cycle UNDO history starts over. */
   endCycle(): void {
     for (const buffer of this.buffers.values()) buffer.logged = undefined;
+    this.forgetCycleUndo();
+  }
+
+  /** Drop the cycle's pre-images; the slabs are free again (see PREIMAGE_SLAB_BYTES). */
+  private forgetCycleUndo(): void {
     this.cycleUndo = [];
+    this.slabIndex = 0;
+    this.slabUsed = 0;
+    if (this.slabs.length > KEPT_SLABS) this.slabs.length = KEPT_SLABS;
   }
 
   /**
@@ -220,7 +239,7 @@ export class BufferCache {
   clear(): void {
     for (const buffer of this.buffers.values()) assert(!buffer.dirty, 'no dirty buffer is forgotten');
     this.buffers.clear();
-    this.cycleUndo = [];
+    this.forgetCycleUndo();
   }
 
   has(offset: number): boolean {
