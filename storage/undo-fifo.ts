@@ -4,6 +4,7 @@ import { FsError } from './errors.js';
 import {
   DUMMY_SEQ_XOR,
   decodeFifoRecord,
+  encodeDummySectors,
   encodeFifoRecord,
   type FifoRecord,
   FifoType,
@@ -219,10 +220,7 @@ export class UndoFifo {
     if (bytes === undefined) {
       bytes = new Uint8Array(BUFFER_BYTES);
       if (offset % BUFFER_BYTES === 0) {
-        for (let i = 0; i < DUMMIES_PER_BUFFER; i++) {
-          const seq = ((this.span.nextSeq ^ DUMMY_SEQ_XOR) + i) >>> 0;
-          encodeFifoRecord(bytes, i * SECTOR_BYTES, { type: FifoType.DUMMY, seq, size: SECTOR_BYTES });
-        }
+        encodeDummySectors(bytes, DUMMIES_PER_BUFFER, this.span.nextSeq ^ DUMMY_SEQ_XOR);
       } else {
         this.device.read(this.physical(index * BUFFER_BYTES), bytes);
       }

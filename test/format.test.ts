@@ -17,6 +17,7 @@ import {
 } from '../storage/format/btree-node.js';
 import {
   decodeFifoRecord,
+  encodeDummySectors,
   encodeFifoRecord,
   type FifoRecord,
   FifoType,
@@ -414,6 +415,24 @@ describe('FIFO records', () => {
       expect(buffer[at + size]).toBe(0xee); // nothing past the record is touched
       expect(decodeFifoRecord(buffer, at)).toEqual({ ok: true, record, size });
     }
+  });
+
+  it('encodeDummySectors writes what encodeFifoRecord writes sector by sector', () => {
+    fc.assert(
+      fc.property(
+        fc.integer({ min: -(2 ** 31), max: 2 ** 32 - 1 }),
+        fc.integer({ min: 1, max: 32 }),
+        (first, count) => {
+          const want = new Uint8Array(16384);
+          for (let i = 0; i < count; i++) {
+            encodeFifoRecord(want, i * 512, { type: FifoType.DUMMY, seq: (first + i) >>> 0, size: 512 });
+          }
+          const got = new Uint8Array(16384);
+          encodeDummySectors(got, count, first);
+          expect(got).toEqual(want);
+        },
+      ),
+    );
   });
 
   it('a PAD never starts on a sector boundary and has no seq', () => {

@@ -1,5 +1,5 @@
 import { assert } from '../assert.js';
-import { crcOfTwo } from '../crc.js';
+import { crcOf, crcOfTwo } from '../crc.js';
 import {
   readHammerOff,
   readI64,
@@ -142,6 +142,26 @@ export function encodeFifoRecord(target: Uint8Array, at: number, record: FifoRec
   writeTail(view, at, size, record.type);
   view.setUint32(at + 12, crcOfTwo(target, at, at + 12, at + HEAD_BYTES, at + size), true);
   return size;
+}
+
+/**
+ * Fill `count` sectors of `target` from offset 0 with one DUMMY record each,
+ * seqs (firstSeq + i) >>> 0: the same bytes as encodeFifoRecord would write
+ * sector by sector. The sectors differ only in seq, which lies in the CRC's
+ * first range (bytes 0..12), so the second range's CRC is taken once from the
+ * first sector; each other sector costs a copy and a 12-byte CRC instead of
+ * a CRC over 496 bytes (a fresh FIFO buffer is formatted every 16 KiB of UNDO).
+ */
+export function encodeDummySectors(target: Uint8Array, count: number, firstSeq: number, view = viewOf(target)): void {
+  assert(count * SECTOR_BYTES <= target.length, 'the DUMMY sectors fit in their target');
+  encodeFifoRecord(target, 0, { type: FifoType.DUMMY, seq: firstSeq >>> 0, size: SECTOR_BYTES }, view);
+  const secondRangeCrc = (view.getUint32(12, true) ^ crcOf(target, 0, 12)) >>> 0;
+  for (let i = 1; i < count; i++) {
+    const at = i * SECTOR_BYTES;
+    target.copyWithin(at, 0, SECTOR_BYTES);
+    view.setUint32(at + 8, (firstSeq + i) >>> 0, true);
+    view.setUint32(at + 12, (crcOf(target, at, at + 12) ^ secondRangeCrc) >>> 0, true);
+  }
 }
 
 /** The 8-byte tail of the record of `size` bytes at `at`. */
