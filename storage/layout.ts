@@ -51,9 +51,14 @@ export function offPart(off: number): number {
 
 const TWO32 = 2 ** 32;
 
+/*
+ * The low words below are stored as the value itself: setUint32 takes its
+ * argument modulo 2^32 (ToUint32), exactly what `value % 2^32` gave, without
+ * a floating-point modulo per field (several per B-tree element written).
+ */
 export function writeHammerOff(view: DataView, at: number, off: number): void {
   const part = offPart(off);
-  view.setUint32(at, part % TWO32, true);
+  view.setUint32(at, part, true);
   view.setUint32(at + 4, ((offZone(off) << 28) | Math.floor(part / TWO32)) >>> 0, true);
 }
 export function readHammerOff(view: DataView, at: number): number {
@@ -72,7 +77,7 @@ export function readI64(view: DataView, at: number): number {
   return view.getInt32(at + 4, true) * TWO32 + view.getUint32(at, true);
 }
 export function writeU64(view: DataView, at: number, value: number): void {
-  view.setUint32(at, value % TWO32, true);
+  view.setUint32(at, value, true);
   view.setUint32(at + 4, Math.floor(value / TWO32), true);
 }
 export function readU64(view: DataView, at: number): number {

@@ -14,6 +14,8 @@ import {
   type LeafElm,
   NODE_TYPE_INTERNAL,
   NODE_TYPE_LEAF,
+  writeElm,
+  writeNodeHeader,
 } from '../storage/format/btree-node.js';
 import {
   decodeFifoRecord,
@@ -89,6 +91,27 @@ describe('CRC', () => {
 });
 
 describe('64-bit fields', () => {
+  it('writeU64 and writeHammerOff store what the modulo-2^32 formulas stored, for any number', () => {
+    const TWO32 = 2 ** 32;
+    const anyNumber = fc.oneof(tid, safeInt, fc.double(), fc.constantFrom(-0, 0.5, -0.5, 2 ** 53, -(2 ** 60)));
+    fc.assert(
+      fc.property(anyNumber, fc.integer({ min: 0, max: 15 }), (value, zone) => {
+        const got = viewOf(new Uint8Array(16));
+        const want = viewOf(new Uint8Array(16));
+        writeU64(got, 0, value);
+        want.setUint32(0, value % TWO32, true);
+        want.setUint32(4, Math.floor(value / TWO32), true);
+        const off = Number.isSafeInteger(value) && value >= 0 ? zone * 2 ** 48 + (value % 2 ** 48) : value;
+        writeHammerOff(got, 8, off);
+        const part = off % 2 ** 48;
+        want.setUint32(8, part % TWO32, true);
+        want.setUint32(12, ((Math.floor(off / 2 ** 48) << 28) | Math.floor(part / TWO32)) >>> 0, true);
+        expect(new Uint8Array(got.buffer)).toEqual(new Uint8Array(want.buffer));
+      }),
+      { numRuns: 500 },
+    );
+  });
+
   it('the byte-by-byte writers write what the DataView writers do', () => {
     fc.assert(
       fc.property(safeInt, tid, fc.integer({ min: -(2 ** 33), max: 2 ** 33 }), (signed, unsigned, small) => {
@@ -237,6 +260,38 @@ describe('B-tree nodes', () => {
     const elms = Array.from({ length: 63 }, (_, i) => bound(i));
     const node = { type: NODE_TYPE_INTERNAL, parent: 0, count: 62, mirrorTid: FIRST_TID, elms } as const;
     expect(decodeNode(encodeNode(node), 0)).toEqual(node);
+  });
+
+  it('writeElm and writeNodeHeader overwrite every byte they own (nothing left over from before)', () => {
+    fc.assert(
+      fc.property(fc.array(leafElm, { minLength: 1, maxLength: 63 }), tid, (elms, mirrorTid) => {
+        const bound = (i: number): InternalElm => ({
+          ...(elms[i] as LeafElm),
+          btype: NODE_TYPE_LEAF,
+          mirrorTid,
+          subtreeOffset: i,
+        });
+        const nodes = [
+          { type: NODE_TYPE_LEAF, parent: 0, count: elms.length, mirrorTid, elms },
+          {
+            type: NODE_TYPE_INTERNAL,
+            parent: 0,
+            count: elms.length - 1,
+            mirrorTid,
+            elms: elms.map((_, i) => bound(i)),
+          },
+        ] as const;
+        for (const node of nodes) {
+          const dirty = new Uint8Array(4096).fill(0xff);
+          writeNodeHeader(dirty, node);
+          for (let i = 0; i < node.elms.length; i++) writeElm(dirty, node, i);
+          const clean = encodeNode(node);
+          const used = 64 + 64 * node.elms.length;
+          expect(dirty.subarray(4, used)).toEqual(clean.subarray(4, used));
+        }
+      }),
+      { numRuns: 100 },
+    );
   });
 
   it('a flipped bit is an EIO naming the node and both CRCs', () => {

@@ -264,7 +264,7 @@ export function elmAt(index: number): number {
 export function writeElm(bytes: Uint8Array, node: BTreeNodeData, index: number, view = viewOf(bytes)): void {
   assert(view.buffer === bytes.buffer && view.byteOffset === bytes.byteOffset, 'the view is of the node image');
   const at = elmAt(index);
-  bytes.fill(0, at, at + ELM_BYTES);
+  // A leaf element's fields cover all 64 bytes; an internal one leaves 56..63 reserved (zero).
   if (node.type === NODE_TYPE_LEAF) {
     const elm = (node.elms as LeafElm[])[index];
     assert(elm !== undefined, 'leaf element exists at index');
@@ -280,6 +280,8 @@ export function writeElm(bytes: Uint8Array, node: BTreeNodeData, index: number, 
     writeBase(view, at, elm, 0, elm.btype);
     writeU64(view, at + 40, elm.mirrorTid);
     writeHammerOff(view, at + 48, elm.subtreeOffset);
+    view.setUint32(at + 56, 0, true);
+    view.setUint32(at + 60, 0, true);
   }
 }
 
