@@ -97,6 +97,16 @@ function recordPosition(node: BTreeNodeData, elm: LeafElm): number {
   return leafPositionOf(node, elm.localization, elm.objId, elm.recType, elm.key, elm.createTid);
 }
 
+/** MIN_BOUND ≤ key < MAX_BOUND (compareKeys(elm, MIN_BOUND) >= 0 && compareKeys(elm, MAX_BOUND) < 0). */
+function insideTreeBounds(elm: LeafElm): boolean {
+  const min = MIN_BOUND;
+  const max = MAX_BOUND;
+  return (
+    compareLeafTo(elm, min.localization, min.objId, min.recType, min.key, min.createTid) >= 0 &&
+    compareLeafTo(elm, max.localization, max.objId, max.recType, max.key, max.createTid) < 0
+  );
+}
+
 /** `array.splice(at, 0, value)` without the array of removed elements splice returns (one per insert). */
 function insertAt<T>(array: T[], at: number, value: T): void {
   for (let i = array.length; i > at; i--) array[i] = array[i - 1] as T;
@@ -146,25 +156,7 @@ export class BTree {
 
   /** Insert a record. Its exact key (with create_tid) must not exist yet. */
   insert(elm: LeafElm): void {
-    assert(
-      compareLeafTo(
-        elm,
-        MIN_BOUND.localization,
-        MIN_BOUND.objId,
-        MIN_BOUND.recType,
-        MIN_BOUND.key,
-        MIN_BOUND.createTid,
-      ) >= 0 &&
-        compareLeafTo(
-          elm,
-          MAX_BOUND.localization,
-          MAX_BOUND.objId,
-          MAX_BOUND.recType,
-          MAX_BOUND.key,
-          MAX_BOUND.createTid,
-        ) < 0,
-      'a record key lies inside the tree bounds',
-    );
+    assert(insideTreeBounds(elm), 'a record key lies inside the tree bounds');
     assert(elm.createTid !== 0, 'a record has a create_tid');
     let node = this.root();
     if (this.full(node)) node = this.splitRoot(node);
