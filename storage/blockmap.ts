@@ -33,8 +33,8 @@ export interface FreemapEntry {
   bytesFree: number;
 }
 
-export function encodeFreemapEntry(target: Uint8Array, at: number, entry: FreemapEntry): void {
-  const view = viewOf(target);
+/** Encode `entry` at `at` of `target`; `view` is a DataView of `target` when the caller keeps one. */
+export function encodeFreemapEntry(target: Uint8Array, at: number, entry: FreemapEntry, view = viewOf(target)): void {
   target.fill(0, at, at + FREEMAP_ENTRY_BYTES);
   view.setUint8(at, entry.zone);
   view.setUint32(at + 4, entry.appendOff, true);
@@ -131,9 +131,18 @@ export class Blockmap {
   }
 
   private locate(index: number): { buffer: Buffer16k; at: number } {
+    return { buffer: this.bufferOf(index), at: this.withinBuffer(index) };
+  }
+
+  /** The meta-data buffer holding big-block `index`'s freemap entry. */
+  private bufferOf(index: number): Buffer16k {
     const physical = this.freemapBeg + index * FREEMAP_ENTRY_BYTES;
-    const base = physical - (physical % BUFFER_BYTES);
-    return { buffer: this.cache.get(base, 'meta'), at: physical - base };
+    return this.cache.get(physical - (physical % BUFFER_BYTES), 'meta');
+  }
+
+  /** Where in its buffer big-block `index`'s freemap entry starts. */
+  private withinBuffer(index: number): number {
+    return (this.freemapBeg + index * FREEMAP_ENTRY_BYTES) % BUFFER_BYTES;
   }
 
   entry(index: number): Readonly<FreemapEntry> {
@@ -142,13 +151,18 @@ export class Blockmap {
     return entry;
   }
 
-  /** Change one freemap entry under UNDO. */
-  private update(index: number, change: Partial<FreemapEntry>): void {
-    const entry = { ...this.entry(index), ...change };
-    assert(entry.bytesFree >= 0 && entry.bytesFree <= BIGBLOCK_BYTES, 'bytes_free stays within a big-block');
-    const { buffer, at } = this.locate(index);
+  /**
+   * Set one freemap entry under UNDO. Whole values, not a partial change
+   * spread over the old entry: this runs for every allocation, and the
+   * spread made two objects of shifting shapes each time.
+   */
+  private update(index: number, zone: number, appendOff: number, bytesFree: number): void {
+    assert(bytesFree >= 0 && bytesFree <= BIGBLOCK_BYTES, 'bytes_free stays within a big-block');
+    const entry: FreemapEntry = { zone, appendOff, bytesFree };
+    const buffer = this.bufferOf(index);
+    const at = this.withinBuffer(index);
     this.cache.modify(buffer, at, FREEMAP_ENTRY_BYTES);
-    encodeFreemapEntry(buffer.bytes, at, entry);
+    encodeFreemapEntry(buffer.bytes, at, entry, buffer.view);
     this.entries[index] = entry;
   }
 
@@ -157,14 +171,17 @@ export class Blockmap {
     const bytes = allocBytes(zone, length);
     assert(bytes > 0 && bytes <= BIGBLOCK_BYTES, 'an allocation fits in a big-block');
     let index = this.current.get(zone) ?? -1;
-    if (index >= 0 && this.rewindable(index)) this.update(index, { appendOff: 0 });
+    if (index >= 0 && this.rewindable(index)) {
+      const emptied = this.entry(index);
+      this.update(index, emptied.zone, 0, emptied.bytesFree);
+    }
     let start = index < 0 ? -1 : this.fitIn(index, bytes);
     if (start < 0) {
       index = this.takeFreeBigblock(zone);
       start = 0;
     }
     const entry = this.entry(index);
-    this.update(index, { appendOff: start + bytes, bytesFree: entry.bytesFree - bytes });
+    this.update(index, entry.zone, start + bytes, entry.bytesFree - bytes);
     const zoneOffset = index * BIGBLOCK_BYTES + start;
     return {
       offset: hammerOff(zone, zoneOffset),
@@ -188,7 +205,7 @@ export class Blockmap {
   private takeFreeBigblock(zone: AllocZone): number {
     for (let i = 0; i < this.bigblocks; i++) {
       if (this.entries[i]?.zone === ZONE_FREE && !this.pendingFree.has(i)) {
-        this.update(i, { zone, appendOff: 0, bytesFree: BIGBLOCK_BYTES });
+        this.update(i, zone, 0, BIGBLOCK_BYTES);
         this.current.set(zone, i);
         return i;
       }
@@ -211,10 +228,10 @@ export class Blockmap {
     const bytesFree = entry.bytesFree + bytes;
     if (bytesFree === BIGBLOCK_BYTES && this.current.get(zone) === index) this.emptied.add(index);
     if (bytesFree === BIGBLOCK_BYTES && this.current.get(zone) !== index) {
-      this.update(index, { zone: ZONE_FREE, appendOff: 0, bytesFree });
+      this.update(index, ZONE_FREE, 0, bytesFree);
       this.pendingFree.add(index);
     } else {
-      this.update(index, { bytesFree });
+      this.update(index, entry.zone, entry.appendOff, bytesFree);
     }
   }
 

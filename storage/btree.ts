@@ -3,7 +3,8 @@ import { type BTreeStats, checkStructure, treeStats, type WalkEntry, walkToleran
 import {
   type BTreeKey,
   type BTreeNodeData,
-  compareKeys,
+  compareBoundTo,
+  compareLeafTo,
   copyLeafElm,
   ELM_BYTES,
   elmAt,
@@ -41,6 +42,77 @@ function shiftElms(node: BTreeNode, from: number, by: 1 | -1): void {
   else node.bytes.copyWithin(elmAt(from - 1), elmAt(from), elmAt(length + 1));
 }
 
+/**
+ * Index of the child of internal `node` whose range holds the key (last left
+ * bound ≤ key). The key comes as numbers: see compareBoundTo for why.
+ */
+function childIndexOf(
+  node: BTreeNodeData,
+  localization: number,
+  objId: number,
+  recType: number,
+  key: number,
+  createTid: number,
+): number {
+  const elms = node.elms as InternalElm[];
+  let lo = 0;
+  let hi = node.count - 1;
+  while (lo < hi) {
+    const mid = (lo + hi + 1) >> 1;
+    if (compareBoundTo(elms[mid] as InternalElm, localization, objId, recType, key, createTid) <= 0) lo = mid;
+    else hi = mid - 1;
+  }
+  return lo;
+}
+
+/** First index in leaf `node` whose key is ≥ the key (given as numbers, as for childIndexOf). */
+function leafPositionOf(
+  node: BTreeNodeData,
+  localization: number,
+  objId: number,
+  recType: number,
+  key: number,
+  createTid: number,
+): number {
+  const elms = node.elms as LeafElm[];
+  let lo = 0;
+  let hi = node.count;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    if (compareLeafTo(elms[mid] as LeafElm, localization, objId, recType, key, createTid) < 0) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
+/*
+ * insert's searches: their key is always a leaf element, so these loads see
+ * one hidden class and pass the doubles on unboxed; shared with the other
+ * callers' key objects they would box every double on every call.
+ */
+function recordChildIndex(node: BTreeNodeData, elm: LeafElm): number {
+  return childIndexOf(node, elm.localization, elm.objId, elm.recType, elm.key, elm.createTid);
+}
+function recordPosition(node: BTreeNodeData, elm: LeafElm): number {
+  return leafPositionOf(node, elm.localization, elm.objId, elm.recType, elm.key, elm.createTid);
+}
+
+/** MIN_BOUND ≤ key < MAX_BOUND (compareKeys(elm, MIN_BOUND) >= 0 && compareKeys(elm, MAX_BOUND) < 0). */
+function insideTreeBounds(elm: LeafElm): boolean {
+  const min = MIN_BOUND;
+  const max = MAX_BOUND;
+  return (
+    compareLeafTo(elm, min.localization, min.objId, min.recType, min.key, min.createTid) >= 0 &&
+    compareLeafTo(elm, max.localization, max.objId, max.recType, max.key, max.createTid) < 0
+  );
+}
+
+/** `array.splice(at, 0, value)` without the array of removed elements splice returns (one per insert). */
+function insertAt<T>(array: T[], at: number, value: T): void {
+  for (let i = array.length; i > at; i--) array[i] = array[i - 1] as T;
+  array[at] = value;
+}
+
 function visible(elm: LeafElm, asof: number): boolean {
   return elm.createTid <= asof && (elm.deleteTid === 0 || asof < elm.deleteTid);
 }
@@ -70,28 +142,12 @@ export class BTree {
 
   /** Index of the child of `node` whose range holds `key` (last left bound ≤ key). */
   private childIndex(node: BTreeNodeData, key: BTreeKey): number {
-    const elms = node.elms as InternalElm[];
-    let lo = 0;
-    let hi = node.count - 1;
-    while (lo < hi) {
-      const mid = (lo + hi + 1) >> 1;
-      if (compareKeys(elms[mid] as InternalElm, key) <= 0) lo = mid;
-      else hi = mid - 1;
-    }
-    return lo;
+    return childIndexOf(node, key.localization, key.objId, key.recType, key.key, key.createTid);
   }
 
   /** First index in a leaf whose key is ≥ `key`. */
   private leafPosition(node: BTreeNodeData, key: BTreeKey): number {
-    const elms = node.elms as LeafElm[];
-    let lo = 0;
-    let hi = node.count;
-    while (lo < hi) {
-      const mid = (lo + hi) >> 1;
-      if (compareKeys(elms[mid] as LeafElm, key) < 0) lo = mid + 1;
-      else hi = mid;
-    }
-    return lo;
+    return leafPositionOf(node, key.localization, key.objId, key.recType, key.key, key.createTid);
   }
 
   private full(node: BTreeNodeData): boolean {
@@ -100,35 +156,36 @@ export class BTree {
 
   /** Insert a record. Its exact key (with create_tid) must not exist yet. */
   insert(elm: LeafElm): void {
-    assert(
-      compareKeys(elm, MIN_BOUND) >= 0 && compareKeys(elm, MAX_BOUND) < 0,
-      'a record key lies inside the tree bounds',
-    );
+    assert(insideTreeBounds(elm), 'a record key lies inside the tree bounds');
     assert(elm.createTid !== 0, 'a record has a create_tid');
     let node = this.root();
     if (this.full(node)) node = this.splitRoot(node);
     while (node.type === NODE_TYPE_INTERNAL) {
-      let index = this.childIndex(node, elm);
+      let index = recordChildIndex(node, elm);
       let child = this.childAt(node, index);
       if (this.full(child)) {
         this.splitChild(node, index, child);
-        index = this.childIndex(node, elm);
+        index = recordChildIndex(node, elm);
         child = this.childAt(node, index);
       }
       this.raiseMirror(node, index, elm.createTid);
       node = child;
     }
-    const at = this.leafPosition(node, elm);
+    const at = recordPosition(node, elm);
     const elms = node.elms as LeafElm[];
     const existing = elms[at];
-    assert(existing === undefined || compareKeys(existing, elm) !== 0, 'no two records share a key and create_tid');
+    assert(
+      existing === undefined ||
+        compareLeafTo(existing, elm.localization, elm.objId, elm.recType, elm.key, elm.createTid) !== 0,
+      'no two records share a key and create_tid',
+    );
     this.store.modifyNode(node, elmAt(at), (node.count + 1 - at) * ELM_BYTES);
-    elms.splice(at, 0, copyLeafElm(elm));
+    insertAt(elms, at, copyLeafElm(elm));
     node.count++;
     if (elm.createTid > node.mirrorTid) node.mirrorTid = elm.createTid;
-    writeNodeHeader(node.bytes, node);
+    writeNodeHeader(node.bytes, node, node.view);
     shiftElms(node, at, 1);
-    writeElm(node.bytes, node, at);
+    writeElm(node.bytes, node, at, node.view);
   }
 
   private childAt(node: BTreeNode, index: number): BTreeNode {
@@ -145,8 +202,8 @@ export class BTree {
     this.store.modifyNode(node, elmAt(index), ELM_BYTES);
     elm.mirrorTid = Math.max(elm.mirrorTid, tid);
     node.mirrorTid = Math.max(node.mirrorTid, tid);
-    writeElm(node.bytes, node, index);
-    writeNodeHeader(node.bytes, node);
+    writeElm(node.bytes, node, index, node.view);
+    writeNodeHeader(node.bytes, node, node.view);
   }
 
   /** A full root gets a new internal root above it, then splits under it. */
@@ -159,9 +216,9 @@ export class BTree {
     top.elms = elms;
     top.count = 1;
     top.mirrorTid = root.mirrorTid;
-    writeNodeHeader(top.bytes, top);
-    writeElm(top.bytes, top, 0);
-    writeElm(top.bytes, top, 1);
+    writeNodeHeader(top.bytes, top, top.view);
+    writeElm(top.bytes, top, 0, top.view);
+    writeElm(top.bytes, top, 1, top.view);
     this.setParent(root, top.offset);
     this.store.setRootOffset(top.offset);
     this.splitChild(top, 0, root);
@@ -172,7 +229,7 @@ export class BTree {
     if (node.parent === parent) return;
     this.store.modifyNode(node, 0, NODE_HEADER_BYTES);
     node.parent = parent;
-    writeNodeHeader(node.bytes, node);
+    writeNodeHeader(node.bytes, node, node.view);
   }
 
   /** Split full `child` (child `index` of `parent`, which has room) in two halves. */
@@ -200,11 +257,11 @@ export class BTree {
       child.count = half;
     }
     right.mirrorTid = child.mirrorTid;
-    writeNodeHeader(child.bytes, child);
-    for (let i = half; i < child.elms.length; i++) writeElm(child.bytes, child, i);
+    writeNodeHeader(child.bytes, child, child.view);
+    for (let i = half; i < child.elms.length; i++) writeElm(child.bytes, child, i, child.view);
     child.bytes.fill(0, elmAt(child.elms.length), elmAt(oldLength));
-    writeNodeHeader(right.bytes, right);
-    for (let i = 0; i < right.elms.length; i++) writeElm(right.bytes, right, i);
+    writeNodeHeader(right.bytes, right, right.view);
+    for (let i = 0; i < right.elms.length; i++) writeElm(right.bytes, right, i, right.view);
     if (right.type === NODE_TYPE_INTERNAL) {
       for (let i = 0; i < right.count; i++) this.setParent(this.childAt(right, i), right.offset);
     }
@@ -215,17 +272,16 @@ export class BTree {
   private insertChild(parent: BTreeNode, at: number, bound: BTreeKey, child: BTreeNode): void {
     const elms = parent.elms as InternalElm[];
     this.store.modifyNode(parent, elmAt(at), (elms.length + 1 - at) * ELM_BYTES);
-    elms.splice(at, 0, {
-      ...bound,
-      deleteTid: 0,
-      btype: child.type,
-      mirrorTid: child.mirrorTid,
-      subtreeOffset: child.offset,
-    });
+    // Made by internalElm, like every other internal element: one hidden class keeps the searches monomorphic.
+    elms.splice(
+      at,
+      0,
+      internalElm(bound, { deleteTid: 0, btype: child.type, mirrorTid: child.mirrorTid, subtreeOffset: child.offset }),
+    );
     parent.count++;
-    writeNodeHeader(parent.bytes, parent);
+    writeNodeHeader(parent.bytes, parent, parent.view);
     shiftElms(parent, at, 1);
-    writeElm(parent.bytes, parent, at);
+    writeElm(parent.bytes, parent, at, parent.view);
   }
 
   /** The path from the root to the leaf whose range holds `key`: nodes and child indices. */
@@ -245,7 +301,11 @@ export class BTree {
     const { path, leaf } = this.descend(exact);
     const at = this.leafPosition(leaf, exact);
     const elm = (leaf.elms as LeafElm[])[at];
-    assert(elm !== undefined && compareKeys(elm, exact) === 0, 'the record to change exists in the tree');
+    assert(
+      elm !== undefined &&
+        compareLeafTo(elm, exact.localization, exact.objId, exact.recType, exact.key, exact.createTid) === 0,
+      'the record to change exists in the tree',
+    );
     return { path, leaf, at };
   }
 
@@ -259,8 +319,8 @@ export class BTree {
     elm.deleteTid = deleteTid;
     elm.deleteTs = deleteTs;
     if (deleteTid > leaf.mirrorTid) leaf.mirrorTid = deleteTid;
-    writeElm(leaf.bytes, leaf, at);
-    writeNodeHeader(leaf.bytes, leaf);
+    writeElm(leaf.bytes, leaf, at, leaf.view);
+    writeNodeHeader(leaf.bytes, leaf, leaf.view);
     for (const step of path) this.raiseMirror(step.node, step.index, deleteTid);
     return copyLeafElm(elm);
   }
@@ -277,7 +337,7 @@ export class BTree {
     this.store.modifyNode(leaf, elmAt(at), (leaf.count - at) * ELM_BYTES);
     elms.splice(at, 1);
     leaf.count--;
-    writeNodeHeader(leaf.bytes, leaf);
+    writeNodeHeader(leaf.bytes, leaf, leaf.view);
     shiftElms(leaf, at + 1, -1);
     leaf.bytes.fill(0, elmAt(leaf.count), elmAt(leaf.count + 1));
     const parent = path[path.length - 1];
@@ -303,7 +363,7 @@ export class BTree {
     const elm = (leaf.elms as LeafElm[])[at] as LeafElm;
     this.store.modifyNode(leaf, elmAt(at), ELM_BYTES);
     elm.dataOffset = dataOffset;
-    writeElm(leaf.bytes, leaf, at);
+    writeElm(leaf.bytes, leaf, at, leaf.view);
     return copyLeafElm(elm);
   }
 
@@ -322,8 +382,8 @@ export class BTree {
         : (node.elms as InternalElm[]).map((e) => internalElm(e, e));
     moved.count = node.count;
     moved.mirrorTid = node.mirrorTid;
-    writeNodeHeader(moved.bytes, moved);
-    for (let i = 0; i < moved.elms.length; i++) writeElm(moved.bytes, moved, i);
+    writeNodeHeader(moved.bytes, moved, moved.view);
+    for (let i = 0; i < moved.elms.length; i++) writeElm(moved.bytes, moved, i, moved.view);
     if (node.parent === 0) {
       assert(this.store.rootOffset() === offset, 'a node without a parent is the root');
       this.store.setRootOffset(moved.offset);
@@ -334,7 +394,7 @@ export class BTree {
       assert(index >= 0, "a node's parent links to it");
       this.store.modifyNode(parent, elmAt(index), ELM_BYTES);
       (elms[index] as InternalElm).subtreeOffset = moved.offset;
-      writeElm(parent.bytes, parent, index);
+      writeElm(parent.bytes, parent, index, parent.view);
     }
     if (moved.type === NODE_TYPE_INTERNAL) {
       for (let i = 0; i < moved.count; i++) this.setParent(this.childAt(moved, i), moved.offset);
@@ -351,14 +411,19 @@ export class BTree {
     if (index === 0) {
       const next = elms[1] as InternalElm;
       const first = elms[0] as InternalElm;
-      elms[0] = { ...first, btype: next.btype, mirrorTid: next.mirrorTid, subtreeOffset: next.subtreeOffset };
+      elms[0] = internalElm(first, {
+        deleteTid: first.deleteTid,
+        btype: next.btype,
+        mirrorTid: next.mirrorTid,
+        subtreeOffset: next.subtreeOffset,
+      });
       elms.splice(1, 1);
     } else {
       elms.splice(index, 1);
     }
     node.count--;
-    writeNodeHeader(node.bytes, node);
-    for (let i = index; i < elms.length; i++) writeElm(node.bytes, node, i);
+    writeNodeHeader(node.bytes, node, node.view);
+    for (let i = index; i < elms.length; i++) writeElm(node.bytes, node, i, node.view);
     node.bytes.fill(0, elmAt(elms.length), elmAt(oldLength));
   }
 
@@ -366,9 +431,37 @@ export class BTree {
   lookup(base: Base, asof: number): LeafElm | undefined {
     const lo = { ...base, createTid: 1 };
     const hi = { ...base, createTid: Math.max(1, Math.min(asof, KEY_MAX)) };
-    let found: LeafElm | undefined;
-    for (const elm of this.scan(lo, hi)) if (visible(elm, asof)) found = elm;
-    return found;
+    const found = this.collect(lo, hi, asof);
+    return found[found.length - 1];
+  }
+
+  /**
+   * What scan() yields, collected into an array: the same records in the same
+   * order, without a generator per node on the way (lookups run per path
+   * component and per file created).
+   */
+  collect(lo: BTreeKey, hi: BTreeKey, asof?: number): LeafElm[] {
+    const out: LeafElm[] = [];
+    this.collectNode(this.root(), lo, hi, asof, out);
+    return out;
+  }
+
+  private collectNode(node: BTreeNode, lo: BTreeKey, hi: BTreeKey, asof: number | undefined, out: LeafElm[]): void {
+    const { localization, objId, recType, key, createTid } = hi;
+    if (node.type === NODE_TYPE_LEAF) {
+      const elms = node.elms as LeafElm[];
+      for (let i = this.leafPosition(node, lo); i < node.count; i++) {
+        const elm = elms[i] as LeafElm;
+        if (compareLeafTo(elm, localization, objId, recType, key, createTid) > 0) return;
+        if (asof === undefined || visible(elm, asof)) out.push(copyLeafElm(elm));
+      }
+      return;
+    }
+    const elms = node.elms as InternalElm[];
+    for (let i = this.childIndex(node, lo); i < node.count; i++) {
+      if (compareBoundTo(elms[i] as InternalElm, localization, objId, recType, key, createTid) > 0) return;
+      this.collectNode(this.childAt(node, i), lo, hi, asof, out);
+    }
   }
 
   /**
@@ -381,18 +474,19 @@ export class BTree {
   }
 
   private *scanNode(node: BTreeNode, lo: BTreeKey, hi: BTreeKey, asof: number | undefined): Generator<LeafElm> {
+    const { localization, objId, recType, key, createTid } = hi;
     if (node.type === NODE_TYPE_LEAF) {
       const elms = node.elms as LeafElm[];
       for (let i = this.leafPosition(node, lo); i < node.count; i++) {
         const elm = elms[i] as LeafElm;
-        if (compareKeys(elm, hi) > 0) return;
+        if (compareLeafTo(elm, localization, objId, recType, key, createTid) > 0) return;
         if (asof === undefined || visible(elm, asof)) yield copyLeafElm(elm);
       }
       return;
     }
     const elms = node.elms as InternalElm[];
     for (let i = this.childIndex(node, lo); i < node.count; i++) {
-      if (compareKeys(elms[i] as InternalElm, hi) > 0) return;
+      if (compareBoundTo(elms[i] as InternalElm, localization, objId, recType, key, createTid) > 0) return;
       yield* this.scanNode(this.childAt(node, i), lo, hi, asof);
     }
   }

@@ -51,9 +51,14 @@ export function offPart(off: number): number {
 
 const TWO32 = 2 ** 32;
 
+/*
+ * The low words below are stored as the value itself: setUint32 takes its
+ * argument modulo 2^32 (ToUint32), exactly what `value % 2^32` gave, without
+ * a floating-point modulo per field (several per B-tree element written).
+ */
 export function writeHammerOff(view: DataView, at: number, off: number): void {
   const part = offPart(off);
-  view.setUint32(at, part % TWO32, true);
+  view.setUint32(at, part, true);
   view.setUint32(at + 4, ((offZone(off) << 28) | Math.floor(part / TWO32)) >>> 0, true);
 }
 export function readHammerOff(view: DataView, at: number): number {
@@ -72,11 +77,39 @@ export function readI64(view: DataView, at: number): number {
   return view.getInt32(at + 4, true) * TWO32 + view.getUint32(at, true);
 }
 export function writeU64(view: DataView, at: number, value: number): void {
-  view.setUint32(at, value % TWO32, true);
+  view.setUint32(at, value, true);
   view.setUint32(at + 4, Math.floor(value / TWO32), true);
 }
 export function readU64(view: DataView, at: number): number {
   return view.getUint32(at + 4, true) * TWO32 + view.getUint32(at, true);
+}
+
+/*
+ * The same little-endian fields written byte by byte, for a small array made
+ * just now: a DataView needs the array's ArrayBuffer, and for an array of up
+ * to 64 bytes (kept inside V8's heap) asking for it moves the bytes out to a
+ * backing store of their own (~10x the cost of the array).
+ */
+export function putU16(bytes: Uint8Array, at: number, value: number): void {
+  bytes[at] = value;
+  bytes[at + 1] = value >>> 8;
+}
+export function putU32(bytes: Uint8Array, at: number, value: number): void {
+  bytes[at] = value;
+  bytes[at + 1] = value >>> 8;
+  bytes[at + 2] = value >>> 16;
+  bytes[at + 3] = value >>> 24;
+}
+/** As writeI64 (negative values as two's complement). */
+export function putI64(bytes: Uint8Array, at: number, value: number): void {
+  const hi = Math.floor(value / TWO32);
+  putU32(bytes, at, value - hi * TWO32);
+  putU32(bytes, at + 4, hi);
+}
+/** As writeU64. */
+export function putU64(bytes: Uint8Array, at: number, value: number): void {
+  putU32(bytes, at, value % TWO32);
+  putU32(bytes, at + 4, Math.floor(value / TWO32));
 }
 
 export function viewOf(bytes: Uint8Array): DataView {

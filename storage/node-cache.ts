@@ -13,6 +13,19 @@ import {
 import { BUFFER_BYTES, hammerOff, NODE_BYTES, offPart, offZone, viewOf, Zone } from './layout.js';
 import type { BTreeNode, NodeStore } from './node-store.js';
 
+/** Every cached node is made here, so read and allocated nodes share one hidden class. */
+function cachedNode(
+  offset: number,
+  bytes: Uint8Array,
+  type: BTreeNodeData['type'],
+  parent: number,
+  count: number,
+  mirrorTid: number,
+  elms: BTreeNodeData['elms'],
+): BTreeNode {
+  return { offset, bytes, view: viewOf(bytes), type, parent, count, mirrorTid, elms };
+}
+
 /**
  * The B-tree's view of the volume: decoded nodes cached by offset, each one's
  * 4 KiB image living inside its 16 KiB meta-data buffer. A node read from the
@@ -50,7 +63,7 @@ export class NodeCache implements NodeStore {
     const bytes = place.buffer.bytes.subarray(place.within, place.within + NODE_BYTES);
     // Checked even in a dirty buffer: recovery and an aborted cycle restore whole granules, header (CRC) included.
     const data = decodeNode(bytes, offset);
-    const node: BTreeNode = { ...data, offset, bytes };
+    const node = cachedNode(offset, bytes, data.type, data.parent, data.count, data.mirrorTid, data.elms);
     this.nodes.set(offset, node);
     return node;
   }
@@ -64,20 +77,23 @@ export class NodeCache implements NodeStore {
     this.cache.markFresh(buffer, within, NODE_BYTES);
     const bytes = buffer.bytes.subarray(within, within + NODE_BYTES);
     bytes.fill(0);
-    const node: BTreeNode = { offset: alloc.offset, bytes, type, parent, count: 0, mirrorTid: 0, elms: [] };
-    writeNodeHeader(bytes, node);
+    const node = cachedNode(alloc.offset, bytes, type, parent, 0, 0, []);
+    writeNodeHeader(bytes, node, node.view);
     this.nodes.set(node.offset, node);
     this.dirty.add(node);
     return node;
   }
 
   modifyNode(node: BTreeNode, byteOffset: number, length: number): void {
-    const place = this.place(node.offset);
-    assert(place.buffer.bytes.buffer === node.bytes.buffer, 'a cached node lives in its cached buffer');
-    this.cache.modify(place.buffer, place.within, NODE_HEADER_BYTES); // the header holds the CRC
+    // As place(), without its result object (this runs several times per insert).
+    const physical = this.bufBeg + offPart(node.offset);
+    const within = physical % BUFFER_BYTES;
+    const buffer = this.cache.get(physical - within, 'meta');
+    assert(buffer.bytes.buffer === node.bytes.buffer, 'a cached node lives in its cached buffer');
+    this.cache.modify(buffer, within, NODE_HEADER_BYTES); // the header holds the CRC
     if (byteOffset + length > NODE_HEADER_BYTES) {
       const start = Math.max(byteOffset, NODE_HEADER_BYTES);
-      this.cache.modify(place.buffer, place.within + start, byteOffset + length - start);
+      this.cache.modify(buffer, within + start, byteOffset + length - start);
     }
     this.dirty.add(node);
   }
@@ -85,7 +101,7 @@ export class NodeCache implements NodeStore {
   freeNode(node: BTreeNode): void {
     assert(this.blockmap !== undefined, 'nodes are freed only on a read-write mount');
     this.modifyNode(node, 0, NODE_HEADER_BYTES);
-    viewOf(node.bytes).setUint32(4, NODE_SIGNATURE_DESTROYED, true);
+    node.view.setUint32(4, NODE_SIGNATURE_DESTROYED, true);
     this.dirty.delete(node);
     this.nodes.delete(node.offset);
     this.blockmap.free(node.offset, NODE_BYTES);

@@ -12,6 +12,8 @@ export interface BTreeNode extends BTreeNodeData {
   readonly offset: number;
   /** The node's 4 KiB image, a view into its buffer. */
   readonly bytes: Uint8Array;
+  /** A DataView of `bytes`, made once: encoding an element or the header needs no view of its own. */
+  readonly view: DataView;
 }
 
 /**

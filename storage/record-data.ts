@@ -72,7 +72,8 @@ export class RecordData {
       const fresh = within === 0 && (done > 0 || alloc.freshBuffer);
       const buffer = fresh ? this.cache.getFresh(base, kind) : this.cache.get(base, kind);
       const n = Math.min(BUFFER_BYTES - within, data.length - done);
-      buffer.bytes.set(data.subarray(done, done + n), within);
+      // Small data fits one buffer: copied whole, without a subarray (a fresh view per record).
+      buffer.bytes.set(n === data.length ? data : data.subarray(done, done + n), within);
       this.cache.markFresh(buffer, within, n);
       done += n;
     }

@@ -4,6 +4,7 @@ import { FsError } from './errors.js';
 import {
   DUMMY_SEQ_XOR,
   decodeFifoRecord,
+  encodeDummySectors,
   encodeFifoRecord,
   type FifoRecord,
   FifoType,
@@ -14,7 +15,7 @@ import {
   TAIL_BYTES,
   UNDO_BODY_BYTES,
 } from './format/fifo.js';
-import { BIGBLOCK_BYTES, BUFFER_BYTES, offPart, SECTOR_BYTES } from './layout.js';
+import { BIGBLOCK_BYTES, BUFFER_BYTES, offPart, SECTOR_BYTES, viewOf } from './layout.js';
 
 /** Room HAMMER keeps free in the FIFO beyond any append (it panics below it; we say ENOSPC). */
 export const FIFO_RESERVE_BYTES = 48 * 1024;
@@ -51,7 +52,8 @@ export class UndoFifo {
   private readonly dirty = new Map<number, Uint8Array>();
   /** Per dirty buffer, the sector range appends changed since the last writeOut. */
   private readonly touched = new Map<number, { lo: number; hi: number }>();
-  private current: { index: number; bytes: Uint8Array } | undefined;
+  /** The buffer appends go to, with a DataView of it made once (a record is encoded per UNDO). */
+  private current: { index: number; bytes: Uint8Array; view: DataView } | undefined;
   private protectedFrom: number | undefined;
   /** Written by writeOut since the last fsync that succeeded (written again if that fsync fails). */
   private readonly unsynced = new Map<number, { bytes: Uint8Array; lo: number; hi: number }>();
@@ -117,7 +119,8 @@ export class UndoFifo {
         type: FifoType.UNDO,
         seq: this.span.nextSeq,
         target: target + done,
-        payload: bytes.subarray(done, done + chunk),
+        // Most pre-images fit one record: passed as they are, not as a fresh subarray.
+        payload: chunk === bytes.length ? bytes : bytes.subarray(done, done + chunk),
       });
       if (start < 0) start = at;
       done += chunk;
@@ -187,7 +190,8 @@ export class UndoFifo {
   private writeRecord(record: FifoRecord): number {
     const buffer = this.bufferAt(this.span.next);
     const within = this.span.next % BUFFER_BYTES;
-    const size = encodeFifoRecord(buffer, within, record);
+    assert(this.current?.bytes === buffer, 'bufferAt makes its buffer the current one');
+    const size = encodeFifoRecord(buffer, within, record, this.current.view);
     // Remember which sectors changed: writeOut writes those, not the whole 16 KiB buffer.
     const index = Math.floor(this.span.next / BUFFER_BYTES);
     const lo = within - (within % SECTOR_BYTES);
@@ -216,16 +220,13 @@ export class UndoFifo {
     if (bytes === undefined) {
       bytes = new Uint8Array(BUFFER_BYTES);
       if (offset % BUFFER_BYTES === 0) {
-        for (let i = 0; i < DUMMIES_PER_BUFFER; i++) {
-          const seq = ((this.span.nextSeq ^ DUMMY_SEQ_XOR) + i) >>> 0;
-          encodeFifoRecord(bytes, i * SECTOR_BYTES, { type: FifoType.DUMMY, seq, size: SECTOR_BYTES });
-        }
+        encodeDummySectors(bytes, DUMMIES_PER_BUFFER, this.span.nextSeq ^ DUMMY_SEQ_XOR);
       } else {
         this.device.read(this.physical(index * BUFFER_BYTES), bytes);
       }
       this.dirty.set(index, bytes);
     }
-    this.current = { index, bytes };
+    this.current = { index, bytes, view: viewOf(bytes) };
     return bytes;
   }
 

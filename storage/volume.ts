@@ -448,7 +448,7 @@ export class Volume {
 
   /** Records in [lo, hi], as of `asof`, or every version when asof is undefined. Collected, safe to mutate after. */
   scan(lo: BTreeKey, hi: BTreeKey, asof?: number): LeafElm[] {
-    return [...this.btree.scan(lo, hi, asof)];
+    return this.btree.collect(lo, hi, asof);
   }
 
   /** Read a record's data and check its CRC; EIO names the record and the offset. */

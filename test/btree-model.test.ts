@@ -127,10 +127,13 @@ class Run {
         const expected = model.filter(
           (e) => compareKeys(e, lo) >= 0 && compareKeys(e, hi) <= 0 && (asof === undefined || visible(e, asof)),
         );
-        const got = volume.scan(lo, hi, asof).filter((e) => e.recType === RecType.DATA);
+        const all = volume.scan(lo, hi, asof);
+        const got = all.filter((e) => e.recType === RecType.DATA);
         expect(got.map((e) => [e.objId, e.key, e.createTid, e.deleteTid])).toEqual(
           expected.map((e) => [e.objId, e.key, e.createTid, e.deleteTid]),
         );
+        // The generator and the collecting walk (what volume.scan uses) yield the same records.
+        expect([...volume.btree.scan(lo, hi, asof)]).toEqual(all);
         return;
       }
       case 'commit': {

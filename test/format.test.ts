@@ -1,19 +1,25 @@
+import { crc32 } from 'node:zlib';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { decodeFreemapEntry, encodeFreemapEntry } from '../storage/blockmap.js';
-import { crcOf } from '../storage/crc.js';
+import { crcOf, crcOfTwo } from '../storage/crc.js';
 import { isFsError } from '../storage/errors.js';
 import {
+  compareBoundTo,
   compareKeys,
+  compareLeafTo,
   decodeNode,
   encodeNode,
   type InternalElm,
   type LeafElm,
   NODE_TYPE_INTERNAL,
   NODE_TYPE_LEAF,
+  writeElm,
+  writeNodeHeader,
 } from '../storage/format/btree-node.js';
 import {
   decodeFifoRecord,
+  encodeDummySectors,
   encodeFifoRecord,
   type FifoRecord,
   FifoType,
@@ -47,11 +53,16 @@ import {
   hammerOff,
   KEY_MAX,
   KEY_MIN,
+  putI64,
+  putU16,
+  putU32,
+  putU64,
   readHammerOff,
   readI64,
   viewOf,
   writeHammerOff,
   writeI64,
+  writeU64,
   Zone,
 } from '../storage/layout.js';
 
@@ -65,7 +76,63 @@ function flipBit(bytes: Uint8Array, bit: number): Uint8Array {
   return copy;
 }
 
+describe('CRC', () => {
+  it('crcOf over any range (short ones summed in JS, long ones by zlib) is zlib crc32 of that range', () => {
+    fc.assert(
+      fc.property(fc.uint8Array({ maxLength: 300 }), fc.nat(), fc.nat(), (bytes, a, b) => {
+        const start = a % (bytes.length + 1);
+        const end = start + (b % (bytes.length - start + 1));
+        expect(crcOf(bytes, start, end)).toBe(crc32(bytes.subarray(start, end)) >>> 0);
+        expect(crcOf(bytes)).toBe(crc32(bytes) >>> 0);
+        expect(crcOfTwo(bytes, 0, start, start, end)).toBe(
+          ((crc32(bytes.subarray(0, start)) ^ crc32(bytes.subarray(start, end))) >>> 0) as number,
+        );
+      }),
+    );
+  });
+});
+
 describe('64-bit fields', () => {
+  it('writeU64 and writeHammerOff store what the modulo-2^32 formulas stored, for any number', () => {
+    const TWO32 = 2 ** 32;
+    const anyNumber = fc.oneof(tid, safeInt, fc.double(), fc.constantFrom(-0, 0.5, -0.5, 2 ** 53, -(2 ** 60)));
+    fc.assert(
+      fc.property(anyNumber, fc.integer({ min: 0, max: 15 }), (value, zone) => {
+        const got = viewOf(new Uint8Array(16));
+        const want = viewOf(new Uint8Array(16));
+        writeU64(got, 0, value);
+        want.setUint32(0, value % TWO32, true);
+        want.setUint32(4, Math.floor(value / TWO32), true);
+        const off = Number.isSafeInteger(value) && value >= 0 ? zone * 2 ** 48 + (value % 2 ** 48) : value;
+        writeHammerOff(got, 8, off);
+        const part = off % 2 ** 48;
+        want.setUint32(8, part % TWO32, true);
+        want.setUint32(12, ((Math.floor(off / 2 ** 48) << 28) | Math.floor(part / TWO32)) >>> 0, true);
+        expect(new Uint8Array(got.buffer)).toEqual(new Uint8Array(want.buffer));
+      }),
+      { numRuns: 500 },
+    );
+  });
+
+  it('the byte-by-byte writers write what the DataView writers do', () => {
+    fc.assert(
+      fc.property(safeInt, tid, fc.integer({ min: -(2 ** 33), max: 2 ** 33 }), (signed, unsigned, small) => {
+        const a = new Uint8Array(32);
+        const b = new Uint8Array(32);
+        const view = viewOf(b);
+        putI64(a, 0, signed);
+        writeI64(view, 0, signed);
+        putU64(a, 8, unsigned);
+        writeU64(view, 8, unsigned);
+        putU32(a, 16, small);
+        view.setUint32(16, small, true);
+        putU16(a, 20, small);
+        view.setUint16(20, small, true);
+        expect(a).toEqual(b);
+      }),
+    );
+  });
+
   it('signed 64-bit integers round-trip over the whole safe range', () => {
     fc.assert(
       fc.property(safeInt, (value) => {
@@ -197,6 +264,38 @@ describe('B-tree nodes', () => {
     expect(decodeNode(encodeNode(node), 0)).toEqual(node);
   });
 
+  it('writeElm and writeNodeHeader overwrite every byte they own (nothing left over from before)', () => {
+    fc.assert(
+      fc.property(fc.array(leafElm, { minLength: 1, maxLength: 63 }), tid, (elms, mirrorTid) => {
+        const bound = (i: number): InternalElm => ({
+          ...(elms[i] as LeafElm),
+          btype: NODE_TYPE_LEAF,
+          mirrorTid,
+          subtreeOffset: i,
+        });
+        const nodes = [
+          { type: NODE_TYPE_LEAF, parent: 0, count: elms.length, mirrorTid, elms },
+          {
+            type: NODE_TYPE_INTERNAL,
+            parent: 0,
+            count: elms.length - 1,
+            mirrorTid,
+            elms: elms.map((_, i) => bound(i)),
+          },
+        ] as const;
+        for (const node of nodes) {
+          const dirty = new Uint8Array(4096).fill(0xff);
+          writeNodeHeader(dirty, node);
+          for (let i = 0; i < node.elms.length; i++) writeElm(dirty, node, i);
+          const clean = encodeNode(node);
+          const used = 64 + 64 * node.elms.length;
+          expect(dirty.subarray(4, used)).toEqual(clean.subarray(4, used));
+        }
+      }),
+      { numRuns: 100 },
+    );
+  });
+
   it('a flipped bit is an EIO naming the node and both CRCs', () => {
     const node = { type: NODE_TYPE_LEAF, parent: 0, count: 0, mirrorTid: 0, elms: [] as LeafElm[] } as const;
     const bytes = flipBit(encodeNode(node), 8 * 100 + 3);
@@ -218,6 +317,35 @@ describe('B-tree nodes', () => {
     expect(compareKeys(base, { ...base, recType: 0x11, key: KEY_MIN })).toBe(-1);
     expect(compareKeys(base, { ...base, objId: 6, recType: 0 })).toBe(-1);
     expect(compareKeys({ ...base, localization: 2, objId: KEY_MIN }, { ...base, objId: KEY_MAX })).toBe(1);
+  });
+
+  it('compareLeafTo and compareBoundTo (key given as numbers) agree with compareKeys', () => {
+    const part = (values: number[]) => fc.constantFrom(...values);
+    const key = fc.record({
+      localization: part([0, 1, 2, 0x10001, 0xffffffff]),
+      objId: part([KEY_MIN, -1, 0, 1, 2 ** 40, KEY_MAX]),
+      recType: part([0, 1, 0x10, 0x11, 0xffff]),
+      key: part([KEY_MIN, 0, 1024, 2 ** 52, KEY_MAX]),
+      createTid: part([0, 1, FIRST_TID, FIRST_TID + 1, KEY_MAX]),
+    });
+    fc.assert(
+      fc.property(key, key, (a, b) => {
+        const leaf = {
+          ...a,
+          deleteTid: 0,
+          objType: 0,
+          createTs: 0,
+          deleteTs: 0,
+          dataOffset: 0,
+          dataLen: 0,
+          dataCrc: 0,
+        };
+        const bound = { ...a, deleteTid: 0, btype: 0, mirrorTid: 0, subtreeOffset: 0 };
+        const want = compareKeys(a, b);
+        expect(compareLeafTo(leaf, b.localization, b.objId, b.recType, b.key, b.createTid)).toBe(want);
+        expect(compareBoundTo(bound, b.localization, b.objId, b.recType, b.key, b.createTid)).toBe(want);
+      }),
+    );
   });
 });
 
@@ -344,6 +472,38 @@ describe('FIFO records', () => {
       expect(decoded).toEqual({ ok: true, record, size });
     },
   );
+
+  it('encodes in place inside a larger buffer exactly as into a sector of its own', () => {
+    const buffer = new Uint8Array(16384).fill(0xee);
+    const view = viewOf(buffer);
+    for (const [i, record] of cases.entries()) {
+      const at = 1024 + i * 512;
+      const sector = new Uint8Array(512);
+      const size = encodeFifoRecord(sector, 0, record);
+      expect(encodeFifoRecord(buffer, at, record, view)).toBe(size);
+      expect(buffer.subarray(at, at + size)).toEqual(sector.subarray(0, size));
+      expect(buffer[at + size]).toBe(0xee); // nothing past the record is touched
+      expect(decodeFifoRecord(buffer, at)).toEqual({ ok: true, record, size });
+    }
+  });
+
+  it('encodeDummySectors writes what encodeFifoRecord writes sector by sector', () => {
+    fc.assert(
+      fc.property(
+        fc.integer({ min: -(2 ** 31), max: 2 ** 32 - 1 }),
+        fc.integer({ min: 1, max: 32 }),
+        (first, count) => {
+          const want = new Uint8Array(16384);
+          for (let i = 0; i < count; i++) {
+            encodeFifoRecord(want, i * 512, { type: FifoType.DUMMY, seq: (first + i) >>> 0, size: 512 });
+          }
+          const got = new Uint8Array(16384);
+          encodeDummySectors(got, count, first);
+          expect(got).toEqual(want);
+        },
+      ),
+    );
+  });
 
   it('a PAD never starts on a sector boundary and has no seq', () => {
     const sector = new Uint8Array(512);

@@ -150,6 +150,84 @@ export function compareKeys(a: BTreeKey, b: BTreeKey): number {
   return 0;
 }
 
+/**
+ * compareKeys(elm, key) for a key given as its five numbers, on a leaf
+ * element. The B-tree searches read their key once and compare it against
+ * elements of one kind per function: a property load that only ever sees one
+ * hidden class reads a double field (TIDs, keys, obj_ids past 2^31) unboxed,
+ * while compareKeys, fed every kind of key object, boxes each double it reads
+ * into a fresh HeapNumber (most of the garbage an insert made).
+ */
+export function compareLeafTo(
+  elm: LeafElm,
+  localization: number,
+  objId: number,
+  recType: number,
+  key: number,
+  createTid: number,
+): number {
+  return compareParts(
+    elm.localization,
+    elm.objId,
+    elm.recType,
+    elm.key,
+    elm.createTid,
+    localization,
+    objId,
+    recType,
+    key,
+    createTid,
+  );
+}
+
+/** compareLeafTo for an internal element (a separate function so its loads see one hidden class too). */
+export function compareBoundTo(
+  elm: InternalElm,
+  localization: number,
+  objId: number,
+  recType: number,
+  key: number,
+  createTid: number,
+): number {
+  return compareParts(
+    elm.localization,
+    elm.objId,
+    elm.recType,
+    elm.key,
+    elm.createTid,
+    localization,
+    objId,
+    recType,
+    key,
+    createTid,
+  );
+}
+
+/** compareKeys on the fields themselves: no property loads, so it is shared without going polymorphic. */
+function compareParts(
+  aLocalization: number,
+  aObjId: number,
+  aRecType: number,
+  aKey: number,
+  aCreateTid: number,
+  bLocalization: number,
+  bObjId: number,
+  bRecType: number,
+  bKey: number,
+  bCreateTid: number,
+): number {
+  if (aLocalization !== bLocalization) return aLocalization < bLocalization ? -1 : 1;
+  if (aObjId !== bObjId) return aObjId < bObjId ? -1 : 1;
+  if (aRecType !== bRecType) return aRecType < bRecType ? -1 : 1;
+  if (aKey !== bKey) return aKey < bKey ? -1 : 1;
+  if (aCreateTid !== bCreateTid) {
+    if (aCreateTid === 0) return 1;
+    if (bCreateTid === 0) return -1;
+    return aCreateTid < bCreateTid ? -1 : 1;
+  }
+  return 0;
+}
+
 function writeBase(view: DataView, at: number, elm: BTreeKey & { deleteTid: number }, objType: number, btype: number) {
   writeI64(view, at, elm.objId);
   writeI64(view, at + 8, elm.key);
@@ -178,11 +256,15 @@ export function elmAt(index: number): number {
   return NODE_HEADER_BYTES + index * ELM_BYTES;
 }
 
-/** Serialize element `index` of `node` into its 64 bytes of `bytes` (a 4 KiB node image). */
-export function writeElm(bytes: Uint8Array, node: BTreeNodeData, index: number): void {
-  const view = viewOf(bytes);
+/**
+ * Serialize element `index` of `node` into its 64 bytes of `bytes` (a 4 KiB
+ * node image). `view` is a DataView of `bytes` when the caller keeps one (a
+ * cached node does), saving a view per call.
+ */
+export function writeElm(bytes: Uint8Array, node: BTreeNodeData, index: number, view = viewOf(bytes)): void {
+  assert(view.buffer === bytes.buffer && view.byteOffset === bytes.byteOffset, 'the view is of the node image');
   const at = elmAt(index);
-  bytes.fill(0, at, at + ELM_BYTES);
+  // A leaf element's fields cover all 64 bytes; an internal one leaves 56..63 reserved (zero).
   if (node.type === NODE_TYPE_LEAF) {
     const elm = (node.elms as LeafElm[])[index];
     assert(elm !== undefined, 'leaf element exists at index');
@@ -198,12 +280,14 @@ export function writeElm(bytes: Uint8Array, node: BTreeNodeData, index: number):
     writeBase(view, at, elm, 0, elm.btype);
     writeU64(view, at + 40, elm.mirrorTid);
     writeHammerOff(view, at + 48, elm.subtreeOffset);
+    view.setUint32(at + 56, 0, true);
+    view.setUint32(at + 60, 0, true);
   }
 }
 
-/** Serialize the 64-byte node header (the CRC is left for sealNode). */
-export function writeNodeHeader(bytes: Uint8Array, node: BTreeNodeData): void {
-  const view = viewOf(bytes);
+/** Serialize the 64-byte node header (the CRC is left for sealNode; `view` as for writeElm). */
+export function writeNodeHeader(bytes: Uint8Array, node: BTreeNodeData, view = viewOf(bytes)): void {
+  assert(view.buffer === bytes.buffer && view.byteOffset === bytes.byteOffset, 'the view is of the node image');
   view.setUint32(4, NODE_SIGNATURE, true);
   writeHammerOff(view, 8, node.parent);
   view.setUint32(16, node.count, true);

@@ -1,5 +1,5 @@
 import { assert } from '../assert.js';
-import { crcOfTwo } from '../crc.js';
+import { crcOf, crcOfTwo } from '../crc.js';
 import {
   readHammerOff,
   readI64,
@@ -101,50 +101,74 @@ export function recordSize(record: FifoRecord): number {
 /**
  * Encode `record` into `target` at `at`. The record must fit before the next
  * sector boundary (callers split payloads; a PAD fills to the boundary).
+ * `view` is a DataView of `target` when the caller keeps one. Every field is
+ * written at `at + field` of `target` itself: one record per UNDO, so no
+ * subarray or view of the record's own.
  */
-export function encodeFifoRecord(target: Uint8Array, at: number, record: FifoRecord): number {
+export function encodeFifoRecord(target: Uint8Array, at: number, record: FifoRecord, view = viewOf(target)): number {
   const size = recordSize(record);
   assert(size >= 8 && size % 8 === 0, 'FIFO record size is a multiple of 8, at least 8');
   assert(
     Math.floor(at / SECTOR_BYTES) === Math.floor((at + size - 1) / SECTOR_BYTES),
     'no FIFO record crosses a 512-byte sector',
   );
-  const bytes = target.subarray(at, at + size);
-  bytes.fill(0);
-  const view = viewOf(bytes);
-  view.setUint16(0, HEAD_SIGNATURE, true);
-  view.setUint16(2, record.type, true);
-  view.setUint32(4, size, true);
+  assert(at + size <= target.length, 'the FIFO record fits in its target');
+  assert(view.buffer === target.buffer && view.byteOffset === target.byteOffset, 'the view is of the target');
+  target.fill(0, at, at + size);
+  view.setUint16(at, HEAD_SIGNATURE, true);
+  view.setUint16(at + 2, record.type, true);
+  view.setUint32(at + 4, size, true);
   if (record.type === FifoType.PAD) {
     assert(at % SECTOR_BYTES !== 0, 'a PAD never starts on a sector boundary');
     // A PAD has no seq and no CRC; with size 8 its head and tail overlap.
-    if (size >= HEAD_BYTES + TAIL_BYTES) writeTail(view, size, record.type);
+    if (size >= HEAD_BYTES + TAIL_BYTES) writeTail(view, at, size, record.type);
     return size;
   }
-  view.setUint32(8, record.seq, true);
+  view.setUint32(at + 8, record.seq, true);
   if (record.type === FifoType.UNDO) {
-    writeHammerOff(view, 16, record.target);
-    view.setUint32(24, record.payload.length, true);
-    bytes.set(record.payload, HEAD_BYTES + UNDO_BODY_BYTES);
+    writeHammerOff(view, at + 16, record.target);
+    view.setUint32(at + 24, record.payload.length, true);
+    target.set(record.payload, at + HEAD_BYTES + UNDO_BODY_BYTES);
   } else if (record.type === FifoType.REDO) {
-    writeI64(view, 16, record.objId);
-    writeI64(view, 24, record.offset);
-    view.setUint32(32, record.payload.length, true);
-    view.setUint32(36, record.flags, true);
-    view.setUint32(40, record.localization, true);
-    view.setUint32(44, record.termBytes ?? 0, true);
-    writeU64(view, 48, record.mtime);
-    bytes.set(record.payload, HEAD_BYTES + REDO_BODY_BYTES);
+    writeI64(view, at + 16, record.objId);
+    writeI64(view, at + 24, record.offset);
+    view.setUint32(at + 32, record.payload.length, true);
+    view.setUint32(at + 36, record.flags, true);
+    view.setUint32(at + 40, record.localization, true);
+    view.setUint32(at + 44, record.termBytes ?? 0, true);
+    writeU64(view, at + 48, record.mtime);
+    target.set(record.payload, at + HEAD_BYTES + REDO_BODY_BYTES);
   }
-  writeTail(view, size, record.type);
-  view.setUint32(12, fifoCrc(bytes), true);
+  writeTail(view, at, size, record.type);
+  view.setUint32(at + 12, crcOfTwo(target, at, at + 12, at + HEAD_BYTES, at + size), true);
   return size;
 }
 
-function writeTail(view: DataView, size: number, type: number): void {
-  view.setUint16(size - 8, TAIL_SIGNATURE, true);
-  view.setUint16(size - 6, type, true);
-  view.setUint32(size - 4, size, true);
+/**
+ * Fill `count` sectors of `target` from offset 0 with one DUMMY record each,
+ * seqs (firstSeq + i) >>> 0: the same bytes as encodeFifoRecord would write
+ * sector by sector. The sectors differ only in seq, which lies in the CRC's
+ * first range (bytes 0..12), so the second range's CRC is taken once from the
+ * first sector; each other sector costs a copy and a 12-byte CRC instead of
+ * a CRC over 496 bytes (a fresh FIFO buffer is formatted every 16 KiB of UNDO).
+ */
+export function encodeDummySectors(target: Uint8Array, count: number, firstSeq: number, view = viewOf(target)): void {
+  assert(count * SECTOR_BYTES <= target.length, 'the DUMMY sectors fit in their target');
+  encodeFifoRecord(target, 0, { type: FifoType.DUMMY, seq: firstSeq >>> 0, size: SECTOR_BYTES }, view);
+  const secondRangeCrc = (view.getUint32(12, true) ^ crcOf(target, 0, 12)) >>> 0;
+  for (let i = 1; i < count; i++) {
+    const at = i * SECTOR_BYTES;
+    target.copyWithin(at, 0, SECTOR_BYTES);
+    view.setUint32(at + 8, (firstSeq + i) >>> 0, true);
+    view.setUint32(at + 12, (crcOf(target, at, at + 12) ^ secondRangeCrc) >>> 0, true);
+  }
+}
+
+/** The 8-byte tail of the record of `size` bytes at `at`. */
+function writeTail(view: DataView, at: number, size: number, type: number): void {
+  view.setUint16(at + size - 8, TAIL_SIGNATURE, true);
+  view.setUint16(at + size - 6, type, true);
+  view.setUint32(at + size - 4, size, true);
 }
 
 function fifoCrc(bytes: Uint8Array): number {

@@ -2,7 +2,7 @@ import { crc32 } from 'node:zlib';
 import { assert } from '../assert.js';
 import { crcOf } from '../crc.js';
 import { FsError } from '../errors.js';
-import { ObjType, readI64, readU64, viewOf, writeI64, writeU64 } from '../layout.js';
+import { ObjType, putI64, putU16, putU32, putU64, readI64, readU64, viewOf, writeU64 } from '../layout.js';
 
 /**
  * Data of the records that live in the META zone: the 128-byte inode, directory
@@ -84,26 +84,26 @@ export function rootDirectoryInode(now: number): InodeData {
   };
 }
 
+/** The 128-byte inode record data (written byte by byte: one per inode record, no view needed). */
 export function encodeInode(inode: InodeData): Uint8Array {
   const bytes = new Uint8Array(INODE_BYTES);
-  const view = viewOf(bytes);
-  view.setUint16(0, inode.version, true);
-  view.setUint16(2, inode.mode, true);
-  view.setUint32(4, inode.uflags, true);
-  view.setUint32(8, inode.rmajor, true);
-  view.setUint32(12, inode.rminor, true);
-  writeU64(view, 16, inode.ctime);
-  writeI64(view, 24, inode.parentObjId);
-  view.setUint32(32, inode.uid, true); // uid/gid UUID areas carry the numeric id in their first 4 bytes
-  view.setUint32(48, inode.gid, true);
-  view.setUint8(64, inode.objType);
-  view.setUint8(65, inode.capFlags);
-  writeU64(view, 72, inode.nlinks);
-  writeU64(view, 80, inode.size);
+  putU16(bytes, 0, inode.version);
+  putU16(bytes, 2, inode.mode);
+  putU32(bytes, 4, inode.uflags);
+  putU32(bytes, 8, inode.rmajor);
+  putU32(bytes, 12, inode.rminor);
+  putU64(bytes, 16, inode.ctime);
+  putI64(bytes, 24, inode.parentObjId);
+  putU32(bytes, 32, inode.uid); // uid/gid UUID areas carry the numeric id in their first 4 bytes
+  putU32(bytes, 48, inode.gid);
+  bytes[64] = inode.objType;
+  bytes[65] = inode.capFlags;
+  putU64(bytes, 72, inode.nlinks);
+  putU64(bytes, 80, inode.size);
   assert(inode.symlink.length <= INODE_SYMLINK_BYTES, 'inline symlink fits in 24 bytes');
   bytes.set(inode.symlink, 88);
-  writeU64(view, INODE_MTIME_AT, inode.mtime);
-  writeU64(view, INODE_ATIME_AT, inode.atime);
+  putU64(bytes, INODE_MTIME_AT, inode.mtime);
+  putU64(bytes, INODE_ATIME_AT, inode.atime);
   return bytes;
 }
 
@@ -155,10 +155,10 @@ export interface DirEntryData {
 export function encodeDirEntry(entry: DirEntryData): Uint8Array {
   const name = Buffer.from(entry.name, 'utf8');
   assert(name.length > 0 && name.length <= NAME_MAX, 'directory entry name is 1..255 bytes');
+  // Written byte by byte: a short entry stays inside V8's heap (see putU32).
   const bytes = new Uint8Array(DIRENTRY_HEAD_BYTES + name.length);
-  const view = viewOf(bytes);
-  writeI64(view, 0, entry.objId);
-  view.setUint32(8, entry.localization, true);
+  putI64(bytes, 0, entry.objId);
+  putU32(bytes, 8, entry.localization);
   bytes.set(name, DIRENTRY_HEAD_BYTES);
   return bytes;
 }
