@@ -164,7 +164,7 @@ export class BTree {
       let index = recordChildIndex(node, elm);
       let child = this.childAt(node, index);
       if (this.full(child)) {
-        this.splitChild(node, index, child);
+        this.splitChild(node, index, child, this.appends(child, elm));
         index = recordChildIndex(node, elm);
         child = this.childAt(node, index);
       }
@@ -232,11 +232,31 @@ export class BTree {
     writeNodeHeader(node.bytes, node, node.view);
   }
 
-  /** Split full `child` (child `index` of `parent`, which has room) in two halves. */
-  private splitChild(parent: BTreeNode, index: number, child: BTreeNode): void {
+  /** True when `elm` goes after every element of the full leaf `child` (an insert at its end). */
+  private appends(child: BTreeNode, elm: LeafElm): boolean {
+    if (child.type !== NODE_TYPE_LEAF) return false;
+    const last = (child.elms as LeafElm[])[child.count - 1];
+    return (
+      last !== undefined && compareLeafTo(last, elm.localization, elm.objId, elm.recType, elm.key, elm.createTid) < 0
+    );
+  }
+
+  /**
+   * Split full `child` (child `index` of `parent`, which has room). In halves,
+   * except as btree_split_leaf does: a leaf whose insert goes at its end keeps
+   * three quarters (ascending keys, a new file's records, then fill leaves to
+   * three quarters instead of half), once; the next end-insert split of the
+   * same leaf goes back to halves, so a pattern the guess misreads cannot
+   * keep making lopsided leaves.
+   */
+  private splitChild(parent: BTreeNode, index: number, child: BTreeNode, appending = false): void {
     assert(!this.full(parent), 'a split parent has room for one more child');
     const right = this.store.allocNode(child.type, parent.offset);
-    const half = child.type === NODE_TYPE_LEAF ? Math.floor(child.count / 2) : Math.floor(child.count / 2);
+    let half = Math.floor(child.count / 2);
+    if (appending && !child.nonlinear) {
+      half = Math.floor(((child.count + 1) * 3) / 4);
+      child.nonlinear = true;
+    }
     const oldLength = child.elms.length;
     let separator: BTreeKey;
     this.store.modifyNode(child, elmAt(half), (oldLength - half) * ELM_BYTES);

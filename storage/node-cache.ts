@@ -23,7 +23,7 @@ function cachedNode(
   mirrorTid: number,
   elms: BTreeNodeData['elms'],
 ): BTreeNode {
-  return { offset, bytes, view: viewOf(bytes), type, parent, count, mirrorTid, elms };
+  return { offset, bytes, view: viewOf(bytes), type, parent, count, mirrorTid, elms, nonlinear: false };
 }
 
 /**

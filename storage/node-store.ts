@@ -14,6 +14,11 @@ export interface BTreeNode extends BTreeNodeData {
   readonly bytes: Uint8Array;
   /** A DataView of `bytes`, made once: encoding an element or the header needs no view of its own. */
   readonly view: DataView;
+  /**
+   * HAMMER_NODE_NONLINEAR (in memory only): an insert at this leaf's end already
+   * split it three quarters to one, so the next full split goes back to halves.
+   */
+  nonlinear: boolean;
 }
 
 /**

@@ -174,6 +174,27 @@ describe('B-tree on a real volume against a sorted-array model', () => {
     expect(operations).toBeGreaterThan(5000);
   });
 
+  it("ascending inserts fill leaves to three quarters (btree_split_leaf's end-insert split), other orders to halves", () => {
+    const fill = (order: (i: number) => number) => {
+      const volume = mount(freshImage());
+      volume.beginCycle();
+      for (let i = 0; i < 6000; i++) volume.insertRecord({ ...key(order(i), 1), objType: 2 });
+      volume.commit();
+      expect(volume.btree.check()).toEqual([]);
+      const { leaves, records } = volume.btree.stats();
+      volume.close();
+      return records / leaves / 63;
+    };
+    // Ascending: each full leaf is entered at its end, keeps 3/4, and the new right leaf fills up.
+    expect(fill((i) => i + 1)).toBeGreaterThan(0.72);
+    // Descending: every insert goes at a leaf's start, so splits stay halves.
+    expect(fill((i) => 6000 - i)).toBeLessThan(0.55);
+    // Scattered: mostly mid-leaf halves (about ln 2 full, as random inserts fill any B-tree), correct either way.
+    const scattered = fill((i) => ((i * 2654435761) % 1_000_003) + 1);
+    expect(scattered).toBeGreaterThan(0.55);
+    expect(scattered).toBeLessThan(0.8);
+  });
+
   it('survives remount: the committed tree reads back identically with checked CRCs', () => {
     const image = freshImage();
     const volume = mount(image);
