@@ -30,7 +30,7 @@ import { cleanOrphans, finishTruncations } from './orphans.js';
 import { remount, replayRedo } from './remount.js';
 import { finalDot, resolvePath, splitPath } from './resolve.js';
 import { INODE_RESERVE_BYTES } from './space.js';
-import { Entry } from './stats.js';
+import { DirEntry } from './stats.js';
 import { createPfs, destroyPfs, history, listPfs, listSnapshots, recordSnapshot } from './versions.js';
 
 export { toFsError };
@@ -120,7 +120,7 @@ export class HammerFs extends FsNames implements FileSystem {
       return entries.map((e) => {
         const child =
           this.mount.get(e.localization, e.objId, dir.asof) ?? this.mount.dummy(e.localization, e.objId, dir.asof, 0);
-        return new Entry(e.name, e.objId, child.ino.objType);
+        return new DirEntry(e.name, e.objId, child.ino.objType);
       });
     });
   }

@@ -48,7 +48,7 @@ export class InodeStats implements Stats {
 }
 
 /** A readdir entry with its type (withFileTypes); the type is private, so the entry reads as {name, ino}. */
-export class Entry implements Dirent {
+export class DirEntry implements Dirent {
   readonly #type: number;
 
   constructor(
