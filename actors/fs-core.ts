@@ -215,9 +215,9 @@ export abstract class FsCore implements HandleHost {
    * EACCES), owned by the caller's uid and, as BSD has it, the group of the
    * directory it is created in.
    */
-  protected create(r: Resolved, spec: Omit<NewInode, 'uid' | 'gid'>, path: string): Inode {
+  protected create(r: Resolved, spec: NewInode, path: string): Inode {
     this.mayAddTo(r.parent, path);
-    return createInode(this.mount, r.parent, r.name, { ...spec, uid: this.caller.uid, gid: r.parent.ino.gid }, path);
+    return createInode(this.mount, r.parent, r.name, spec, path, this.caller.uid);
   }
 
   stats(ip: Inode): Stats {

@@ -133,8 +133,6 @@ const NO_KEYS: readonly number[] = [];
 export interface NewInode {
   objType: number;
   mode: number;
-  uid?: number;
-  gid?: number;
   symlink?: Uint8Array;
   size?: number;
   /** The caller adds records right after (a new file's data): start with XDIRTY, saving the actor an event. */
@@ -146,7 +144,7 @@ export interface NewInode {
  * birth, and the ADD record in `dip` that makes it reachable. Creating in a
  * directory whose last link is gone is EINVAL here, never a flush failure.
  */
-export function createInode(mount: Mount, dip: Inode, name: string, spec: NewInode, path: string): Inode {
+export function createInode(mount: Mount, dip: Inode, name: string, spec: NewInode, path: string, uid = 0): Inode {
   checkDirectory(dip, path);
   if (dip.ino.nlinks === 0) throw new FsError('EINVAL', 'the directory has been deleted', { path });
   mount.space.reserve(dip, RECORD_RESERVE_BYTES, path);
@@ -160,9 +158,9 @@ export function createInode(mount: Mount, dip: Inode, name: string, spec: NewIno
     rminor: 0,
     ctime: now,
     parentObjId: spec.objType === ObjType.DIRECTORY ? dip.objId : 0,
-    uid: spec.uid ?? 0,
+    uid,
     // BSD's rule: a new inode takes the group of its directory.
-    gid: spec.gid ?? dip.ino.gid,
+    gid: dip.ino.gid,
     objType: spec.objType,
     capFlags: 0,
     nlinks: 0,

@@ -1,4 +1,4 @@
-import { BehaviorSubject, filter, firstValueFrom } from 'rxjs';
+import { BehaviorSubject, defer, filter, firstValueFrom, type Observable } from 'rxjs';
 import type { Inode } from './inode.js';
 
 /** Per-creator reclaim statistics (hammer_inode_inostats): a count that halves every second. */
@@ -22,8 +22,16 @@ export interface ReclaimWait {
  * in and out; a creator asks `wait` before it creates more.
  */
 export class ReclaimPipeline {
-  /** How many inodes are on the pipeline, as it changes. */
-  readonly reclaims$ = new BehaviorSubject(0);
+  private readonly counts = new BehaviorSubject(0);
+  /**
+   * How many inodes are on the pipeline, as it changes: counted afresh for
+   * each subscriber, then every change while anyone listens (with nobody
+   * listening, filing an inode in and out pays no emission).
+   */
+  readonly reclaims$: Observable<number> = defer(() => {
+    this.counts.next(this.reclaiming.size);
+    return this.counts;
+  });
   private readonly reclaiming = new Set<Inode>();
   private readonly inostats = new Map<string, InoStats>();
 
@@ -38,11 +46,11 @@ export class ReclaimPipeline {
   add(ip: Inode): void {
     if (this.reclaiming.has(ip)) return;
     this.reclaiming.add(ip);
-    this.reclaims$.next(this.reclaiming.size);
+    if (this.counts.observed) this.counts.next(this.reclaiming.size);
   }
 
   delete(ip: Inode): void {
-    if (this.reclaiming.delete(ip)) this.reclaims$.next(this.reclaiming.size);
+    if (this.reclaiming.delete(ip) && this.counts.observed) this.counts.next(this.reclaiming.size);
   }
 
   /**
@@ -67,7 +75,7 @@ export class ReclaimPipeline {
 
   /** Waiters look again at their stop condition (the mount failed). */
   wake(): void {
-    this.reclaims$.next(this.reclaiming.size);
+    this.counts.next(this.reclaiming.size);
   }
 
   /** Resolves once the pipeline is at or below `mark`, or `stop()` says to stop waiting (a critical error). */
