@@ -114,7 +114,6 @@ class Replayer {
   private unmounting: Promise<unknown> | undefined;
   private readonly checkpoints: Checkpoints | undefined;
   private checkpointed = 0;
-  private sink: ReplaySink | undefined;
 
   constructor(
     private readonly reader: AuditReader,
@@ -134,13 +133,13 @@ class Replayer {
     this.checkpointed = from ?? 0;
     const rows = this.reader.events({ fromSeq: (from ?? 0) + 1, toSeq: to }, { parse: false });
     const cursor = new LogCursor(rows, (row) => this.taken(row));
-    this.sink = new ReplaySink(cursor, {
+    const sink = new ReplaySink(cursor, {
       bounded: to !== undefined,
       diverged: (divergence) => this.diverge(divergence),
       lastSeq: () => this.report.seq,
     });
     for (let row = cursor.take(); row !== undefined; row = cursor.take()) {
-      if (await this.step(row, this.sink)) break;
+      if (await this.step(row, sink)) break;
     }
     this.finish();
     return this.report;
