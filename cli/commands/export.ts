@@ -1,12 +1,14 @@
+import { chmodSync, closeSync, mkdirSync, openSync, symlinkSync, writeSync } from 'node:fs';
 import * as host from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import type { Command } from 'commander';
 import type { FileSystem } from '../../actors/api.js';
 import { FsError } from '../../storage/errors.js';
+import { eventLoopTurn } from '../event-loop.js';
 import { asofOption, asofTid, childPath, volumePath, withFileSystem } from '../filesystem.js';
 import { EXIT_OK, mib, note, printJson, say } from '../output.js';
 import { type Progress, startProgress } from '../progress.js';
-import { COPY_CHUNK_BYTES, type CopySummary, type TreeEntry, type TreePlan } from './import.js';
+import { type CopySummary, copyBuffer, ENTRIES_PER_TURN, type TreeEntry, type TreePlan } from './import.js';
 
 /**
  * List the volume tree at `top` (lstat: symlinks are copied, never followed),
@@ -34,6 +36,7 @@ export async function planVolumeTree(fs: FileSystem, top: string): Promise<TreeP
     } else {
       plan.skipped.push(relative === '' ? path : relative);
     }
+    if (plan.entries.length % ENTRIES_PER_TURN === 0) await eventLoopTurn();
   }
   return plan;
 }
@@ -51,17 +54,18 @@ export async function exportTree(
   progress: Progress,
 ): Promise<CopySummary> {
   const summary: CopySummary = { files: 0, dirs: 0, symlinks: 0, bytes: 0, skipped: plan.skipped };
-  await host.mkdir(dirname(target), { recursive: true });
+  mkdirSync(dirname(target), { recursive: true });
   const modes: Array<{ path: string; mode: number }> = [];
-  for (const entry of plan.entries) {
+  for (const [index, entry] of plan.entries.entries()) {
+    if (index % ENTRIES_PER_TURN === ENTRIES_PER_TURN - 1) await eventLoopTurn();
     const from = entry.relative === '' ? source : childPath(source, entry.relative);
     const to = entry.relative === '' ? target : join(target, entry.relative);
     if (entry.kind === 'dir') {
-      await host.mkdir(to, { mode: 0o700 });
+      mkdirSync(to, { mode: 0o700 });
       modes.push({ path: to, mode: entry.mode });
       summary.dirs++;
     } else if (entry.kind === 'symlink') {
-      await host.symlink(entry.target as string, to);
+      symlinkSync(entry.target as string, to);
       summary.symlinks++;
     } else {
       summary.bytes += await exportFile(fs, from, to, entry, progress);
@@ -69,26 +73,27 @@ export async function exportTree(
       progress.advance(0, 1);
     }
   }
-  for (const { path, mode } of modes.reverse()) await host.chmod(path, mode);
+  for (const { path, mode } of modes.reverse()) chmodSync(path, mode);
   return summary;
 }
 
 /** Copy one volume file to a new host file in COPY_CHUNK_BYTES pieces; EIO if it is not as long as its stat said. */
 async function exportFile(fs: FileSystem, from: string, to: string, entry: TreeEntry, progress: Progress) {
   const source = await fs.open(from, 'r');
-  const target = await host.open(to, 'wx', entry.mode);
+  let target: number | undefined;
   let position = 0;
   try {
-    const buffer = Buffer.alloc(COPY_CHUNK_BYTES);
+    target = openSync(to, 'wx', entry.mode);
+    const buffer = copyBuffer(entry.size);
     for (;;) {
       const { bytesRead } = await source.read(buffer, 0, buffer.length, position);
       if (bytesRead === 0) break;
-      await target.write(buffer, 0, bytesRead, position);
+      for (let done = 0; done < bytesRead; ) done += writeSync(target, buffer, done, bytesRead - done, position + done);
       position += bytesRead;
       progress.advance(bytesRead, 0);
     }
   } finally {
-    await target.close();
+    if (target !== undefined) closeSync(target);
     await source.close();
   }
   if (position !== entry.size)

@@ -1,15 +1,34 @@
-import * as host from 'node:fs/promises';
+import { closeSync, lstatSync, openSync, readdirSync, readlinkSync, readSync } from 'node:fs';
 import { join, posix } from 'node:path';
 import type { Command } from 'commander';
 import type { FileSystem, Stats } from '../../actors/api.js';
 import { FsError } from '../../storage/errors.js';
 import { formatTid } from '../../storage/layout.js';
+import { eventLoopTurn } from '../event-loop.js';
 import { auditOptions, childPath, volumePath, withFileSystem } from '../filesystem.js';
 import { EXIT_OK, mib, note, printJson, say } from '../output.js';
 import { type Progress, startProgress } from '../progress.js';
 
 /** Bytes moved per read/write: one copy never holds more than this of a file in memory. */
 export const COPY_CHUNK_BYTES = 1024 * 1024;
+
+/**
+ * The buffer one file's copy moves its bytes through: as big as the file, up
+ * to COPY_CHUNK_BYTES, not zeroed (every byte passed on was just read). A
+ * zeroed 1 MiB buffer per file had cost more than copying a small file.
+ */
+export function copyBuffer(size: number): Buffer {
+  return Buffer.allocUnsafe(Math.min(Math.max(size, 1), COPY_CHUNK_BYTES));
+}
+
+/**
+ * Entries copied between two turns of the event loop. The host side of a
+ * copy is synchronous (each asynchronous call was a round trip through the
+ * thread pool, most of a small file's time), and the volume side answers in
+ * microtasks: without a turn now and then, Ctrl-C and the progress bar's
+ * timer would wait for the whole tree.
+ */
+export const ENTRIES_PER_TURN = 64;
 
 /** What a copy did, in either direction. `skipped` names what has no place in the target (FIFOs, devices). */
 export interface CopySummary {
@@ -50,21 +69,22 @@ export async function planHostTree(top: string): Promise<TreePlan> {
   while (stack.length > 0) {
     const relative = stack.pop() as string;
     const path = relative === '' ? top : join(top, relative);
-    const stats = await host.lstat(path);
+    const stats = lstatSync(path);
     const mode = stats.mode & 0o7777;
     if (stats.isDirectory()) {
       plan.entries.push({ relative, kind: 'dir', size: 0, mode });
-      const names = (await host.readdir(path)).sort().reverse();
+      const names = readdirSync(path).sort().reverse();
       for (const name of names) stack.push(relative === '' ? name : `${relative}/${name}`);
     } else if (stats.isFile()) {
       plan.entries.push({ relative, kind: 'file', size: stats.size, mode });
       plan.files++;
       plan.bytes += stats.size;
     } else if (stats.isSymbolicLink()) {
-      plan.entries.push({ relative, kind: 'symlink', size: 0, mode, target: await host.readlink(path) });
+      plan.entries.push({ relative, kind: 'symlink', size: 0, mode, target: readlinkSync(path) });
     } else {
       plan.skipped.push(relative === '' ? path : relative);
     }
+    if (plan.entries.length % ENTRIES_PER_TURN === 0) await eventLoopTurn();
   }
   return plan;
 }
@@ -96,7 +116,8 @@ export async function importTree(
   const summary: CopySummary = { files: 0, dirs: 0, symlinks: 0, bytes: 0, skipped: plan.skipped };
   const parent = posix.dirname(target);
   if (parent !== target && (await lstatIfAny(fs, parent)) === undefined) await fs.mkdir(parent, { recursive: true });
-  for (const entry of plan.entries) {
+  for (const [index, entry] of plan.entries.entries()) {
+    if (index % ENTRIES_PER_TURN === ENTRIES_PER_TURN - 1) await eventLoopTurn();
     const from = entry.relative === '' ? source : join(source, entry.relative);
     const to = entry.relative === '' ? target : childPath(target, entry.relative);
     const existing = await lstatIfAny(fs, to);
@@ -132,16 +153,17 @@ async function importFile(
   if (existing?.isSymbolicLink()) await fs.unlink(to);
   const rewrite = existing?.isFile() === true;
   const target = await fs.open(to, rewrite ? 'r+' : 'wx', entry.mode);
-  const source = await host.open(from, 'r');
+  let source: number | undefined;
   let position = 0;
   try {
+    source = openSync(from, 'r');
     if (rewrite) {
       await target.truncate(0);
       if (((existing as Stats).mode & 0o7777) !== entry.mode) await fs.chmod(to, entry.mode);
     }
-    const buffer = Buffer.alloc(COPY_CHUNK_BYTES);
+    const buffer = copyBuffer(entry.size);
     for (;;) {
-      const { bytesRead } = await source.read(buffer, 0, buffer.length, position);
+      const bytesRead = readSync(source, buffer, 0, buffer.length, position);
       if (bytesRead === 0) break;
       const { bytesWritten } = await target.write(buffer, 0, bytesRead, position);
       if (bytesWritten !== bytesRead)
@@ -150,7 +172,7 @@ async function importFile(
       progress.advance(bytesRead, 0);
     }
   } finally {
-    await source.close();
+    if (source !== undefined) closeSync(source);
     await target.close();
   }
   return position;
