@@ -153,19 +153,20 @@ export class ReplaySink implements EventSink {
   }
 
   private report(row: LoggedEvent | undefined, got: ComparedEvent): void {
-    if (row === undefined && this.cursor.peek() === undefined) this.beyondReported = true;
-    const divergence =
-      row === undefined
-        ? extraEvent(this.cursor.peek(), got, this.options.lastSeq())
-        : { seq: row.seq, expected: loggedCompared(row), got };
+    let divergence: Divergence;
+    if (row !== undefined) {
+      divergence = { seq: row.seq, expected: loggedCompared(row), got };
+    } else {
+      // An extra event: against the row the log has next, or past its end (reported once).
+      const next = this.cursor.peek();
+      if (next === undefined) this.beyondReported = true;
+      divergence =
+        next === undefined
+          ? { seq: this.options.lastSeq() + 1, expected: null, got }
+          : { seq: next.seq, expected: loggedCompared(next), got };
+    }
     if (this.options.diverged(divergence)) this.stopped = true;
   }
-}
-
-/** A derived event with no logged row of its own: against the row the log has next (or none, at its end). */
-function extraEvent(next: LoggedEvent | undefined, got: ComparedEvent, lastSeq: number): Divergence {
-  if (next === undefined) return { seq: lastSeq + 1, expected: null, got };
-  return { seq: next.seq, expected: loggedCompared(next), got };
 }
 
 function matches(

@@ -45,7 +45,7 @@ export class SpaceReserve {
   available(): number {
     const volume = this.volume();
     const { cycles, finalizes } = volume.counters;
-    const cached = this.cached;
+    let cached = this.cached;
     if (
       cached === undefined ||
       cached.cycles !== cycles ||
@@ -54,8 +54,8 @@ export class SpaceReserve {
     ) {
       const free = volume.freeSpace();
       const remainders = free.remainders.reduce((sum, bytes) => sum + bytes, 0);
-      this.cached = { cycles, finalizes, bytes: (free.bigblocks - SPARE_BIGBLOCKS) * BIGBLOCK_BYTES + remainders };
-      return this.cached.bytes - this.total;
+      cached = { cycles, finalizes, bytes: (free.bigblocks - SPARE_BIGBLOCKS) * BIGBLOCK_BYTES + remainders };
+      this.cached = cached;
     }
     return cached.bytes - this.total;
   }
