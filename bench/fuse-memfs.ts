@@ -37,6 +37,7 @@ function statOf(node: Node): FuseStat {
     size: node.size,
     nlink: 1,
     ino: node.ino,
+    dev: 0,
     blksize: 128 * 1024,
     blocks: Math.ceil(node.size / 512),
     atime: node.mtime,

@@ -5,8 +5,9 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { FileSystem } from '../actors/api.js';
 import type { FuseOperations, FuseStat } from '../cli/fuse/binding.js';
+import { applyPatches, UTIME_NOW_MS, UTIME_OMIT_MS } from '../cli/fuse/binding-patches.js';
 import { parseMountinfo } from '../cli/fuse/mountinfo.js';
-import { errnoOf, fuseIno, fuseOperations } from '../cli/fuse/operations.js';
+import { errnoOf, fuseIno, fuseOperations, inodeNumber } from '../cli/fuse/operations.js';
 import { FsError } from '../storage/errors.js';
 import { memVolume, mountMem } from './support/fs.js';
 import { BIN } from './support/fuse.js';
@@ -51,6 +52,46 @@ describe('the FUSE adapter', () => {
     const folded = new Set(Array.from({ length: 5000 }, (_, i) => fuseIno(2 ** 32 + i * 7)));
     expect(folded.size).toBe(5000);
     for (const ino of folded) expect(ino).toBeLessThan(2 ** 32);
+  });
+
+  it('passes the obj_id whole to a binding with 64-bit inode numbers: low half as ino, high half as dev', () => {
+    expect(inodeNumber(1, true)).toEqual({ ino: 1, dev: 0 });
+    expect(inodeNumber(2 ** 32 + 5, true)).toEqual({ ino: 5, dev: 1 });
+    expect(inodeNumber(3 * 2 ** 32 + 2 ** 31, true)).toEqual({ ino: 2 ** 31, dev: 3 });
+    expect(inodeNumber(2 ** 32 + 5, false)).toEqual({ ino: fuseIno(2 ** 32 + 5), dev: 0 });
+  });
+
+  it('patches the binding source once: applied, kept when already there, refused when the text is missing', () => {
+    const patches = [
+      { name: 'one', broken: 'a = 1;', fixed: 'a = 2;' },
+      { name: 'two', broken: 'b();\n', fixed: 'b();\nc();\n' },
+    ];
+    const once = applyPatches('x; a = 1; b();\n', patches);
+    expect(once).toEqual({ text: 'x; a = 2; b();\nc();\n' });
+    expect(applyPatches('text' in once ? once.text : '', patches)).toEqual(once);
+    expect(applyPatches('x; a = 3; b();\n', patches)).toEqual({ unexpected: 'one' });
+  });
+
+  it('sets one time and leaves the other (UTIME_OMIT), or sets a time to now (UTIME_NOW)', async () => {
+    const fs = await mountMem((await memVolume()).device);
+    const { operations: ops } = fuseOperations({
+      fs,
+      owner: { uid: 0, gid: 0 },
+      log: () => undefined,
+      now: () => 1_700_000_000_000,
+    });
+    await fs.writeFile('/t.txt', 'x');
+    const times = async () => {
+      const st = await fs.stat('/t.txt');
+      return [st.atimeMs, st.mtimeMs];
+    };
+    expect(await answer((cb) => ops.utimens('/t.txt', 1_500_000_000_000, 1_600_000_000_000, cb))).toBe(0);
+    expect(await answer((cb) => ops.utimens('/t.txt', UTIME_OMIT_MS, 981_173_106_000, cb))).toBe(0);
+    expect(await times()).toEqual([1_500_000_000_000, 981_173_106_000]);
+    expect(await answer((cb) => ops.utimens('/t.txt', UTIME_NOW_MS, UTIME_OMIT_MS, cb))).toBe(0);
+    expect(await times()).toEqual([1_700_000_000_000, 981_173_106_000]);
+    expect(await answer((cb) => ops.utimens('/missing', UTIME_OMIT_MS, UTIME_NOW_MS, cb))).toBe(-2);
+    await fs.unmount();
   });
 
   it('parses /proc/self/mountinfo, octal escapes included', () => {

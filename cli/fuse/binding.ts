@@ -1,6 +1,7 @@
-import { accessSync, constants } from 'node:fs';
+import { accessSync, constants, existsSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { delimiter, join } from 'node:path';
+import { delimiter, dirname, join } from 'node:path';
+import { PATCH_MARKER } from './binding-patches.js';
 
 /**
  * The FUSE binding (fuse-native 2.2.6, an optional dependency: docs/fuse.md
@@ -12,7 +13,11 @@ import { delimiter, join } from 'node:path';
 /** The callback every operation answers through: 0 or a value on success, a negative errno on failure. */
 export type Reply<T = void> = T extends void ? (code: number) => void : (code: number, value?: T) => void;
 
-/** The stat fields fuse-native copies into `struct stat` (times as milliseconds; every field 32-bit but size/blocks). */
+/**
+ * The stat fields fuse-native copies into `struct stat` (times as
+ * milliseconds; every field 32-bit but size/blocks). With the `wide-ino`
+ * patch, `dev` carries the high half of the inode number.
+ */
 export interface FuseStat {
   mode: number;
   uid: number;
@@ -20,6 +25,7 @@ export interface FuseStat {
   size: number;
   nlink: number;
   ino: number;
+  dev: number;
   blksize: number;
   blocks: number;
   atime: number;
@@ -182,6 +188,24 @@ export function loadFuse(): FuseModule | FuseUnavailable {
   }
   cached = module !== undefined && missing.length === 0 ? module : { missing, install: [...install] };
   return cached;
+}
+
+/**
+ * The patches the loaded binary was built with (binding-patches.ts): those
+ * the postinstall rebuild listed beside build/Release/fuse.node, which
+ * node-gyp-build loads before the prebuilt one. None when the rebuild did
+ * not happen or failed (the prebuilt binary is loaded then).
+ */
+export function bindingPatches(): ReadonlySet<string> {
+  try {
+    const dir = dirname(createRequire(import.meta.url).resolve('fuse-native/package.json'));
+    const release = join(dir, 'build', 'Release');
+    if (!existsSync(join(release, 'fuse.node'))) return new Set();
+    const marker = JSON.parse(readFileSync(join(release, PATCH_MARKER), 'utf8')) as { patches?: unknown };
+    return new Set(Array.isArray(marker.patches) ? marker.patches.filter((p) => typeof p === 'string') : []);
+  } catch {
+    return new Set();
+  }
 }
 
 export function isUnavailable(loaded: FuseModule | FuseUnavailable): loaded is FuseUnavailable {

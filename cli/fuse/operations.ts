@@ -4,6 +4,7 @@ import { posix } from 'node:path';
 import type { Dirent, FileHandle, FileSystem, Stats } from '../../actors/api.js';
 import { FsError } from '../../storage/errors.js';
 import type { FuseOperations, FuseStat, FuseStatfs } from './binding.js';
+import { UTIME_NOW_MS, UTIME_OMIT_MS } from './binding-patches.js';
 
 /**
  * The FUSE operations over the public filesystem API (actors/api.ts): each
@@ -26,6 +27,10 @@ export interface OperationsContext {
   owner: Owner;
   /** A line for stderr: a request that failed with EIO or a bug. */
   log(line: string): void;
+  /** The loaded binary passes 64-bit inode numbers (its `wide-ino` patch); otherwise obj_ids are folded to 32 bits. */
+  wideIno?: boolean;
+  /** The wall clock in milliseconds, for a time set to "now" (UTIME_NOW); Date.now by default. */
+  now?: () => number;
 }
 
 /** `name@@0x<16 hex>`: a component read as of a TID (read-only). */
@@ -46,8 +51,8 @@ export function errnoOf(error: unknown): number {
 
 const FIRST_ALLOCATED_OBJID = 2 ** 32;
 /**
- * The st_ino the kernel shows for an obj_id. fuse-native passes st_ino as
- * 32 bits, and HAMMER allocates obj_ids from the TID counter, which starts
+ * The st_ino the kernel shows for an obj_id when the binding passes st_ino
+ * as 32 bits (fuse-native's prebuilt binary, without the `wide-ino` patch): HAMMER allocates obj_ids from the TID counter, which starts
  * at 2^32 (the root is obj 1): so the root keeps 1 and allocated ids count
  * on from 2. Stable for the life of the volume, and unique until 2^32 - 2
  * ids (object ids and TIDs share the counter) have been allocated.
@@ -57,15 +62,28 @@ export function fuseIno(objId: number): number {
   return ((objId - FIRST_ALLOCATED_OBJID) % (FIRST_ALLOCATED_OBJID - 2)) + 2;
 }
 
+/**
+ * st_ino as the binding takes it: with the `wide-ino` patch the obj_id
+ * itself (HAMMER's st_ino), its high half in the dev field; otherwise folded
+ * (fuseIno).
+ */
+export function inodeNumber(objId: number, wide: boolean): { ino: number; dev: number } {
+  if (!wide) return { ino: fuseIno(objId), dev: 0 };
+  const high = Math.floor(objId / FIRST_ALLOCATED_OBJID);
+  return { ino: objId - high * FIRST_ALLOCATED_OBJID, dev: high };
+}
+
 /** API Stats as fuse-native copies them into struct stat. */
-export function fuseStat(st: Stats): FuseStat {
+export function fuseStat(st: Stats, wide: boolean): FuseStat {
+  const { ino, dev } = inodeNumber(st.ino, wide);
   return {
     mode: st.mode,
     uid: st.uid,
     gid: st.gid,
     size: st.size,
     nlink: st.nlink,
-    ino: fuseIno(st.ino),
+    ino,
+    dev,
     blksize: BLKSIZE,
     blocks: Math.ceil(st.size / 512),
     atime: st.atimeMs,
@@ -74,15 +92,17 @@ export function fuseStat(st: Stats): FuseStat {
   };
 }
 
-function direntStat(entry: Dirent): FuseStat {
+function direntStat(entry: Dirent, wide: boolean): FuseStat {
   const type = entry.isDirectory() ? TYPE_BITS.dir : entry.isSymbolicLink() ? TYPE_BITS.symlink : TYPE_BITS.file;
+  const { ino, dev } = inodeNumber(entry.ino, wide);
   return {
     mode: type,
     uid: 0,
     gid: 0,
     size: 0,
     nlink: 1,
-    ino: fuseIno(entry.ino),
+    ino,
+    dev,
     blksize: 0,
     blocks: 0,
     atime: 0,
@@ -101,6 +121,8 @@ export function fuseOperations(context: OperationsContext): {
   handles: Map<number, FileHandle>;
 } {
   const { fs, owner, log } = context;
+  const wide = context.wideIno === true;
+  const now = context.now ?? Date.now;
   const handles = new Map<number, FileHandle>();
 
   /**
@@ -167,7 +189,7 @@ export function fuseOperations(context: OperationsContext): {
           namemax: 255,
         };
       }),
-    getattr: (path, cb) => answer('getattr', path, cb, async () => fuseStat(await fs.lstat(path))),
+    getattr: (path, cb) => answer('getattr', path, cb, async () => fuseStat(await fs.lstat(path), wide)),
     access: (path, mode, cb) =>
       answer('access', path, cb, async () => {
         await fs.lstat(path);
@@ -181,11 +203,11 @@ export function fuseOperations(context: OperationsContext): {
         (code, value) => (code < 0 ? cb(code) : cb(0, value?.names, value?.stats)),
         async () => {
           const entries = await fs.readdir(path, { withFileTypes: true });
-          const self = fuseStat(await fs.stat(path));
-          const parent = path === '/' ? self : fuseStat(await fs.stat(posix.dirname(path)));
+          const self = fuseStat(await fs.stat(path), wide);
+          const parent = path === '/' ? self : fuseStat(await fs.stat(posix.dirname(path)), wide);
           return {
             names: ['.', '..', ...entries.map((entry) => entry.name)],
-            stats: [self, parent, ...entries.map(direntStat)],
+            stats: [self, parent, ...entries.map((entry) => direntStat(entry, wide))],
           };
         },
       ),
@@ -232,9 +254,14 @@ export function fuseOperations(context: OperationsContext): {
         return open === undefined ? fs.truncate(path, size) : open.truncate(size);
       }),
     // The kernel's setattr is on the inode it names: a symlink itself, never its target (lutimes, lchown).
-    // Both times as the kernel set them: fuse-native's own binary passes atime twice; postinstall rebuilds it fixed.
+    // Times in ms; the patched binary (binding-patches.ts) also passes "leave it" (touch -m) and "now".
     utimens: (path, atime, mtime, cb) =>
-      answer('utimens', path, cb, () => fs.lutimes(path, atime / 1000, mtime / 1000)),
+      answer('utimens', path, cb, async () => {
+        const st = atime === UTIME_OMIT_MS || mtime === UTIME_OMIT_MS ? await fs.lstat(path) : undefined;
+        const pick = (ms: number, current: number | undefined) =>
+          (ms === UTIME_OMIT_MS ? (current ?? 0) : ms === UTIME_NOW_MS ? now() : ms) / 1000;
+        await fs.lutimes(path, pick(atime, st?.atimeMs), pick(mtime, st?.mtimeMs));
+      }),
     chmod: (path, mode, cb) => answer('chmod', path, cb, () => fs.chmod(path, mode & 0o7777)),
     chown: (path, uid, gid, cb) =>
       answer('chown', path, cb, async () => {

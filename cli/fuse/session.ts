@@ -7,6 +7,7 @@ import { rethrowPathError } from '../filesystem.js';
 import { UsageError } from '../output.js';
 import { wallClock } from '../wall-clock.js';
 import {
+  bindingPatches,
   type FuseInstance,
   type FuseModule,
   fsnameOf,
@@ -119,7 +120,7 @@ export async function serveMount(
     rethrowPathError,
   );
   const owner = { uid: process.getuid?.() ?? 0, gid: process.getgid?.() ?? 0 };
-  const { operations } = fuseOperations({ fs, owner, log });
+  const { operations } = fuseOperations({ fs, owner, log, wideIno: bindingPatches().has('wide-ino') });
   const fuse = new Fuse(target, operations, mountOptions(resolve(volume), SUBTYPE, options.allowOther));
   try {
     await new Promise<void>((done, fail) => fuse.mount((error) => (error === null ? done() : fail(error))));
