@@ -56,5 +56,5 @@ export const ROOT_ASOF = /^@@(0x[0-9a-fA-F]{16})$/;
  * makes `@@@CDRW.TMP`).
  */
 export function reservedName(name: string): boolean {
-  return ASOF.test(name) || ROOT_ASOF.test(name) || PFS_NAME.test(name);
+  return name.includes('@@') && (ASOF.test(name) || ROOT_ASOF.test(name) || PFS_NAME.test(name));
 }

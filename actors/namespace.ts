@@ -1,10 +1,12 @@
 import { InodeFlag } from '../machines/inode-flags.js';
 import { assert } from '../storage/assert.js';
 import { FsError } from '../storage/errors.js';
-import type { BTreeKey } from '../storage/format/btree-node.js';
+import type { BTreeKey, LeafElm } from '../storage/format/btree-node.js';
 import {
   DIRHASH_COLLISION_SPAN,
+  type DirEntryData,
   decodeDirEntry,
+  decodeDirEntryHead,
   dirHashBase,
   encodeDirEntry,
   INODE_SYMLINK_BYTES,
@@ -66,7 +68,7 @@ export function lookupEntry(mount: Mount, dip: Inode, name: string, asof: number
     keys.push(elm.key);
     if (found !== undefined || (asof === TID_MAX && dip.dels.has(diskKeyId(elm)))) continue;
     const entry = decodeDirEntry(mount.volume.readData(elm), `directory ${dip.objId}`);
-    if (entry.name === name) found = { ...entry, key: elm.key, record: undefined, diskKey: keyOf(elm) };
+    if (entry.name === name) found = diskEntry(entry, elm);
   }
   if (asof === TID_MAX) {
     if (dip.nameCache.size >= NAME_CACHE_MAX) dip.nameCache.clear();
@@ -78,9 +80,29 @@ export function lookupEntry(mount: Mount, dip: Inode, name: string, asof: number
 /** Names remembered per directory before the cache starts over. */
 export const NAME_CACHE_MAX = 4096;
 
+/** An in-memory ADD record's entry: the record keeps the name, so only what it names is read from its bytes. */
 function memEntry(record: MemRecord): Entry {
-  const entry = decodeDirEntry(record.data, 'an in-memory entry');
-  return { ...entry, key: record.key, record, diskKey: undefined };
+  const head = decodeDirEntryHead(record.data, 'an in-memory entry');
+  return {
+    name: record.name,
+    objId: head.objId,
+    localization: head.localization,
+    key: record.key,
+    record,
+    diskKey: undefined,
+  };
+}
+
+/** An on-disk element's entry (every Entry is built with its fields in this one order). */
+function diskEntry(entry: DirEntryData, elm: LeafElm): Entry {
+  return {
+    name: entry.name,
+    objId: entry.objId,
+    localization: entry.localization,
+    key: elm.key,
+    record: undefined,
+    diskKey: keyOf(elm),
+  };
 }
 
 /** Every entry of `dip` as of `asof`, in key (name hash) order. */
@@ -91,8 +113,7 @@ export function listEntries(mount: Mount, dip: Inode, asof: number): Entry[] {
   const entries: Entry[] = [];
   for (const elm of mount.volume.scan(lo, hi, asof)) {
     if (asof === TID_MAX && dip.dels.has(diskKeyId(elm))) continue;
-    const entry = decodeDirEntry(mount.volume.readData(elm), `directory ${dip.objId}`);
-    entries.push({ ...entry, key: elm.key, record: undefined, diskKey: keyOf(elm) });
+    entries.push(diskEntry(decodeDirEntry(mount.volume.readData(elm), `directory ${dip.objId}`), elm));
   }
   if (asof === TID_MAX) for (const record of dip.names.values()) entries.push(memEntry(record));
   return entries.sort((a, b) => a.key - b.key);

@@ -95,7 +95,9 @@ export function resolvePath(
       if (last) return { ip: cur, parent: cur, name: '', entry: undefined, asof };
       continue;
     }
-    const pfs = PFS_NAME.exec(part);
+    // Every as-of and PFS component has '@@': a plain name skips the three patterns.
+    const special = part.includes('@@');
+    const pfs = special ? PFS_NAME.exec(part) : null;
     if (pfs !== null) {
       if (cur.objId !== ROOT_OBJ_ID)
         throw new FsError('EINVAL', 'a PFS is reached from a root directory only', { path });
@@ -103,7 +105,7 @@ export function resolvePath(
       if (last) return { ip: cur, parent: cur, name: '', entry: undefined, asof };
       continue;
     }
-    const rootAsof = ROOT_ASOF.exec(part);
+    const rootAsof = special ? ROOT_ASOF.exec(part) : null;
     if (rootAsof !== null) {
       if (cur.objId !== ROOT_OBJ_ID) throw new FsError('EINVAL', `'${part}' views a root directory only`, { path });
       const tid = parseTid(rootAsof[1] ?? '');
@@ -115,15 +117,16 @@ export function resolvePath(
       if (last) return { ip: cur, parent: cur, name: '', entry: undefined, asof };
       continue;
     }
-    const component = parseComponent(part, asof, path);
-    const entry = lookupEntry(mount, cur, component.name, component.asof);
+    const component = special ? parseComponent(part, asof, path) : undefined;
+    const name = component === undefined ? part : component.name;
+    const viewAsof = component === undefined ? asof : component.asof;
+    const entry = lookupEntry(mount, cur, name, viewAsof);
     if (entry === undefined) {
-      if (last && options.parentOnly)
-        return { ip: undefined, parent: cur, name: component.name, entry, asof: component.asof };
+      if (last && options.parentOnly) return { ip: undefined, parent: cur, name, entry, asof: viewAsof };
       throw new FsError('ENOENT', 'no such file or directory', { path });
     }
-    const child = load(mount, entry, component.asof, path);
-    asof = component.asof;
+    const child = load(mount, entry, viewAsof, path);
+    asof = viewAsof;
     if (child.ino.objType === ObjType.SOFTLINK && (!last || options.follow || (trailingSlash && !options.parentOnly))) {
       if (++links > SYMLINK_LIMIT) throw new FsError('ELOOP', 'too many symbolic links', { path });
       const target = readSymlink(mount, child);
@@ -138,7 +141,7 @@ export function resolvePath(
     }
     if (last) {
       if (trailingSlash && !child.isDirectory) throw new FsError('ENOTDIR', 'not a directory (trailing /)', { path });
-      return { ip: child, parent: cur, name: component.name, entry, asof: component.asof };
+      return { ip: child, parent: cur, name, entry, asof: viewAsof };
     }
     parent = cur;
     cur = child;

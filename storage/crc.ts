@@ -39,3 +39,20 @@ function crcShort(buf: Uint8Array, start: number, end: number): number {
   for (let i = start; i < end; i++) c = (TABLE[(c ^ (buf[i] as number)) & 0xff] as number) ^ (c >>> 8);
   return (c ^ -1) >>> 0;
 }
+
+/**
+ * CRC-32 of a string's UTF-8 bytes, as zlib's `crc32(string)`: a name of
+ * ASCII characters up to SHORT_CRC_BYTES long is summed here from its char
+ * codes (its UTF-8 bytes are those codes), anything else by zlib.
+ */
+export function crcOfString(text: string): number {
+  const length = text.length;
+  if (length > SHORT_CRC_BYTES) return crc32(text) >>> 0;
+  let c = -1;
+  for (let i = 0; i < length; i++) {
+    const code = text.charCodeAt(i);
+    if (code >= 0x80) return crc32(text) >>> 0;
+    c = (TABLE[(c ^ code) & 0xff] as number) ^ (c >>> 8);
+  }
+  return (c ^ -1) >>> 0;
+}

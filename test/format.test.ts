@@ -2,7 +2,7 @@ import { crc32 } from 'node:zlib';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { decodeFreemapEntry, encodeFreemapEntry } from '../storage/blockmap.js';
-import { crcOf, crcOfTwo } from '../storage/crc.js';
+import { crcOf, crcOfString, crcOfTwo } from '../storage/crc.js';
 import { isFsError } from '../storage/errors.js';
 import {
   compareBoundTo,
@@ -87,6 +87,18 @@ describe('CRC', () => {
         expect(crcOfTwo(bytes, 0, start, start, end)).toBe(
           ((crc32(bytes.subarray(0, start)) ^ crc32(bytes.subarray(start, end))) >>> 0) as number,
         );
+      }),
+    );
+  });
+
+  it("crcOfString (short ASCII names summed in JS, the rest by zlib) is zlib crc32 of the string's UTF-8 bytes", () => {
+    const ascii = fc.string({
+      unit: fc.integer({ min: 0, max: 0x7f }).map((code) => String.fromCharCode(code)),
+      maxLength: 100,
+    });
+    fc.assert(
+      fc.property(fc.oneof(ascii, fc.string({ unit: 'binary', maxLength: 100 })), (text) => {
+        expect(crcOfString(text)).toBe(crc32(Buffer.from(text, 'utf8')) >>> 0);
       }),
     );
   });

@@ -1,6 +1,5 @@
-import { crc32 } from 'node:zlib';
 import { assert } from '../assert.js';
-import { crcOf } from '../crc.js';
+import { crcOf, crcOfString } from '../crc.js';
 import { FsError } from '../errors.js';
 import { ObjType, putI64, putU16, putU32, putU64, readI64, readU64, viewOf, writeU64 } from '../layout.js';
 
@@ -175,14 +174,22 @@ export function decodeDirEntry(bytes: Uint8Array, where: string): DirEntryData {
   };
 }
 
+/** The head of an encoded entry (what it names), without decoding its name: an in-memory ADD record keeps that. */
+export function decodeDirEntryHead(bytes: Uint8Array, where: string): { objId: number; localization: number } {
+  if (bytes.length <= DIRENTRY_HEAD_BYTES)
+    throw new FsError('EIO', `directory entry of ${where}: bad length ${bytes.length}`);
+  const view = viewOf(bytes);
+  return { objId: readI64(view, 0), localization: view.getUint32(8, true) };
+}
+
 /**
  * Directory-entry key: a 31-bit name hash in the high bits and 21 bits to
  * iterate over collisions (HAMMER uses 32 + 32; ours stays a safe integer).
  */
 export const DIRHASH_COLLISION_BITS = 21;
 export function dirHashBase(name: string): number {
-  // zlib's crc32 takes the string and hashes its UTF-8 bytes (lone surrogates as U+FFFD, as Buffer.from does): no Buffer per name.
-  return (crc32(name) & 0x7fffffff) * 2 ** DIRHASH_COLLISION_BITS;
+  // The CRC of the name's UTF-8 bytes (lone surrogates as U+FFFD, as Buffer.from does), without a Buffer per name.
+  return (crcOfString(name) & 0x7fffffff) * 2 ** DIRHASH_COLLISION_BITS;
 }
 export const DIRHASH_COLLISION_SPAN = 2 ** DIRHASH_COLLISION_BITS;
 
