@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { FileSystem } from '../actors/api.js';
 import type { FuseOperations, FuseStat } from '../cli/fuse/binding.js';
-import { applyPatches, UTIME_NOW_MS, UTIME_OMIT_MS } from '../cli/fuse/binding-patches.js';
+import { applyPatches, type BindingPatch, UTIME_NOW_MS, UTIME_OMIT_MS } from '../cli/fuse/binding-patches.js';
 import { parseMountinfo } from '../cli/fuse/mountinfo.js';
 import { errnoOf, fuseIno, fuseOperations, inodeNumber } from '../cli/fuse/operations.js';
 import { FsError } from '../storage/errors.js';
@@ -62,9 +62,9 @@ describe('the FUSE adapter', () => {
   });
 
   it('patches the binding source once: applied, kept when already there, refused when the text is missing', () => {
-    const patches = [
-      { name: 'one', broken: 'a = 1;', fixed: 'a = 2;' },
-      { name: 'two', broken: 'b();\n', fixed: 'b();\nc();\n' },
+    const patches: BindingPatch[] = [
+      { name: 'one', file: 'index.js', broken: 'a = 1;', fixed: 'a = 2;' },
+      { name: 'two', file: 'index.js', broken: 'b();\n', fixed: 'b();\nc();\n' },
     ];
     const once = applyPatches('x; a = 1; b();\n', patches);
     expect(once).toEqual({ text: 'x; a = 2; b();\nc();\n' });
@@ -91,6 +91,36 @@ describe('the FUSE adapter', () => {
     expect(await answer((cb) => ops.utimens('/t.txt', UTIME_NOW_MS, UTIME_OMIT_MS, cb))).toBe(0);
     expect(await times()).toEqual([1_700_000_000_000, 981_173_106_000]);
     expect(await answer((cb) => ops.utimens('/missing', UTIME_OMIT_MS, UTIME_NOW_MS, cb))).toBe(-2);
+    await fs.unmount();
+  });
+
+  it("gives what a caller makes to that caller (the binding's uid), in the directory's group", async () => {
+    const fs = await mountMem((await memVolume()).device);
+    await fs.mkdir('/shared', { mode: 0o777 });
+    await fs.lchown('/shared', 0, 42);
+    let who = [1234, 7, 99];
+    const { operations: ops } = fuseOperations({
+      fs,
+      owner: { uid: 0, gid: 0 },
+      log: () => undefined,
+      caller: () => who,
+    });
+    const [created, fd] = await call<[number, number?]>((cb) => ops.create('/shared/f', 0o644, cb));
+    expect(created).toBe(0);
+    expect(await answer((cb) => ops.release('/shared/f', fd as number, cb))).toBe(0);
+    expect(await answer((cb) => ops.mkdir('/shared/d', 0o755, cb))).toBe(0);
+    expect(await answer((cb) => ops.symlink('d', '/shared/l', cb))).toBe(0);
+    for (const name of ['f', 'd', 'l']) {
+      const st = await fs.lstat(`/shared/${name}`);
+      expect([name, st.uid, st.gid]).toEqual([name, 1234, 42]);
+    }
+    // Read when the operation is called: a request answered later still belongs to who made it.
+    const pending = answer((cb) => ops.mkdir('/shared/first', 0o755, cb));
+    who = [0, 0, 1];
+    expect(await answer((cb) => ops.mkdir('/shared/second', 0o755, cb))).toBe(0);
+    expect(await pending).toBe(0);
+    expect((await fs.stat('/shared/first')).uid).toBe(1234);
+    expect((await fs.stat('/shared/second')).uid).toBe(0);
     await fs.unmount();
   });
 

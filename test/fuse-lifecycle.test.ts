@@ -88,7 +88,7 @@ describeFuse(
       expect(await errorCode(host.unlink(asOf))).toBe('EROFS');
     });
 
-    it("lets the kernel check modes and owners (default_permissions): a non-owner is refused; new files are the mount user's", async () => {
+    it("lets the kernel check modes and owners (default_permissions): a non-owner is refused; new files are their maker's", async () => {
       await host.writeFile(join(mnt, 'private.txt'), 'secret', { mode: 0o600 });
       await host.writeFile(join(mnt, 'public.txt'), 'public', { mode: 0o644 });
       await host.mkdir(join(mnt, 'shared'));
@@ -100,10 +100,20 @@ describeFuse(
       expect(await nobody('echo more >> public.txt')).toMatch(/Permission denied\nexit 2/);
       expect(await nobody('touch new.txt')).toMatch(/Permission denied\nexit 1/);
       expect(await nobody('chmod 666 public.txt')).toMatch(/Operation not permitted\nexit 1/);
-      expect(await nobody('echo mine > shared/by-nobody.txt')).toBe('exit 0\n');
-      // fuse-native does not say who asked: the new file belongs to the user running the mount (docs/fuse.md).
-      const made = await host.stat(join(mnt, 'shared', 'by-nobody.txt'));
-      expect([made.uid, made.gid]).toEqual([process.getuid?.(), process.getgid?.()]);
+      expect(await nobody('echo mine > shared/by-nobody.txt && mkdir shared/dir && ln -s dir shared/link')).toBe(
+        'exit 0\n',
+      );
+      // The patched binding says who asked: what nobody made is nobody's, in the directory's group (BSD's rule).
+      const nobodyUid = Number((await sh('id -u nobody', mnt)).trim());
+      const sharedGid = (await host.stat(join(mnt, 'shared'))).gid;
+      for (const made of ['by-nobody.txt', 'dir', 'link']) {
+        const st = await host.lstat(join(mnt, 'shared', made));
+        expect([made, st.uid, st.gid]).toEqual([made, nobodyUid, sharedGid]);
+      }
+      expect(await nobody('echo again >> shared/by-nobody.txt && chmod 600 shared/by-nobody.txt')).toBe('exit 0\n');
+      // What root makes stays root's.
+      await host.writeFile(join(mnt, 'shared', 'by-root.txt'), 'x');
+      expect((await host.stat(join(mnt, 'shared', 'by-root.txt'))).uid).toBe(0);
       expect(await host.readFile(join(mnt, 'public.txt'), 'utf8')).toBe('public');
     });
 

@@ -7,6 +7,8 @@
  */
 export interface BindingPatch {
   name: string;
+  /** The file of the package it changes (the C source is rebuilt; index.js is loaded as it is). */
+  file: 'fuse-native.c' | 'index.js';
   broken: string;
   fixed: string;
 }
@@ -27,6 +29,7 @@ export const BINDING_PATCHES: readonly BindingPatch[] = [
   {
     // Its utimens converted tv[0] twice: JavaScript got the access time as both times.
     name: 'utimens-mtime',
+    file: 'fuse-native.c',
     broken: 'FUSE_UINT64_TO_INTS_ARGV(l->atime, 5)',
     fixed: 'FUSE_UINT64_TO_INTS_ARGV(l->mtime, 5)',
   },
@@ -34,6 +37,7 @@ export const BINDING_PATCHES: readonly BindingPatch[] = [
     // libfuse 2.9 drops a setattr that sets one time alone (touch -m, tar -x's mtime) unless the
     // filesystem says it takes UTIME_OMIT and UTIME_NOW; then it passes them, and so does this.
     name: 'utimens-omit',
+    file: 'fuse-native.c',
     broken: ['  l->atime = timespec_to_uint64(&tv[0]);', '  l->mtime = timespec_to_uint64(&tv[1]);', '}, {'].join('\n'),
     fixed: [
       '  l->atime = timespec_to_uint64(&tv[0]);',
@@ -49,6 +53,7 @@ export const BINDING_PATCHES: readonly BindingPatch[] = [
   },
   {
     name: 'utimens-omit-flag',
+    file: 'fuse-native.c',
     broken: '  if (implemented[op_utimens]) ops.utimens = fuse_native_utimens;\n',
     fixed: [
       '  if (implemented[op_utimens]) ops.utimens = fuse_native_utimens;',
@@ -61,8 +66,73 @@ export const BINDING_PATCHES: readonly BindingPatch[] = [
   {
     // st_ino was 32 bits: the high half now travels in the dev field (which libfuse does not pass to the kernel).
     name: 'wide-ino',
+    file: 'fuse-native.c',
     broken: '  stat->st_ino = *ints++;\n',
     fixed: ['  stat->st_ino = *ints++ | ((uint64_t) stat->st_dev << 32);', '  stat->st_dev = 0;', ''].join('\n'),
+  },
+  // The caller of each request (fuse_get_context on the FUSE thread: uid, gid, pid), which fuse-native never
+  // passed: kept beside the request, read by a new native function, and copied into `fuse.caller` (index.js)
+  // right before the operation is called, so a new file can belong to whoever made it.
+  {
+    name: 'caller',
+    file: 'fuse-native.c',
+    broken: '  int32_t res;\n',
+    fixed: ['  int32_t res;', '  uid_t caller_uid;', '  gid_t caller_gid;', '  pid_t caller_pid;', ''].join('\n'),
+  },
+  {
+    name: 'caller-capture',
+    file: 'fuse-native.c',
+    broken: ['  fuse_thread_locals_t *l = get_thread_locals();\\', '  l->op = op_##name;\\'].join('\n'),
+    fixed: [
+      '  fuse_thread_locals_t *l = get_thread_locals();\\',
+      '  struct fuse_context *caller_ctx = fuse_get_context();\\',
+      '  l->caller_uid = caller_ctx->uid;\\',
+      '  l->caller_gid = caller_ctx->gid;\\',
+      '  l->caller_pid = caller_ctx->pid;\\',
+      '  l->op = op_##name;\\',
+    ].join('\n'),
+  },
+  {
+    name: 'caller-read',
+    file: 'fuse-native.c',
+    broken: 'NAPI_INIT() {\n',
+    fixed: [
+      'NAPI_METHOD(fuse_native_caller) {',
+      '  NAPI_ARGV(2)',
+      '  NAPI_ARGV_BUFFER_CAST(fuse_thread_locals_t *, l, 0);',
+      '  NAPI_ARGV_BUFFER_CAST(uint32_t *, out, 1);',
+      '  out[0] = l->caller_uid;',
+      '  out[1] = l->caller_gid;',
+      '  out[2] = l->caller_pid;',
+      '  return NULL;',
+      '}',
+      '',
+      'NAPI_INIT() {',
+      '  NAPI_EXPORT_FUNCTION(fuse_native_caller)',
+      '',
+    ].join('\n'),
+  },
+  {
+    name: 'caller-field',
+    file: 'index.js',
+    broken: '    this._sync = true\n',
+    fixed: [
+      '    this._sync = true',
+      '',
+      '    // hammerstate: who made the request an operation is called for (uid, gid, pid).',
+      '    this.caller = new Uint32Array(3)',
+      '',
+    ].join('\n'),
+  },
+  {
+    name: 'caller-set',
+    file: 'index.js',
+    broken: '        return self[funcName].apply(self, [boundSignal, ...args])\n',
+    fixed: [
+      '        if (binding.fuse_native_caller) binding.fuse_native_caller(nativeHandler, self.caller)',
+      '        return self[funcName].apply(self, [boundSignal, ...args])',
+      '',
+    ].join('\n'),
   },
 ];
 

@@ -94,6 +94,8 @@ export interface FuseMountOptions {
 export interface FuseInstance {
   mount(cb: (error: Error | null) => void): void;
   unmount(cb: (error: Error | null) => void): void;
+  /** With the `caller` patches: uid, gid and pid of the request an operation is being called for. */
+  readonly caller?: Uint32Array;
 }
 
 export interface FuseModule {

@@ -31,6 +31,12 @@ export interface OperationsContext {
   wideIno?: boolean;
   /** The wall clock in milliseconds, for a time set to "now" (UTIME_NOW); Date.now by default. */
   now?: () => number;
+  /**
+   * Who made the request an operation is being called for (uid, gid, pid),
+   * read when the operation is called: the binding with its `caller` patch
+   * says; without it, undefined.
+   */
+  caller?: () => ArrayLike<number> | undefined;
 }
 
 /** `name@@0x<16 hex>`: a component read as of a TID (read-only). */
@@ -165,9 +171,21 @@ export function fuseOperations(context: OperationsContext): {
     await open.close();
   }
 
-  /** New inodes belong to root in the API; a mount run by someone else gives them to its own uid/gid. */
-  async function own(path: string): Promise<void> {
-    if (owner.uid !== 0 || owner.gid !== 0) await fs.lchown(path, owner.uid, owner.gid);
+  /** The uid of the request being called for, if the binding says (read before the operation's first await). */
+  function requester(): number | undefined {
+    return context.caller?.()?.[0];
+  }
+
+  /**
+   * New inodes belong to root in the API, in their directory's group. A
+   * known caller gets what it made, the group staying the directory's (as
+   * BSD and HAMMER have it); without one, a mount run by someone else gives
+   * them to its own uid and gid.
+   */
+  async function own(path: string, uid: number | undefined): Promise<void> {
+    if (uid !== undefined) {
+      if (uid !== 0) await fs.lchown(path, uid, (await fs.lstat(path)).gid);
+    } else if (owner.uid !== 0 || owner.gid !== 0) await fs.lchown(path, owner.uid, owner.gid);
   }
 
   const operations: FuseOperations = {
@@ -216,7 +234,8 @@ export function fuseOperations(context: OperationsContext): {
     fsyncdir: (path, _datasync, fd, cb) => answer('fsyncdir', path, cb, () => handle(fd, path).sync()),
     open: (path, flags, cb) =>
       answer('open', path, cb, () => opened(fs.open(path, (flags & O_ACCMODE) === fsConstants.O_RDONLY ? 'r' : 'r+'))),
-    create: (path, mode, cb) =>
+    create: (path, mode, cb) => {
+      const uid = requester();
       answer('create', path, cb, async () => {
         let file: FileHandle;
         try {
@@ -227,14 +246,15 @@ export function fuseOperations(context: OperationsContext): {
           return opened(fs.open(path, 'r+'));
         }
         try {
-          await own(path);
+          await own(path, uid);
         } catch (error) {
           await file.close();
           throw error;
         }
         handles.set(file.fd, file);
         return file.fd;
-      }),
+      });
+    },
     read: (path, fd, buffer, length, position, cb) =>
       count('read', path, cb, async () => (await handle(fd, path).read(buffer, 0, length, position)).bytesRead),
     write: (path, fd, buffer, length, position, cb) =>
@@ -269,28 +289,34 @@ export function fuseOperations(context: OperationsContext): {
         await fs.lchown(path, uid === UNCHANGED_ID ? (st?.uid ?? 0) : uid, gid === UNCHANGED_ID ? (st?.gid ?? 0) : gid);
       }),
     readlink: (path, cb) => answer('readlink', path, cb, () => fs.readlink(path)),
-    symlink: (target, path, cb) =>
+    symlink: (target, path, cb) => {
+      const uid = requester();
       answer('symlink', path, cb, async () => {
         await fs.symlink(target, path);
-        await own(path);
-      }),
+        await own(path, uid);
+      });
+    },
     link: (existing, path, cb) => answer('link', path, cb, () => fs.link(existing, path)),
     unlink: (path, cb) => answer('unlink', path, cb, () => fs.unlink(path)),
     rename: (from, to, cb) => answer('rename', from, cb, () => fs.rename(from, to)),
-    mkdir: (path, mode, cb) =>
+    mkdir: (path, mode, cb) => {
+      const uid = requester();
       answer('mkdir', path, cb, async () => {
         await fs.mkdir(path, { mode: mode & 0o7777 });
-        await own(path);
-      }),
+        await own(path, uid);
+      });
+    },
     rmdir: (path, cb) => answer('rmdir', path, cb, () => fs.rmdir(path)),
-    mknod: (path, mode, _dev, cb) =>
+    mknod: (path, mode, _dev, cb) => {
+      const uid = requester();
       answer('mknod', path, cb, async () => {
         // The API has regular files, directories and symlinks; devices, FIFOs and sockets are refused.
         if ((mode & fsConstants.S_IFMT) !== fsConstants.S_IFREG)
           throw new FsError('EPERM', 'only regular files can be made with mknod', { path });
         await (await fs.open(path, 'wx', mode & 0o7777)).close();
-        await own(path);
-      }),
+        await own(path, uid);
+      });
+    },
   };
   return { operations, handles };
 }

@@ -37,17 +37,36 @@ function rebuild(): void {
     say(`fuse-native ${version}: not the version these patches are for; left as it is`);
     return;
   }
-  const source = join(dir, 'fuse-native.c');
-  const original = readFileSync(source, 'utf8');
-  const result = applyPatches(original, BINDING_PATCHES);
-  if ('unexpected' in result) {
-    say(`fuse-native.c is not the expected source (patch '${result.unexpected}' does not apply); left as it is`);
-    return;
+  // Every file patched in memory first: a source that is not the expected one is left untouched, all of it.
+  const files = [...new Set(BINDING_PATCHES.map((patch) => patch.file))].map((file) => {
+    const path = join(dir, file);
+    const original = readFileSync(path, 'utf8');
+    return {
+      file,
+      path,
+      original,
+      result: applyPatches(
+        original,
+        BINDING_PATCHES.filter((p) => p.file === file),
+      ),
+    };
+  });
+  let changed = false;
+  for (const { file, result } of files) {
+    if ('unexpected' in result) {
+      say(`${file} is not the expected source (patch '${result.unexpected}' does not apply); left as it is`);
+      return;
+    }
   }
-  if (result.text !== original) writeFileSync(source, result.text);
+  for (const { path, original, result } of files) {
+    if ('text' in result && result.text !== original) {
+      writeFileSync(path, result.text);
+      changed = true;
+    }
+  }
   const marker = join(dir, 'build', 'Release', PATCH_MARKER);
   const names = BINDING_PATCHES.map((patch) => patch.name);
-  if (result.text === original && existsSync(marker)) {
+  if (!changed && existsSync(marker)) {
     const built = (JSON.parse(readFileSync(marker, 'utf8')) as { patches: string[] }).patches;
     if (names.every((name) => built.includes(name))) return;
   }

@@ -120,8 +120,16 @@ export async function serveMount(
     rethrowPathError,
   );
   const owner = { uid: process.getuid?.() ?? 0, gid: process.getgid?.() ?? 0 };
-  const { operations } = fuseOperations({ fs, owner, log, wideIno: bindingPatches().has('wide-ino') });
-  const fuse = new Fuse(target, operations, mountOptions(resolve(volume), SUBTYPE, options.allowOther));
+  const patches = bindingPatches();
+  let fuse: FuseInstance | undefined;
+  const { operations } = fuseOperations({
+    fs,
+    owner,
+    log,
+    wideIno: patches.has('wide-ino'),
+    caller: patches.has('caller') ? () => fuse?.caller : undefined,
+  });
+  fuse = new Fuse(target, operations, mountOptions(resolve(volume), SUBTYPE, options.allowOther));
   try {
     await new Promise<void>((done, fail) => fuse.mount((error) => (error === null ? done() : fail(error))));
   } catch (error) {
