@@ -58,10 +58,11 @@ export function errnoOf(error: unknown): number {
 const FIRST_ALLOCATED_OBJID = 2 ** 32;
 /**
  * The st_ino the kernel shows for an obj_id when the binding passes st_ino
- * as 32 bits (fuse-native's prebuilt binary, without the `wide-ino` patch): HAMMER allocates obj_ids from the TID counter, which starts
- * at 2^32 (the root is obj 1): so the root keeps 1 and allocated ids count
- * on from 2. Stable for the life of the volume, and unique until 2^32 - 2
- * ids (object ids and TIDs share the counter) have been allocated.
+ * as 32 bits (fuse-native's prebuilt binary, without the `wide-ino` patch).
+ * HAMMER allocates obj_ids from the TID counter, which starts at 2^32 (the
+ * root is obj 1): so the root keeps 1 and allocated ids count on from 2.
+ * Stable for the life of the volume, and unique until 2^32 - 2 ids (object
+ * ids and TIDs share the counter) have been allocated.
  */
 export function fuseIno(objId: number): number {
   if (objId < FIRST_ALLOCATED_OBJID) return objId;
