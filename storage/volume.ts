@@ -5,28 +5,17 @@ import { BufferCache } from './buffers.js';
 import type { Clock } from './clock.js';
 import type { BlockDevice } from './device.js';
 import { FsError } from './errors.js';
-import { type BTreeKey, type LeafElm, leafElm } from './format/btree-node.js';
-import { RedoFlag, type RedoRecord } from './format/fifo.js';
-import {
-  emptyBlockmapEntry,
-  encodeHeader,
-  HEADER_SLOTS,
-  readHeader,
-  slotFor,
-  type VolumeHeader,
-} from './format/header.js';
+import type { BTreeKey, LeafElm } from './format/btree-node.js';
+import type { RedoRecord } from './format/fifo.js';
+import { emptyBlockmapEntry, encodeHeader, HEADER_SLOTS, readHeader, type VolumeHeader } from './format/header.js';
 import { encodeInode, encodePfs, rootDirectoryInode } from './format/records.js';
 import {
-  ALLOC_ZONES,
   BIGBLOCK_BYTES,
-  BUFFER_BYTES,
-  hammerOff,
   LOCALIZE_INODE,
   LOCALIZE_MISC,
   localization,
   ObjType,
   offPart,
-  offZone,
   RecType,
   ROOT_OBJ_ID,
   TID_MAX,
@@ -35,84 +24,21 @@ import {
 import { initialHeader, validateLayout, writeInitialFreemap } from './mkfs.js';
 import { NodeCache } from './node-cache.js';
 import type { BTreeNode } from './node-store.js';
-import { RecordData, recordDataCrc } from './record-data.js';
+import { RecordData } from './record-data.js';
 import { type RecoveryReport, recoverStage1 } from './recovery.js';
-import { type FifoSpan, UndoFifo } from './undo-fifo.js';
+import { UndoFifo } from './undo-fifo.js';
+import { CommitProtocol, zoneBases } from './volume-commit.js';
+import { RecordOps } from './volume-records.js';
+import type {
+  MkfsOptions,
+  MountOptions,
+  RecordInput,
+  VolumeCounters,
+  VolumeObserver,
+  VolumeStats,
+} from './volume-types.js';
 
-export interface MkfsOptions {
-  /** Volume size in bytes (the file is made this big, sparse). */
-  size: number;
-  /** UNDO/REDO FIFO size in bytes, a multiple of 8 MiB (1 to 128 big-blocks). */
-  undoBytes: number;
-  label?: string;
-  /** 32 hex digits identifying the filesystem. */
-  fsid?: string;
-  clock: Clock;
-}
-
-export interface MountOptions {
-  clock: Clock;
-  readOnly?: boolean;
-  /** Clean 16 KiB buffers kept cached between operations. */
-  cacheBuffers?: number;
-}
-
-/** What a caller gives to insert a record; the volume fills TIDs, times and data fields. */
-export interface RecordInput {
-  localization: number;
-  objId: number;
-  recType: number;
-  key: number;
-  objType: number;
-}
-
-export interface VolumeStats {
-  label: string;
-  fsid: string;
-  generation: number;
-  nextTid: number;
-  lastCommitTid: number;
-  inodes: number;
-  bigblocks: number;
-  freeBigblocks: number;
-  fifoBytes: number;
-  fifoUsedBytes: number;
-  btreeRoot: number;
-}
-
-/** Counters of this mount, for benchmarks and the event bus. */
-export interface VolumeCounters {
-  cycles: number;
-  finalizes: number;
-  fsyncs: number;
-  metaBytesWritten: number;
-  dataBytesWritten: number;
-  fifoBytesWritten: number;
-  /** Records inserted and marked deleted (the backend reports them per inode it syncs). */
-  recordsInserted: number;
-  recordsDeleted: number;
-}
-
-/**
- * Told of every change the volume makes (records, time patches, REDO, FIFO
- * and meta-data writes, the header): the actors layer forwards these to its
- * event bus. Unset, it costs one branch.
- */
-export interface VolumeObserver {
-  /** Whether anyone listens now (payloads are built only then). */
-  readonly active: boolean;
-  note(type: string, payload: Record<string, unknown>): void;
-}
-
-/** The smallest FIFO record that carries a seq (an UNDO of one byte pads to 48). */
-const MIN_SEQ_RECORD_BYTES = 48;
-
-/** The header fields a cycle changes in memory; reverted when a cycle aborts. */
-interface WorkingState {
-  nextTid: number;
-  inodes: number;
-  btreeRoot: number;
-}
+export type * from './volume-types.js';
 
 /**
  * A mounted volume: header, FIFO, buffer cache, blockmap, B-tree and the flush
@@ -120,7 +46,10 @@ interface WorkingState {
  * (beginCycle ... commit). commit() is the durability point: it returns after
  * data, UNDO/REDO, meta-data and then the header are each written and fsynced,
  * so a committed cycle survives any crash, and a crash before its header lands
- * rolls the whole cycle back, never half of it.
+ * rolls the whole cycle back, never half of it. The commit protocol itself
+ * (finalize, the header commit, abort, the REDO fast path) is in
+ * volume-commit.ts and the record changes in volume-records.ts: the volume
+ * checks it may write (and that a cycle runs), then delegates.
  */
 export class Volume {
   readonly device: BlockDevice;
@@ -136,15 +65,15 @@ export class Volume {
     recordsInserted: 0,
     recordsDeleted: 0,
   };
-  private committed: VolumeHeader;
-  private working: WorkingState;
   private readonly cache: BufferCache;
   private readonly blockmap: Blockmap;
   private readonly nodes: NodeCache;
   private readonly data: RecordData;
   private tree: BTree | undefined;
   private readonly clock: Clock;
-  private cycle: { tid: number; start: WorkingState; redoStart: number | undefined; finalizing: boolean } | undefined;
+  /** The cycle, the header it commits and the working state it changes. */
+  private readonly flush: CommitProtocol;
+  private readonly records: RecordOps;
   private closed = false;
   private ro: boolean;
   /** A read-only mount's recovery stage 1: rolled back in memory, written when the mount turns read-write. */
@@ -158,7 +87,6 @@ export class Volume {
     this.ro = options.readOnly ?? false;
     this.recoveryPending = !fresh && this.ro;
     this.clock = options.clock;
-    this.committed = header;
     const undo = header.blockmap[Zone.UNDO] ?? emptyBlockmapEntry();
     const first = offPart(undo.firstOffset);
     this.fifo = new UndoFifo(device, header.bufBeg, header.undoArray, {
@@ -176,19 +104,39 @@ export class Volume {
     });
     const bigblocks = (header.bufEnd - header.bufBeg) / BIGBLOCK_BYTES;
     this.blockmap = new Blockmap(this.cache, header.freemapBeg, header.bufBeg, bigblocks, zoneBases(header));
-    this.working = { nextTid: header.nextTid, inodes: header.inodes, btreeRoot: header.btreeRoot };
     this.nodes = new NodeCache(this.cache, this.blockmap, header.bufBeg, header.bufEnd, {
-      get: () => this.working.btreeRoot,
+      get: () => this.flush.working.btreeRoot,
       set: (offset) => {
-        this.working.btreeRoot = offset;
+        this.flush.working.btreeRoot = offset;
       },
     });
     this.data = new RecordData(this.cache, this.blockmap, header.bufBeg, header.bufEnd);
+    this.flush = new CommitProtocol(
+      {
+        device,
+        fifo: this.fifo,
+        cache: this.cache,
+        blockmap: this.blockmap,
+        nodes: this.nodes,
+        data: this.data,
+        counters: this.counters,
+        observer: () => this.observer,
+      },
+      header,
+    );
+    this.records = new RecordOps(
+      () => this.btree,
+      this.data,
+      this.blockmap,
+      this.clock,
+      this.counters,
+      () => this.observer,
+    );
     this.cache.onEvict = (buffer) => this.nodes.evictBuffer(buffer);
     this.tree = fresh ? undefined : new BTree(this.nodes);
     // A volume whose root node cannot be read is refused here, with the EIO naming it.
     if (!fresh) this.nodes.readNode(header.btreeRoot);
-    if (!fresh && !this.ro) this.commitRecovery();
+    if (!fresh && !this.ro) this.flush.commitRecovery(this.recovery);
   }
 
   get readOnly(): boolean {
@@ -212,7 +160,7 @@ export class Volume {
     if (this.failure !== undefined) throw new FsError('EIO', `remount: ${this.failure}`);
     if (readOnly === this.ro) return;
     if (readOnly) {
-      assert(this.cycle === undefined, 'no flush cycle runs when the volume turns read-only');
+      assert(this.flush.cycle === undefined, 'no flush cycle runs when the volume turns read-only');
       assert(this.recoveryPending || this.cache.dirtyCount() === 0, 'a volume turns read-only with nothing dirty');
       this.ro = true;
       return;
@@ -223,9 +171,9 @@ export class Volume {
     this.recoveryPending = false;
     if (this.recovery.undone > 0) {
       this.cache.writeDirty('meta');
-      this.fsync();
+      this.flush.fsync();
     }
-    this.commitRecovery();
+    this.flush.commitRecovery(this.recovery);
   }
 
   /**
@@ -237,39 +185,11 @@ export class Volume {
    * keeps its last commit, which is what the next mount recovers.
    */
   fail(reason: string): void {
-    const cycle = this.cycle;
+    const cycle = this.flush.cycle;
     // Large data a failed write-out did not write stays pending, so reads still find it.
-    if (cycle?.finalizing) this.cycle = undefined;
+    if (cycle?.finalizing) this.flush.drop();
     else if (cycle !== undefined && this.failure === undefined) this.abort();
     this.failure ??= reason;
-  }
-
-  /**
-   * Every read-write mount ends recovery stage 1 with a header commit that
-   * moves first_offset to the true end and jumps the seq past every record
-   * the ring can hold. Stale FIFO sectors past the end (writes a crash lost
-   * around them) can then never continue the new sequence, so a later
-   * recovery cannot mistake them for live UNDO. The pending REDO stays
-   * reachable through redo_start. (Like HAMMER's, the seq is a u32: it wraps
-   * after 2^32 / (FIFO bytes / 48) mounts, thousands for the default FIFO.)
-   * The header goes to both slots: a slot left from before the jump expects
-   * the old seq, so if the newest slot were then damaged, its recovery would
-   * stop at the jump and miss the UNDO of every later cycle (a crashed cycle
-   * would stay applied, half-written). Found by the corruption fuzzer.
-   */
-  private commitRecovery(): void {
-    const span = this.fifo.state;
-    const jump = Math.floor(this.fifo.size / MIN_SEQ_RECORD_BYTES) + 1;
-    const seq = (span.nextSeq + jump) >>> 0;
-    this.fifo.resetTo({ first: span.next, firstSeq: seq, next: span.next, nextSeq: seq });
-    const stage2 = this.recovery.redo.length > 0 ? this.recovery.stage2From : undefined;
-    for (let slot = 0; slot < HEADER_SLOTS.length; slot++) {
-      this.writeHeader(this.committed.lastCommitTid, stage2 ?? this.headerRedoStart());
-    }
-  }
-
-  private headerRedoStart(): number | undefined {
-    return this.committed.redoStart === 0 ? undefined : offPart(this.committed.redoStart);
   }
 
   /** Make a new volume on `device` (like newfs_hammer): the root directory inode and the PFS 0 record. */
@@ -309,8 +229,8 @@ export class Volume {
     const pfs = encodePfs({
       syncBegTid: 0,
       syncEndTid: 0,
-      sharedUuid: this.committed.fsid,
-      uniqueUuid: this.committed.fsid,
+      sharedUuid: this.flush.committed.fsid,
+      uniqueUuid: this.flush.committed.fsid,
       mirrorFlags: 0,
       label: 'root',
       pruneMin: 0,
@@ -328,38 +248,20 @@ export class Volume {
 
   /** The TID of the running cycle, undefined between cycles. */
   get cycleTid(): number | undefined {
-    return this.cycle?.tid;
+    return this.flush.cycle?.tid;
   }
 
-  /**
-   * Start a flush cycle and take its TID. `redoSyncOffset` (the oldest FIFO
-   * offset an fsynced REDO not yet committed as data lives at) is logged as a
-   * REDO SYNC first, and the commit keeps it in the header, so recovery stage 2
-   * starts early enough whether or not the cycle commits.
-   */
+  /** Start a flush cycle and take its TID (CommitProtocol.begin says what `redoSyncOffset` is for). */
   beginCycle(options: { redoSyncOffset?: number } = {}): number {
     this.checkWritable('beginCycle');
-    assert(this.cycle === undefined, 'one flush cycle at a time');
-    const tid = this.working.nextTid;
-    this.cycle = { tid, start: { ...this.working }, redoStart: options.redoSyncOffset, finalizing: false };
-    this.working.nextTid = tid + 1;
-    if (options.redoSyncOffset !== undefined) {
-      this.fifo.appendRedo({
-        flags: RedoFlag.SYNC,
-        objId: 0,
-        localization: 0,
-        offset: options.redoSyncOffset,
-        mtime: 0,
-        payload: new Uint8Array(0),
-      });
-    }
-    return tid;
+    return this.flush.begin(options.redoSyncOffset);
   }
 
   private requireCycle(op: string): number {
     this.checkWritable(op);
-    assert(this.cycle !== undefined, `${op} runs inside a flush cycle`);
-    return this.cycle.tid;
+    const cycle = this.flush.cycle;
+    assert(cycle !== undefined, `${op} runs inside a flush cycle`);
+    return cycle.tid;
   }
 
   private checkWritable(op: string): void {
@@ -370,69 +272,24 @@ export class Volume {
 
   /** Insert a record created by the running cycle, writing its data to the zone its type and size call for. */
   insertRecord(input: RecordInput, data?: Uint8Array): LeafElm {
-    const tid = this.requireCycle('insertRecord');
-    const hasData = data !== undefined && data.length > 0;
-    const elm = leafElm(
-      {
-        localization: input.localization,
-        objId: input.objId,
-        recType: input.recType,
-        key: input.key,
-        createTid: tid,
-      },
-      {
-        deleteTid: 0,
-        objType: input.objType,
-        createTs: Math.floor(this.clock.now() / 1e6),
-        deleteTs: 0,
-        dataOffset: hasData ? this.data.write(input.recType, data) : 0,
-        dataLen: hasData ? data.length : 0,
-        dataCrc: hasData ? recordDataCrc(input.recType, data) : 0,
-      },
-    );
-    this.btree.insert(elm);
-    this.counters.recordsInserted++;
-    return elm;
+    return this.records.insert(this.requireCycle('insertRecord'), input, data);
   }
 
   /** Mark a record deleted as of the running cycle's TID (history keeps it). */
   deleteRecord(key: BTreeKey): LeafElm {
-    const tid = this.requireCycle('deleteRecord');
-    const elm = this.btree.markDeleted(key, tid, Math.floor(this.clock.now() / 1e6));
-    this.counters.recordsDeleted++;
-    return elm;
+    return this.records.delete(this.requireCycle('deleteRecord'), key);
   }
 
   /** Remove a record physically and free its data (pruning, no-history files). */
   destroyRecord(key: BTreeKey): LeafElm {
     this.requireCycle('destroyRecord');
-    const elm = this.btree.destroy(key);
-    if (elm.dataLen > 0) this.blockmap.free(elm.dataOffset, elm.dataLen);
-    if (this.observer?.active)
-      this.observer.note('RECORD_DESTROY', {
-        objId: key.objId,
-        recType: key.recType,
-        key: key.key,
-        createTid: key.createTid,
-      });
-    return elm;
+    return this.records.destroy(key);
   }
 
-  /**
-   * Reblocking: copy a record's data to fresh space of its zone, repoint the
-   * record and free the old space. The old bytes stay untouched until this
-   * cycle commits (a freed big-block is reused only after), so a crash before
-   * the commit rolls the record back to data that is still there.
-   */
+  /** Reblocking: move a record's data to fresh space of its zone (RecordOps.moveData says why a crash is safe). */
   moveRecordData(key: BTreeKey): LeafElm {
     this.requireCycle('moveRecordData');
-    const elm = this.btree.lookupExact(key);
-    assert(elm.dataLen > 0, 'a record moved by reblocking has data');
-    const offset = this.data.write(elm.recType, this.data.read(elm));
-    assert(offZone(offset) === offZone(elm.dataOffset), 'moved data stays in its zone');
-    const moved = this.btree.setDataOffset(elm, offset);
-    this.blockmap.free(elm.dataOffset, elm.dataLen);
-    return moved;
+    return this.records.moveData(key);
   }
 
   /** Reblocking: move the B-tree node at `offset` to fresh space; returns its new offset. */
@@ -456,15 +313,10 @@ export class Volume {
     return this.data.read(elm);
   }
 
-  /**
-   * Patch an inode record's times in place (outside its CRC): mtime under
-   * UNDO, atime without, no new version either way.
-   */
+  /** Patch an inode record's times in place, no new version (RecordOps.patchInodeTimes). */
   patchInodeTimes(elm: LeafElm, times: { mtime?: number; atime?: number }): void {
     this.requireCycle('patchInodeTimes');
-    this.data.patchInodeTimes(elm, times);
-    if (this.observer?.active)
-      this.observer.note('INODE_TIMES', { objId: elm.objId, mtime: times.mtime, atime: times.atime });
+    this.records.patchInodeTimes(elm, times);
   }
 
   /**
@@ -474,10 +326,7 @@ export class Volume {
    */
   allocTids(count: number): number {
     this.checkWritable('allocTids');
-    assert(Number.isSafeInteger(count) && count > 0, 'allocTids takes a positive count');
-    const first = this.working.nextTid;
-    this.working.nextTid += count;
-    return first;
+    return this.flush.allocTids(count);
   }
 
   /** Free allocation space: free big-blocks, and what each zone's current big-block still has. */
@@ -488,176 +337,64 @@ export class Volume {
   /** Keep the volume's live-inode count (vol0_stat_inodes). */
   adjustInodeCount(delta: number): void {
     this.requireCycle('adjustInodeCount');
-    this.working.inodes += delta;
-    assert(this.working.inodes >= 0, 'the inode count never goes negative');
+    this.flush.adjustInodes(delta);
   }
 
   /** Append a REDO record (fsync fast path); durable after syncRedo(). Returns its FIFO offset. */
   appendRedo(redo: Omit<RedoRecord, 'type' | 'seq'>, more = false): number {
     this.checkWritable('appendRedo');
-    const offset = this.fifo.appendRedo(redo, more);
-    if (this.observer?.active)
-      this.observer.note('REDO_APPEND', {
-        flags: redo.flags,
-        objId: redo.objId,
-        offset: redo.offset,
-        bytes: redo.payload.length,
-        fifoOffset: offset,
-      });
-    return offset;
+    return this.flush.appendRedo(redo, more);
   }
 
   /** Write the FIFO buffers and fsync: REDO appended so far survives a crash. */
   syncRedo(): void {
     this.checkWritable('syncRedo');
-    const bytes = this.fifo.writeOut();
-    this.counters.fifoBytesWritten += bytes;
-    this.fsync();
-    if (this.observer?.active) this.observer.note('REDO_SYNC', { fifoBytes: bytes });
-  }
-
-  /** Every fsync of the volume: the FIFO learns whether what it wrote is durable (UndoFifo.syncFailed). */
-  private fsync(): void {
-    try {
-      this.device.fsync();
-    } catch (error) {
-      this.fifo.syncFailed();
-      throw error;
-    }
-    this.fifo.synced();
-    this.counters.fsyncs++;
+    this.flush.syncRedo();
   }
 
   /** Dirty meta-data bytes waiting for the next finalize. */
   dirtyMetaBytes(): number {
-    return this.cache.dirtyCount('meta') * BUFFER_BYTES;
+    return this.flush.dirtyMetaBytes();
   }
 
-  /**
-   * HAMMER's finalize: data buffers, then UNDO/REDO buffers + fsync, then
-   * meta-data + fsync, then (final only) the header + fsync. A non-final
-   * finalize (mid-flush, when dirty meta-data passes its limit) writes no
-   * header: the cycle stays revocable until its commit.
-   */
+  /** HAMMER's finalize, final (with the header commit) or not (CommitProtocol.finalize). */
   finalize(final: boolean): void {
     this.requireCycle('finalize');
-    assert(this.cycle !== undefined, 'finalize runs inside a cycle');
-    this.cycle.finalizing = true;
-    this.counters.finalizes++;
-    const fsyncsBefore = this.counters.fsyncs;
-    const data = this.cache.writeDirty('data') + this.data.writePending(this.device);
-    this.counters.dataBytesWritten += data;
-    let fifo = 0;
-    if (this.fifo.hasDirty()) {
-      fifo = this.fifo.writeOut();
-      this.counters.fifoBytesWritten += fifo;
-      this.fsync();
-    }
-    this.nodes.sealDirty();
-    const meta = this.cache.writeDirty('meta');
-    this.counters.metaBytesWritten += meta;
-    if (meta > 0 || !final) this.fsync();
-    if (this.observer?.active) {
-      const fsyncs = this.counters.fsyncs - fsyncsBefore;
-      this.observer.note('FINALIZE', { final, dataBytes: data, fifoBytes: fifo, metaBytes: meta, fsyncs });
-    }
-    if (final) this.writeHeader(this.cycle.tid, this.cycle.redoStart);
-    this.cycle.finalizing = false;
+    this.flush.finalize(final);
   }
 
   /** Finish the running cycle durably; returns its TID. */
   commit(): number {
-    const tid = this.requireCycle('commit');
-    this.finalize(true);
-    this.cycle = undefined;
-    this.counters.cycles++;
-    this.cache.endCycle();
-    this.blockmap.releasePendingFrees();
-    this.cache.trim();
-    return tid;
+    this.requireCycle('commit');
+    return this.flush.commit();
   }
 
-  /**
-   * Give up the running cycle: its meta-data changes are rolled back in
-   * memory (newest pre-image first) and its allocations forgotten. UNDO it
-   * already logged stays in the FIFO, harmless: it restores the same state.
-   */
+  /** Give up the running cycle, rolled back in memory (CommitProtocol.abort). */
   abort(): void {
     this.requireCycle('abort');
-    assert(this.cycle !== undefined, 'abort runs inside a cycle');
-    this.cache.abortCycle();
-    this.data.dropPending();
-    this.nodes.clear();
-    // TIDs and object ids handed out stay used: the sequence never goes back.
-    this.working = { ...this.cycle.start, nextTid: Math.max(this.cycle.start.nextTid, this.working.nextTid) };
-    this.blockmap.reload(zoneBases(this.committed));
-    this.cycle = undefined;
-  }
-
-  /**
-   * Commit point: write the header to the other slot (generation + 1) with the
-   * FIFO span starting at the append point, and fsync.
-   */
-  private writeHeader(lastCommitTid: number, redoStart: number | undefined): void {
-    const span: FifoSpan = this.fifo.state;
-    const blockmap = this.committed.blockmap.map((entry) => ({ ...entry }));
-    blockmap[Zone.UNDO] = {
-      physOffset: 0,
-      firstOffset: hammerOff(Zone.UNDO, span.next),
-      nextOffset: hammerOff(Zone.UNDO, span.next),
-      allocOffset: hammerOff(Zone.UNDO, this.fifo.size),
-    };
-    for (const [zone, state] of this.blockmap.zoneState()) {
-      blockmap[zone] = { physOffset: state.base, firstOffset: 0, nextOffset: state.next, allocOffset: 0 };
-    }
-    const header: VolumeHeader = {
-      ...this.committed,
-      generation: this.committed.generation + 1,
-      undoFirstSeq: span.nextSeq,
-      bigblocks: this.blockmap.bigblocks,
-      freeBigblocks: this.blockmap.freeBigblocks(),
-      inodes: this.working.inodes,
-      btreeRoot: this.working.btreeRoot,
-      nextTid: this.working.nextTid,
-      lastCommitTid,
-      redoStart: redoStart === undefined ? 0 : hammerOff(Zone.UNDO, redoStart),
-      blockmap,
-    };
-    const slot = HEADER_SLOTS[slotFor(header.generation)];
-    assert(slot !== undefined, 'a header slot exists for every generation');
-    this.device.write(slot, encodeHeader(header));
-    this.fsync();
-    this.committed = header;
-    this.fifo.setFirst(span.next, span.nextSeq);
-    this.fifo.protect(redoStart);
-    if (this.observer?.active)
-      this.observer.note('HEADER_COMMIT', {
-        generation: header.generation,
-        lastCommitTid,
-        slot,
-        redoStart: redoStart ?? null,
-      });
+    this.flush.abort();
   }
 
   stats(): VolumeStats {
+    const { committed, working } = this.flush;
     return {
-      label: this.committed.label,
-      fsid: this.committed.fsid,
-      generation: this.committed.generation,
-      nextTid: this.working.nextTid,
-      lastCommitTid: this.committed.lastCommitTid,
-      inodes: this.working.inodes,
+      label: committed.label,
+      fsid: committed.fsid,
+      generation: committed.generation,
+      nextTid: working.nextTid,
+      lastCommitTid: committed.lastCommitTid,
+      inodes: working.inodes,
       bigblocks: this.blockmap.bigblocks,
       freeBigblocks: this.blockmap.freeBigblocks(),
       fifoBytes: this.fifo.size,
       fifoUsedBytes: this.fifo.usedBytes(),
-      btreeRoot: this.working.btreeRoot,
+      btreeRoot: working.btreeRoot,
     };
   }
 
   /** The committed header (what a crash now would come back to). */
   header(): Readonly<VolumeHeader> {
-    return this.committed;
+    return this.flush.committed;
   }
 
   /** A B-tree node by offset, CRC-checked when read from the device (for fsck and show). */
@@ -673,14 +410,8 @@ export class Volume {
   /** Unmount: no cycle may be running (the layer above flushes first). */
   close(): void {
     if (this.closed) return;
-    assert(this.cycle === undefined, 'no flush cycle is running at unmount');
+    assert(this.flush.cycle === undefined, 'no flush cycle is running at unmount');
     this.closed = true;
     this.device.close();
   }
-}
-
-function zoneBases(header: VolumeHeader): Map<number, number> {
-  const bases = new Map<number, number>();
-  for (const zone of ALLOC_ZONES) bases.set(zone, header.blockmap[zone]?.physOffset ?? 0);
-  return bases;
 }

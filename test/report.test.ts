@@ -139,7 +139,7 @@ describe('report data from an audit log', () => {
     // The snapshot's header commit and the fsync's REDO sync ran outside any group's run.
     const outside = device.filter((op) => op.group === undefined);
     expect(outside.map((op) => op.type)).toEqual(expect.arrayContaining(['REDO_SYNC', 'HEADER_COMMIT']));
-    // fsyncs as storage/volume.ts issues them: FIFO written, meta written (or not final), header, REDO sync.
+    // fsyncs as storage/volume-commit.ts issues them: FIFO written, meta written (or not final), header, REDO sync.
     const redo = device.find((op) => op.type === 'REDO_SYNC');
     expect(redo?.fsyncs).toBe(1);
     for (const op of device.filter((o) => o.type === 'FINALIZE')) {
