@@ -10,7 +10,7 @@ import {
   type VolumeHeader,
 } from './format/header.js';
 import { BIGBLOCK_BYTES, BUFFER_BYTES, FIRST_TID, hammerOff, Zone } from './layout.js';
-import type { MkfsOptions } from './volume.js';
+import type { MkfsOptions } from './volume-types.js';
 
 /** B-tree, meta, and at least one data big-block beside the FIFO. */
 export const MIN_DATA_BIGBLOCKS = 3;
