@@ -51,22 +51,19 @@ function rebuild(): void {
       ),
     };
   });
-  let changed = false;
-  for (const { file, result } of files) {
+  const patched: Array<{ path: string; original: string; text: string }> = [];
+  for (const { file, path, original, result } of files) {
     if ('unexpected' in result) {
       say(`${file} is not the expected source (patch '${result.unexpected}' does not apply); left as it is`);
       return;
     }
+    patched.push({ path, original, text: result.text });
   }
-  for (const { path, original, result } of files) {
-    if ('text' in result && result.text !== original) {
-      writeFileSync(path, result.text);
-      changed = true;
-    }
-  }
+  const changed = patched.filter(({ original, text }) => text !== original);
+  for (const { path, text } of changed) writeFileSync(path, text);
   const marker = join(dir, 'build', 'Release', PATCH_MARKER);
   const names = BINDING_PATCHES.map((patch) => patch.name);
-  if (!changed && existsSync(marker)) {
+  if (changed.length === 0 && existsSync(marker)) {
     const built = (JSON.parse(readFileSync(marker, 'utf8')) as { patches: string[] }).patches;
     if (names.every((name) => built.includes(name))) return;
   }
