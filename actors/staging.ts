@@ -43,7 +43,9 @@ export class Staging {
         break;
       case 'setup': {
         const good = this.setupParentInodes(ip, 0, flg);
-        if (good >= 0) {
+        // A removal that joined before another one failed: the inode goes with it (its synced
+        // nlinks then counts the entry that stays), never a DEL on disk without its inode.
+        if (good >= 0 || this.targetsInGroup(ip, flg)) {
           // A same-name partner pulled in during the walk may have placed the inode already.
           if (stateOf(ip) !== 'flush' && !this.placing.has(ip)) this.flushInodeCore(ip, flg, options);
         } else {
@@ -80,7 +82,13 @@ export class Staging {
       return -2;
     }
     let good = 0;
-    for (const record of [...ip.targetList]) {
+    // New entries first: a removal joins only if the inode keeps an entry in this group or gains
+    // none. Else a group could commit a rename's DEL without its ADD, and a crash then show the
+    // inode with fewer entries than its nlinks, or none at all.
+    const adds = ip.targetList.filter((record) => record.type === 'ADD');
+    const others = ip.targetList.filter((record) => record.type !== 'ADD');
+    for (const record of [...adds, ...others]) {
+      if (good < 0 && record.type === 'DEL' && adds.length > 0) break;
       const r = this.setupParentHelper(record, depth, flg);
       assert(record.target === ip || record.target === undefined, 'a target-list record targets its inode');
       if (r < 0 && good === 0) good = -1;
@@ -88,6 +96,11 @@ export class Staging {
       if (r === -2) break;
     }
     return good;
+  }
+
+  /** Some record targeting `ip` is in `flg`: the inode must be written there too (its nlinks with its entries). */
+  private targetsInGroup(ip: Inode, flg: FlushGroup): boolean {
+    return ip.targetList.some((record) => record.state === 'flush' && record.group === flg.seq);
   }
 
   private setupParentHelper(record: MemRecord, depth: number, flg: FlushGroup): number {
@@ -286,6 +299,7 @@ export class Staging {
           return 0;
         }
         if (recordStateOf(record) === 'flush') return 1;
+        if (record.type === 'DEL') return this.setupRemoval(record, target, flg);
         this.joinGroup(record, flg);
         if (stateOf(target) !== 'flush' && !this.placing.has(target))
           this.flushInodeCore(target, flg, { recursion: true });
@@ -297,6 +311,22 @@ export class Staging {
         assert(ip.isDirectory || record.group === flg.seq, 'a flushing record of a file is in its group');
         return 1;
     }
+  }
+
+  /**
+   * A directory's removal of an entry whose inode is not flushing: the inode
+   * is placed and walks its dependencies (new entries first), and the DEL
+   * joins through that walk, so only where the inode's new entries could
+   * (a rename's DEL never reaches the disk before its ADD: the inode's
+   * synced nlinks would be 0 with the file still linked in memory, and a
+   * crash would lose it). When it cannot, the directory flushes again later.
+   */
+  private setupRemoval(record: MemRecord, target: Inode, flg: FlushGroup): number {
+    if (stateOf(target) !== 'flush' && !this.placing.has(target)) this.flushInodeCore(target, flg, { recursion: true });
+    this.setupParentInodes(target, 0, flg);
+    if (recordStateOf(record) === 'flush' && record.group === flg.seq) return 1;
+    record.ip.mark(InodeFlag.REFLUSH);
+    return 0;
   }
 }
 

@@ -156,6 +156,23 @@ describe('hammerstate crashtest', () => {
     expect(replayed.findings).toEqual(lost);
   }, 30_000);
 
+  it('a second link renamed over a file: no crash state has a DEL on disk without its inode (seq3 #11118784)', async () => {
+    // The link's fdatasync leaves a group open with both directories; the rename's new entry must wait (an older
+    // entry of that name goes first), and its removal of /B/foo once joined that group alone: a crash after it
+    // showed /A/foo with nlinks 2 and one entry.
+    const setup = await setupVolume();
+    const rec = await record(setup, [
+      { operation: { op: 'rename', from: '/B/bar', to: '/A/bar' }, persistence: 'none' },
+      { operation: { op: 'link', from: '/A/foo', to: '/B/foo' }, persistence: 'fdatasync' },
+      { operation: { op: 'rename', from: '/B/foo', to: '/A/bar' }, persistence: 'fsync' },
+    ]);
+    expect(rec.oracle).toEqual([]);
+    expect(rec.device.ops.length).toBeGreaterThan(20);
+    for (let point = 0; point <= rec.device.ops.length; point++) {
+      expect([point, await checkCrashState(rec, point, rec.device.crashImage(point))]).toEqual([point, []]);
+    }
+  }, 30_000);
+
   it('a PFS made in a workload: every crash state has a PFS list some step had, and a made PFS reads as an empty root', async () => {
     const setup = await setupVolume();
     const rec = await record(setup, [
