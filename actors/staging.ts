@@ -85,10 +85,10 @@ export class Staging {
     // New entries first: a removal joins only if the inode keeps an entry in this group or gains
     // none. Else a group could commit a rename's DEL without its ADD, and a crash then show the
     // inode with fewer entries than its nlinks, or none at all.
-    const adds = ip.targetList.filter((record) => record.type === 'ADD');
-    const others = ip.targetList.filter((record) => record.type !== 'ADD');
-    for (const record of [...adds, ...others]) {
-      if (good < 0 && record.type === 'DEL' && adds.length > 0) break;
+    const records = [...ip.targetList].sort((a, b) => Number(b.type === 'ADD') - Number(a.type === 'ADD'));
+    const hasAdd = records[0]?.type === 'ADD';
+    for (const record of records) {
+      if (good < 0 && record.type === 'DEL' && hasAdd) break;
       const r = this.setupParentHelper(record, depth, flg);
       assert(record.target === ip || record.target === undefined, 'a target-list record targets its inode');
       if (r < 0 && good === 0) good = -1;
