@@ -159,7 +159,8 @@ export function writeData(
   path: string,
   use: SpaceUse = 'write',
 ): void {
-  if (position + data.length > FILE_SIZE_MAX) throw new FsError('EINVAL', 'write past the largest file size', { path });
+  if (position + data.length > FILE_SIZE_MAX)
+    throw new FsError('EFBIG', `a write past the largest file size (${FILE_SIZE_MAX} bytes)`, { path });
   if (data.length === 0) return;
   const end = position + data.length;
   // The new blocks first, then one reservation for all of them: ENOSPC changes nothing.
@@ -223,9 +224,9 @@ export function truncateData(
   writeFollows = false,
   use: SpaceUse = 'write',
 ): void {
-  if (!Number.isSafeInteger(length) || length < 0 || length > FILE_SIZE_MAX) {
-    throw new FsError('EINVAL', `invalid length ${length}`, { path });
-  }
+  if (!Number.isInteger(length) || length < 0) throw new FsError('EINVAL', `invalid length ${length}`, { path });
+  if (length > FILE_SIZE_MAX)
+    throw new FsError('EFBIG', `length ${length} is past the largest file size (${FILE_SIZE_MAX} bytes)`, { path });
   const now = mount.clock.now();
   const size = ip.ino.size;
   let flags = InodeFlag.DDIRTY;

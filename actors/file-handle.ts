@@ -53,8 +53,7 @@ export class FileHandle implements FileHandleApi {
         throw new FsError('EINVAL', 'offset/length outside the buffer', { path: this.path });
       }
       const at = position ?? this.position;
-      if (!Number.isSafeInteger(at) || at < 0)
-        throw new FsError('EINVAL', `invalid position ${at}`, { path: this.path });
+      if (!Number.isInteger(at) || at < 0) throw new FsError('EINVAL', `invalid position ${at}`, { path: this.path });
       const bytes = readData(this.host.mount, this.ip, at, length);
       buffer.set(bytes, offset);
       if (position === null) this.position = at + bytes.length;
@@ -80,8 +79,7 @@ export class FileHandle implements FileHandleApi {
       }
       this.host.mount.checkWritable(this.path);
       const at = this.access.append ? this.ip.ino.size : (position ?? this.position);
-      if (!Number.isSafeInteger(at) || at < 0)
-        throw new FsError('EINVAL', `invalid position ${at}`, { path: this.path });
+      if (!Number.isInteger(at) || at < 0) throw new FsError('EINVAL', `invalid position ${at}`, { path: this.path });
       writeData(this.host.mount, this.ip, at, bytes.subarray(offset, offset + size), this.path);
       if (position === null || this.access.append) this.position = at + size;
       return { bytesWritten: size };

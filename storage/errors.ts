@@ -10,6 +10,7 @@ export type FsErrorCode =
   | 'ENOTEMPTY'
   | 'ENAMETOOLONG'
   | 'EINVAL'
+  | 'EFBIG'
   | 'ENOSPC'
   | 'EROFS'
   | 'EIO'

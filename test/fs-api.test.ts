@@ -133,6 +133,14 @@ describe('the node:fs-like API', () => {
     expect(await code(fs.open('/file', 'wx'))).toBe('EEXIST');
     expect(await code(fs.open('/file', 'bogus' as 'r'))).toBe('EINVAL');
     expect(await code(fs.truncate('/file', -1))).toBe('EINVAL');
+    expect(await code(fs.truncate('/file', 1.5))).toBe('EINVAL');
+    // Past the largest file size (2^52 bytes): EFBIG, as ftruncate(2) and pwrite(2) say; a read there is at end of file.
+    expect(await code(fs.truncate('/file', 2 ** 60))).toBe('EFBIG');
+    const far = await fs.open('/file', 'r+');
+    expect(await code(far.write(Buffer.from('x'), 0, 1, 2 ** 52))).toBe('EFBIG');
+    expect(await code(far.write(Buffer.from('x'), 0, 1, 2 ** 63))).toBe('EFBIG');
+    expect((await far.read(Buffer.alloc(4), 0, 4, 2 ** 63)).bytesRead).toBe(0);
+    await far.close();
     expect(await code(fs.readlink('/file'))).toBe('EINVAL');
     expect(await code(fs.chmod('/file', -5))).toBe('EINVAL');
     expect(await code(fs.utimes('/file', Number.NaN, 1))).toBe('EINVAL');
