@@ -1,5 +1,6 @@
 import { InodeFlag } from '../machines/inode-flags.js';
 import { FsError } from '../storage/errors.js';
+import { nameByteLength, nameBytes } from '../storage/format/names.js';
 import { ObjType, ROOT_OBJ_ID, TID_MAX } from '../storage/layout.js';
 import { checkChown, checkOwner, checkSticky, inGroup, S_ISGID, S_ISUID } from './access.js';
 import { UF_NOHISTORY, W_OK } from './api.js';
@@ -57,7 +58,9 @@ export abstract class FsNames extends FsCore {
       if (typeof target !== 'string' || target.length === 0)
         throw new FsError('ENOENT', 'empty symlink target', { path });
       if (target.includes('\0')) throw new FsError('EINVAL', 'a symlink target cannot contain NUL', { path });
-      if (Buffer.byteLength(target, 'utf8') > PATH_MAX)
+      if (!target.isWellFormed() && nameBytes(target) === undefined)
+        throw new FsError('EINVAL', 'a symlink target that stands for no bytes', { path });
+      if (nameByteLength(target) > PATH_MAX)
         throw new FsError('ENAMETOOLONG', `a symlink target longer than ${PATH_MAX} bytes`, { path });
       const r = this.forCreate(path);
       if (r.ip !== undefined) throw new FsError('EEXIST', 'file exists', { path });

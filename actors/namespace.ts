@@ -2,6 +2,7 @@ import { InodeFlag } from '../machines/inode-flags.js';
 import { assert } from '../storage/assert.js';
 import { FsError } from '../storage/errors.js';
 import type { BTreeKey, LeafElm } from '../storage/format/btree-node.js';
+import { nameByteLength, nameBytes, nameOf } from '../storage/format/names.js';
 import {
   DIRHASH_COLLISION_SPAN,
   type DirEntryData,
@@ -41,7 +42,9 @@ export function checkName(name: string, path: string): void {
   if (name.length === 0 || name === '.' || name === '..' || name.includes('\0')) {
     throw new FsError('EINVAL', `invalid file name '${name}'`, { path });
   }
-  if (Buffer.byteLength(name, 'utf8') > NAME_MAX) {
+  if (!name.isWellFormed() && nameBytes(name) === undefined)
+    throw new FsError('EINVAL', 'a name that stands for no bytes', { path });
+  if (nameByteLength(name) > NAME_MAX) {
     throw new FsError('ENAMETOOLONG', `file name longer than ${NAME_MAX} bytes`, { path });
   }
   if (reservedName(name)) throw new FsError('EINVAL', `'${name}' is an as-of or PFS path component`, { path });
@@ -300,7 +303,9 @@ function touchDirectory(mount: Mount, dip: Inode): void {
 
 /** A symlink target: inline in the inode up to 24 bytes, else a GENERAL (FIX) record. */
 export function symlinkBytes(target: string): { inline: Uint8Array | undefined; bytes: Uint8Array } {
-  const bytes = new Uint8Array(Buffer.from(target, 'utf8'));
+  const encoded = nameBytes(target);
+  assert(encoded !== undefined, 'a symlink target stands for bytes (checked by symlink)');
+  const bytes = new Uint8Array(encoded);
   return { inline: bytes.length <= INODE_SYMLINK_BYTES && !bytes.includes(0) ? bytes : undefined, bytes };
 }
 
@@ -321,13 +326,13 @@ export function addSymlinkRecord(mount: Mount, ip: Inode, bytes: Uint8Array, pat
 
 /** The symlink target of `ip` (inline, in memory, or the FIX record as of the inode's view). */
 export function readSymlink(mount: Mount, ip: Inode): string {
-  if (ip.ino.symlink.length > 0 || ip.ino.size === 0) return Buffer.from(ip.ino.symlink).toString('utf8');
+  if (ip.ino.symlink.length > 0 || ip.ino.size === 0) return nameOf(ip.ino.symlink);
   for (const record of ip.records)
-    if (record.type === 'GENERAL' && record.recType === RecType.FIX) return Buffer.from(record.data).toString('utf8');
+    if (record.type === 'GENERAL' && record.recType === RecType.FIX) return nameOf(record.data);
   const elm = mount.volume.lookup(
     { localization: dataLocalization(ip.localization), objId: ip.objId, recType: RecType.FIX, key: 0 },
     ip.asof,
   );
   if (elm === undefined) throw new FsError('EIO', `symlink ${ip.objId}: its target record is missing`);
-  return Buffer.from(mount.volume.readData(elm)).toString('utf8');
+  return nameOf(mount.volume.readData(elm));
 }

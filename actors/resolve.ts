@@ -1,4 +1,5 @@
 import { FsError } from '../storage/errors.js';
+import { nameByteLength, nameBytes } from '../storage/format/names.js';
 import { decodePfs, NAME_MAX, PFS_MIRROR_DELETED } from '../storage/format/records.js';
 import { ObjType, parseTid, RecType, ROOT_OBJ_ID, TID_MAX } from '../storage/layout.js';
 import { checkAccess } from './access.js';
@@ -34,12 +35,16 @@ export interface Resolved {
 export function splitPath(path: unknown): string[] {
   if (typeof path !== 'string') throw new FsError('EINVAL', `a path must be a string, got ${typeof path}`);
   if (!path.startsWith('/')) throw new FsError('EINVAL', 'paths are absolute (start with /)', { path });
-  if (path.length > PATH_MAX / 3 && Buffer.byteLength(path, 'utf8') > PATH_MAX)
+  if (path.length > PATH_MAX / 3 && nameByteLength(path) > PATH_MAX)
     throw new FsError('ENAMETOOLONG', `path longer than ${PATH_MAX} bytes`, { path });
   if (path.includes('\0')) throw new FsError('EINVAL', 'a path cannot contain NUL', { path });
   const parts = path.split('/').filter((part) => part.length > 0);
+  // A name of bytes that are not UTF-8 is escaped (storage/format/names.ts); a lone surrogate that stands for no byte is refused.
+  const text = path.isWellFormed();
   for (const part of parts) {
-    if (part.length > NAME_MAX / 3 && Buffer.byteLength(part.replace(AT_SUFFIX, ''), 'utf8') > NAME_MAX)
+    if (!text && nameBytes(part) === undefined)
+      throw new FsError('EINVAL', 'a name that stands for no bytes (a lone surrogate outside U+DC80-U+DCFF)', { path });
+    if (part.length > NAME_MAX / 3 && nameByteLength(part.replace(AT_SUFFIX, '')) > NAME_MAX)
       throw new FsError('ENAMETOOLONG', `a name longer than ${NAME_MAX} bytes`, { path });
   }
   return parts;

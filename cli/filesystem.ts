@@ -5,6 +5,7 @@ import { mount } from '../actors/index.js';
 import { FileDevice } from '../storage/device.js';
 import { FsError } from '../storage/errors.js';
 import { readHeader } from '../storage/format/header.js';
+import { nameBytes } from '../storage/format/names.js';
 import { parseTid } from '../storage/layout.js';
 import { note, UsageError } from './output.js';
 import { wallClock } from './wall-clock.js';
@@ -21,6 +22,15 @@ import { wallClock } from './wall-clock.js';
  * EROFS is a write through an as-of path (`name@@0x…`), never a damaged volume.
  */
 const PATH_CODES = new Set(['ENOENT', 'EEXIST', 'ENOTDIR', 'EISDIR', 'ENOTEMPTY', 'ENAMETOOLONG', 'EROFS']);
+
+/**
+ * A host path for node:fs from a path that may hold names of bytes that are
+ * not UTF-8 (escaped as storage/format/names.ts says): those bytes, as a
+ * Buffer; plain text stays a string.
+ */
+export function hostPath(path: string): string | Buffer {
+  return path.isWellFormed() ? path : (nameBytes(path) ?? path);
+}
 
 /**
  * Mount `volume`, run `work`, unmount (a flush when read-write). Called by the

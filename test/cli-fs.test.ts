@@ -41,7 +41,8 @@ interface Census {
 
 function census(top: string): Census {
   const count: Census = { files: 0, dirs: 0, symlinks: 0, bytes: 0 };
-  const visit = (path: string) => {
+  // Paths as bytes: names that are not UTF-8 are counted as the entries they are.
+  const visit = (path: Buffer) => {
     const stats = lstatSync(path);
     if (stats.isSymbolicLink()) count.symlinks++;
     else if (stats.isFile()) {
@@ -49,10 +50,11 @@ function census(top: string): Census {
       count.bytes += stats.size;
     } else if (stats.isDirectory()) {
       count.dirs++;
-      for (const name of readdirSync(path)) visit(join(path, name));
+      for (const name of readdirSync(path, { encoding: 'buffer' }))
+        visit(Buffer.concat([path, Buffer.from('/'), name]));
     }
   };
-  visit(top);
+  visit(Buffer.from(top));
   return count;
 }
 
@@ -112,6 +114,16 @@ function sampleTree(top: string, limit = 200): void {
   writeFileSync(join(extras, 'run.sh'), '#!/bin/sh\necho hi\n', { mode: 0o755 });
   mkdirSync(join(extras, 'a', 'b', 'c', 'd'), { recursive: true });
   writeFileSync(join(extras, 'a', 'b', 'c', 'd', 'deep.txt'), 'deep\n');
+  // Names that are not UTF-8 (Latin-1 é and è: one byte each), which a lossy decoding would make one name.
+  const odd = join(top, 'latin1');
+  mkdirSync(odd);
+  const latin1 = (...parts: Array<string | number[]>) =>
+    Buffer.concat(parts.map((part) => (typeof part === 'string' ? Buffer.from(part, 'utf8') : Buffer.from(part))));
+  writeFileSync(latin1(odd, '/caf', [0xe9]), 'e acute\n');
+  writeFileSync(latin1(odd, '/caf', [0xe8]), 'e grave\n');
+  mkdirSync(latin1(odd, '/d', [0xe9]));
+  writeFileSync(latin1(odd, '/d', [0xe9], '/', [0xff]), 'inside\n');
+  symlinkSync(latin1('caf', [0xe9]), latin1(odd, '/l', [0xe9]));
 }
 
 function sha256(path: string): string {

@@ -168,6 +168,31 @@ describe('the FUSE adapter', () => {
     await fs.unmount();
   });
 
+  it('with the byte-names binding, takes paths as bytes (a character a byte) and gives names and link targets back so', async () => {
+    const fs = await mountMem((await memVolume()).device);
+    const { operations } = fuseOperations({ fs, owner: { uid: 0, gid: 0 }, log: () => undefined, byteNames: true });
+    const ops = operations as FuseOperations;
+    // What the kernel sends for Latin-1 café and cafè, and for UTF-8 "€" (three bytes, three characters here).
+    const acute = '/caf\xe9';
+    const grave = '/caf\xe8';
+    const euro = Buffer.from('/€').toString('latin1');
+    for (const path of [acute, grave, euro]) {
+      const [created, fd] = await call<[number, number?]>((cb) => ops.create(path, 0o644, cb));
+      expect(created).toBe(0);
+      const data = Buffer.from(path, 'latin1');
+      await call((cb) => ops.write(path, fd as number, data, data.length, 0, cb));
+      expect(await answer((cb) => ops.release(path, fd as number, cb))).toBe(0);
+    }
+    expect(await answer((cb) => ops.symlink(acute, '/l\xe8', cb))).toBe(0);
+    // The API names them as storage/format/names.ts says: escaped bytes, and text as text.
+    expect((await fs.readdir('/')).sort()).toEqual(['caf\udce8', 'caf\udce9', 'l\udce8', '€']);
+    expect((await fs.readFile('/caf\udce8')).toString('latin1')).toBe(grave);
+    const [, names] = await call<[number, string[]?]>((cb) => ops.readdir('/', cb));
+    expect(names?.slice(2).sort()).toEqual(['caf\xe8', 'caf\xe9', 'l\xe8', euro.slice(1)].sort());
+    expect(await call((cb) => ops.readlink('/l\xe8', cb))).toEqual([0, acute]);
+    await fs.unmount();
+  });
+
   it('never throws: a call that throws or rejects with a bug answers EIO, is logged, and the next call works', async () => {
     const fs = await mountMem((await memVolume()).device);
     const broken = new Proxy(fs, {

@@ -39,6 +39,21 @@ describeFuse('real programs on a FUSE mount', ['cp', 'diff', 'tar', 'git', 'find
     expect(Number(listed)).toBeGreaterThan(100);
   });
 
+  it('keeps names that are not UTF-8 byte for byte: a Latin-1 tree copied in is identical, no two names merged', async () => {
+    // café, cafè (one byte each for é and è in Latin-1: not UTF-8), a directory and a symlink named likewise.
+    await sh(
+      `mkdir latin1 && cd latin1 && printf one > "$(printf 'caf\\351')" && printf two > "$(printf 'caf\\350')" && mkdir "$(printf 'd\\351')" && printf three > "$(printf 'd\\351/\\377')" && ln -s "$(printf 'caf\\351')" "$(printf 'l\\351')"`,
+      state.dir,
+    );
+    await sh('cp -a latin1 mnt/ && diff -r --no-dereference latin1 mnt/latin1', state.dir);
+    const names = await sh('LC_ALL=C ls mnt/latin1 | od -An -tx1 | tr -d " \\n"', state.dir);
+    expect(names).toBe('636166e80a636166e90a64e90a6ce90a');
+    expect(await sh(`cat mnt/latin1/"$(printf 'caf\\350')"`, state.dir)).toBe('two');
+    expect(await sh(`readlink mnt/latin1/"$(printf 'l\\351')" | od -An -tx1 | tr -d " \\n"`, state.dir)).toBe(
+      '636166e90a',
+    );
+  });
+
   it('runs git init, add and commit inside the mount, and git fsck finds the objects sound', async () => {
     const git = 'git -c user.name=hammerstate -c user.email=dev@hammerstate.invalid -c init.defaultBranch=main';
     await sh(
@@ -61,6 +76,7 @@ describeFuse('real programs on a FUSE mount', ['cp', 'diff', 'tar', 'git', 'find
     state.running = await startMount(state.volume, state.mnt, ['--no-audit']);
     for (const tree of TREES) await sh(`diff -r ${tree} mnt/${tree.split('/').at(-1)}`, state.dir);
     for (const part of TAR_PARTS) await sh(`diff -r mnt/linux/${part} mnt/extracted/${part}`, state.dir);
+    await sh('diff -r --no-dereference latin1 mnt/latin1', state.dir);
     // tar -d compares the archive with what was extracted: contents, sizes, modes and modification times agree
     // (tar -x sets the modification time alone, atime UTIME_OMIT: the patched binding passes that through).
     expect(await sh('tar -df mnt/tree.tar -C mnt/extracted 2>&1; echo "exit $?"', state.dir)).toBe('exit 0\n');

@@ -1,5 +1,7 @@
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { SYMLINK_LIMIT } from '../actors/resolve.js';
+import { nameBytes, nameOf } from '../storage/format/names.js';
 import { checkImage, code, memVolume, mountMem } from './support/fs.js';
 
 async function fresh() {
@@ -79,6 +81,73 @@ describe('names', () => {
     expect(await code(fs.stat(euros))).toBe('ENAMETOOLONG');
     expect(await code(fs.symlink(`/${'x'.repeat(4096)}`, '/a/long'))).toBe('ENAMETOOLONG');
     await fs.unmount();
+  });
+
+  it('bytes and names map one to one: any bytes read back as themselves, any text as itself', () => {
+    fc.assert(
+      fc.property(fc.uint8Array({ minLength: 1, maxLength: 40 }), (bytes) => {
+        const name = nameOf(bytes);
+        expect(nameBytes(name)).toEqual(Buffer.from(bytes));
+      }),
+      { numRuns: 3000 },
+    );
+    // Bytes near the edges of UTF-8: overlong forms, encoded surrogates, past U+10FFFF, cut sequences.
+    for (const hex of ['c0af', 'e0808f', 'eda080', 'f4908080', 'f0', 'e282', 'e282ac', 'f09f92a9', 'ff', 'c3a9e9']) {
+      const bytes = Buffer.from(hex, 'hex');
+      expect(nameBytes(nameOf(bytes))?.toString('hex')).toBe(hex);
+    }
+    expect(nameOf(Buffer.from('e282ac', 'hex'))).toBe('€');
+    expect(nameOf(Buffer.from('e9', 'hex'))).toBe('\udce9');
+    fc.assert(
+      fc.property(fc.string({ unit: 'grapheme', minLength: 1, maxLength: 20 }), (text) => {
+        expect(nameOf(nameBytes(text) as Buffer)).toBe(text);
+      }),
+      { numRuns: 2000 },
+    );
+    // Strings that stand for no bytes: a lone surrogate outside U+DC80-U+DCFF, or escapes that spell UTF-8 text.
+    expect(nameBytes('a\ud800')).toBeUndefined();
+    expect(nameBytes('\udc41')).toBeUndefined();
+    expect(nameBytes('\udcc3\udca9')).toBeUndefined();
+  });
+
+  it('a name of bytes that are not UTF-8 is stored as those bytes: Latin-1 names do not collide', async () => {
+    const { device, fs } = await fresh();
+    type Fs = typeof fs;
+    // 'é' and 'è' in Latin-1: one byte each, neither UTF-8. Decoded lossily both would be U+FFFD.
+    const e1 = nameOf(Buffer.from([0xe9]));
+    const e2 = nameOf(Buffer.from([0xe8]));
+    await fs.writeFile(`/a/caf${e1}`, 'one');
+    await fs.writeFile(`/a/caf${e2}`, 'two');
+    await fs.mkdir(`/a/d${e1}`);
+    await fs.symlink(`/a/caf${e1}`, `/a/l${e2}`);
+    const long = nameOf(Buffer.alloc(255, 0x80));
+    await fs.writeFile(`/a/${long}`, 'long');
+    expect(await code(fs.writeFile(`/a/${long}x`, 'x'))).toBe('ENAMETOOLONG');
+    expect(await code(fs.writeFile('/a/\ud800', 'x'))).toBe('EINVAL');
+    expect(await code(fs.stat('/a/\udcc3\udca9'))).toBe('EINVAL');
+    expect(await code(fs.symlink('/a/\udc41', '/a/bad'))).toBe('EINVAL');
+    const check = async (fs: Fs) => {
+      expect(await fs.readFile(`/a/caf${e1}`, 'utf8')).toBe('one');
+      expect(await fs.readFile(`/a/caf${e2}`, 'utf8')).toBe('two');
+      expect(await fs.readFile(`/a/l${e2}`, 'utf8')).toBe('one');
+      expect(await fs.readlink(`/a/l${e2}`)).toBe(`/a/caf${e1}`);
+      expect(await fs.readFile(`/a/${long}`, 'utf8')).toBe('long');
+      const names = (await fs.readdir('/a')).map((name) => nameBytes(name)?.toString('hex'));
+      expect(names.sort()).toEqual(
+        ['b', 'f', `caf\xe9`, `caf\xe8`, `d\xe9`, `l\xe8`, '\x80'.repeat(255)]
+          .map((name) => Buffer.from(name, 'latin1').toString('hex'))
+          .sort(),
+      );
+    };
+    // In memory, flushed, and read back from the volume by a new mount.
+    await check(fs);
+    await fs.sync();
+    await check(fs);
+    await fs.unmount();
+    expect(checkImage(device).errors).toBe(0);
+    const again = await mountMem(device);
+    await check(again);
+    await again.unmount();
   });
 
   it(`symlinks are followed up to ${SYMLINK_LIMIT} times in one walk; a loop is ELOOP`, async () => {

@@ -5,7 +5,7 @@ import type { Command } from 'commander';
 import type { FileSystem } from '../../actors/api.js';
 import { FsError } from '../../storage/errors.js';
 import { eventLoopTurn } from '../event-loop.js';
-import { asofOption, asofTid, childPath, volumePath, withFileSystem } from '../filesystem.js';
+import { asofOption, asofTid, childPath, hostPath, volumePath, withFileSystem } from '../filesystem.js';
 import { EXIT_OK, mib, note, printJson, say } from '../output.js';
 import { type Progress, startProgress } from '../progress.js';
 import { type CopySummary, copyBuffer, ENTRIES_PER_TURN, type TreeEntry, type TreePlan } from './import.js';
@@ -61,11 +61,11 @@ export async function exportTree(
     const from = entry.relative === '' ? source : childPath(source, entry.relative);
     const to = entry.relative === '' ? target : join(target, entry.relative);
     if (entry.kind === 'dir') {
-      mkdirSync(to, { mode: 0o700 });
+      mkdirSync(hostPath(to), { mode: 0o700 });
       modes.push({ path: to, mode: entry.mode });
       summary.dirs++;
     } else if (entry.kind === 'symlink') {
-      symlinkSync(entry.target as string, to);
+      symlinkSync(hostPath(entry.target as string), hostPath(to));
       summary.symlinks++;
     } else {
       summary.bytes += await exportFile(fs, from, to, entry, progress);
@@ -73,7 +73,7 @@ export async function exportTree(
       progress.advance(0, 1);
     }
   }
-  for (const { path, mode } of modes.reverse()) chmodSync(path, mode);
+  for (const { path, mode } of modes.reverse()) chmodSync(hostPath(path), mode);
   return summary;
 }
 
@@ -83,7 +83,7 @@ async function exportFile(fs: FileSystem, from: string, to: string, entry: TreeE
   let target: number | undefined;
   let position = 0;
   try {
-    target = openSync(to, 'wx', entry.mode);
+    target = openSync(hostPath(to), 'wx', entry.mode);
     const buffer = copyBuffer(entry.size);
     for (;;) {
       const { bytesRead } = await source.read(buffer, 0, buffer.length, position);

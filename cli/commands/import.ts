@@ -3,9 +3,10 @@ import { join, posix } from 'node:path';
 import type { Command } from 'commander';
 import type { FileSystem, Stats } from '../../actors/api.js';
 import { FsError } from '../../storage/errors.js';
+import { nameOf } from '../../storage/format/names.js';
 import { formatTid } from '../../storage/layout.js';
 import { eventLoopTurn } from '../event-loop.js';
-import { auditOptions, childPath, volumePath, withFileSystem } from '../filesystem.js';
+import { auditOptions, childPath, hostPath, volumePath, withFileSystem } from '../filesystem.js';
 import { EXIT_OK, mib, note, printJson, say } from '../output.js';
 import { type Progress, startProgress } from '../progress.js';
 
@@ -69,18 +70,25 @@ export async function planHostTree(top: string): Promise<TreePlan> {
   while (stack.length > 0) {
     const relative = stack.pop() as string;
     const path = relative === '' ? top : join(top, relative);
-    const stats = lstatSync(path);
+    const stats = lstatSync(hostPath(path));
     const mode = stats.mode & 0o7777;
     if (stats.isDirectory()) {
       plan.entries.push({ relative, kind: 'dir', size: 0, mode });
-      const names = readdirSync(path).sort().reverse();
+      // Names as their bytes (a name that is not UTF-8 is kept as it is: storage/format/names.ts).
+      const names = readdirSync(hostPath(path), { encoding: 'buffer' }).sort(Buffer.compare).reverse().map(nameOf);
       for (const name of names) stack.push(relative === '' ? name : `${relative}/${name}`);
     } else if (stats.isFile()) {
       plan.entries.push({ relative, kind: 'file', size: stats.size, mode });
       plan.files++;
       plan.bytes += stats.size;
     } else if (stats.isSymbolicLink()) {
-      plan.entries.push({ relative, kind: 'symlink', size: 0, mode, target: readlinkSync(path) });
+      plan.entries.push({
+        relative,
+        kind: 'symlink',
+        size: 0,
+        mode,
+        target: nameOf(readlinkSync(hostPath(path), { encoding: 'buffer' })),
+      });
     } else {
       plan.skipped.push(relative === '' ? path : relative);
     }
@@ -156,7 +164,7 @@ async function importFile(
   let source: number | undefined;
   let position = 0;
   try {
-    source = openSync(from, 'r');
+    source = openSync(hostPath(from), 'r');
     if (rewrite) {
       await target.truncate(0);
       if (((existing as Stats).mode & 0o7777) !== entry.mode) await fs.chmod(to, entry.mode);

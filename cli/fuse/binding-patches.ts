@@ -134,6 +134,54 @@ export const BINDING_PATCHES: readonly BindingPatch[] = [
       '',
     ].join('\n'),
   },
+  // Names are bytes (POSIX): fuse-native made JavaScript strings of paths as UTF-8, so a name that is not
+  // UTF-8 (a Latin-1 é) came as U+FFFD and two such names were one. Paths, names and link targets now cross
+  // as Latin-1 strings, one character per byte, both ways; the operations turn them into the API's names
+  // (storage/format/names.ts) and back. Strings the source makes from constants are ASCII: the same either way.
+  {
+    name: 'byte-names',
+    file: 'fuse-native.c',
+    broken: '#include <napi-macros.h>\n',
+    fixed: [
+      '#include <napi-macros.h>',
+      '',
+      '#define napi_create_string_utf8 napi_create_string_latin1',
+      '#define NAPI_LATIN1(name, size, val) \\',
+      '  char name[size]; \\',
+      '  size_t name##_len; \\',
+      '  if (napi_get_value_string_latin1(env, val, (char *) &name, size, &name##_len) != napi_ok) { \\',
+      '    napi_throw_error(env, "EINVAL", "Expected string"); \\',
+      '    return NULL; \\',
+      '  }',
+      '',
+    ].join('\n'),
+  },
+  {
+    name: 'byte-names-readdir',
+    file: 'fuse-native.c',
+    broken: '      NAPI_UTF8(name, 1024, raw_name)\n      int err = l->readdir_filler',
+    fixed: '      NAPI_LATIN1(name, 1024, raw_name)\n      int err = l->readdir_filler',
+  },
+  {
+    name: 'byte-names-readdir-stats',
+    file: 'fuse-native.c',
+    broken: '      NAPI_UTF8(name, 1024, raw_name)\n      napi_value raw_stat;',
+    fixed: '      NAPI_LATIN1(name, 1024, raw_name)\n      napi_value raw_stat;',
+  },
+  {
+    name: 'byte-names-readlink',
+    file: 'fuse-native.c',
+    broken: '  NAPI_ARGV_UTF8(linkname, l->len, 2)\n',
+    fixed: '  NAPI_LATIN1(linkname, l->len, argv[2])\n',
+  },
+];
+
+/** The patches that together make names cross the binding as bytes (Latin-1 strings). */
+export const BYTE_NAME_PATCHES = [
+  'byte-names',
+  'byte-names-readdir',
+  'byte-names-readdir-stats',
+  'byte-names-readlink',
 ];
 
 /**

@@ -3,6 +3,7 @@ import { constants as osConstants } from 'node:os';
 import { posix } from 'node:path';
 import type { Dirent, FileHandle, FileSystem, Stats } from '../../actors/api.js';
 import { FsError } from '../../storage/errors.js';
+import { nameBytes, nameOf } from '../../storage/format/names.js';
 import type { FuseOperations, FuseStat, FuseStatfs } from './binding.js';
 import { UTIME_NOW_MS, UTIME_OMIT_MS } from './binding-patches.js';
 
@@ -37,6 +38,41 @@ export interface OperationsContext {
    * says; without it, undefined.
    */
   caller?: () => ArrayLike<number> | undefined;
+  /**
+   * The loaded binary passes paths, names and link targets as bytes (its
+   * `byte-names` patches: Latin-1 strings, one character a byte), so a name
+   * that is not UTF-8 reaches the volume as it is; otherwise as UTF-8 text.
+   */
+  byteNames?: boolean;
+}
+
+const NON_ASCII = /[\u0080-\uffff]/;
+
+/** A path or name as the binding with the `byte-names` patches gives it (a character a byte), as the API names it (storage/format/names.ts). */
+export function nameFromFuse(text: string): string {
+  return NON_ASCII.test(text) ? nameOf(Buffer.from(text, 'latin1')) : text;
+}
+
+/** An API name (or link target) as that binding takes it back: its bytes, a character each. */
+export function nameToFuse(name: string): string {
+  if (!NON_ASCII.test(name)) return name;
+  return (nameBytes(name) ?? Buffer.from(name, 'utf8')).toString('latin1');
+}
+
+/** The operations with every string argument (a path, a name, a link target) read as bytes first. */
+function byteNamed(operations: FuseOperations): FuseOperations {
+  const wrapped: Record<string, unknown> = {};
+  for (const [name, operation] of Object.entries(operations)) {
+    const call = operation as (...args: unknown[]) => unknown;
+    wrapped[name] = (...args: unknown[]) => {
+      for (let i = 0; i < args.length; i++) {
+        const arg = args[i];
+        if (typeof arg === 'string') args[i] = nameFromFuse(arg);
+      }
+      return call(...args);
+    };
+  }
+  return wrapped as unknown as FuseOperations;
 }
 
 /** `name@@0x<16 hex>`: a component read as of a TID (read-only). */
@@ -130,6 +166,8 @@ export function fuseOperations(context: OperationsContext): {
   const { fs, owner, log } = context;
   const wide = context.wideIno === true;
   const now = context.now ?? Date.now;
+  const byteNames = context.byteNames === true;
+  const out = byteNames ? nameToFuse : (name: string) => name;
   const handles = new Map<number, FileHandle>();
 
   /**
@@ -225,7 +263,7 @@ export function fuseOperations(context: OperationsContext): {
           const self = fuseStat(await fs.stat(path), wide);
           const parent = path === '/' ? self : fuseStat(await fs.stat(posix.dirname(path)), wide);
           return {
-            names: ['.', '..', ...entries.map((entry) => entry.name)],
+            names: ['.', '..', ...entries.map((entry) => out(entry.name))],
             stats: [self, parent, ...entries.map((entry) => direntStat(entry, wide))],
           };
         },
@@ -289,7 +327,7 @@ export function fuseOperations(context: OperationsContext): {
         const st = uid === UNCHANGED_ID || gid === UNCHANGED_ID ? await fs.lstat(path) : undefined;
         await fs.lchown(path, uid === UNCHANGED_ID ? (st?.uid ?? 0) : uid, gid === UNCHANGED_ID ? (st?.gid ?? 0) : gid);
       }),
-    readlink: (path, cb) => answer('readlink', path, cb, () => fs.readlink(path)),
+    readlink: (path, cb) => answer('readlink', path, cb, async () => out(await fs.readlink(path))),
     symlink: (target, path, cb) => {
       const uid = requester();
       answer('symlink', path, cb, async () => {
@@ -319,7 +357,7 @@ export function fuseOperations(context: OperationsContext): {
       });
     },
   };
-  return { operations, handles };
+  return { operations: byteNames ? byteNamed(operations) : operations, handles };
 }
 
 /** One kernel request's answer: sent once, an error as its errno, EIO logged with the operation and its path. */

@@ -16,6 +16,7 @@ import {
   mountOptions,
   unavailableMessage,
 } from './binding.js';
+import { BYTE_NAME_PATCHES } from './binding-patches.js';
 import { allMounts, findMount, isMounted } from './mountinfo.js';
 import { fuseOperations } from './operations.js';
 
@@ -128,6 +129,7 @@ export async function serveMount(
     log,
     wideIno: patches.has('wide-ino'),
     caller: patches.has('caller') ? () => fuse?.caller : undefined,
+    byteNames: BYTE_NAME_PATCHES.every((name) => patches.has(name)),
   });
   fuse = new Fuse(target, operations, mountOptions(resolve(volume), SUBTYPE, options.allowOther));
   try {

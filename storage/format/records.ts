@@ -2,6 +2,7 @@ import { assert } from '../assert.js';
 import { crcOf, crcOfString } from '../crc.js';
 import { FsError } from '../errors.js';
 import { ObjType, putI64, putU16, putU32, putU64, readI64, readU64, viewOf, writeU64 } from '../layout.js';
+import { nameBytes, nameOf } from './names.js';
 
 /**
  * Data of the records that live in the META zone: the 128-byte inode, directory
@@ -152,7 +153,8 @@ export interface DirEntryData {
 }
 
 export function encodeDirEntry(entry: DirEntryData): Uint8Array {
-  const name = Buffer.from(entry.name, 'utf8');
+  const name = nameBytes(entry.name);
+  assert(name !== undefined, 'a directory entry name stands for bytes (storage/format/names.ts)');
   assert(name.length > 0 && name.length <= NAME_MAX, 'directory entry name is 1..255 bytes');
   // Written byte by byte: a short entry stays inside V8's heap (see putU32).
   const bytes = new Uint8Array(DIRENTRY_HEAD_BYTES + name.length);
@@ -170,7 +172,7 @@ export function decodeDirEntry(bytes: Uint8Array, where: string): DirEntryData {
   return {
     objId: readI64(view, 0),
     localization: view.getUint32(8, true),
-    name: Buffer.from(bytes.subarray(DIRENTRY_HEAD_BYTES)).toString('utf8'),
+    name: nameOf(bytes.subarray(DIRENTRY_HEAD_BYTES)),
   };
 }
 
@@ -188,8 +190,9 @@ export function decodeDirEntryHead(bytes: Uint8Array, where: string): { objId: n
  */
 export const DIRHASH_COLLISION_BITS = 21;
 export function dirHashBase(name: string): number {
-  // The CRC of the name's UTF-8 bytes (lone surrogates as U+FFFD, as Buffer.from does), without a Buffer per name.
-  return (crcOfString(name) & 0x7fffffff) * 2 ** DIRHASH_COLLISION_BITS;
+  // The CRC of the name's bytes (storage/format/names.ts): of its UTF-8 without a Buffer per name when it is text.
+  const crc = name.isWellFormed() ? crcOfString(name) : crcOf(nameBytes(name) ?? Buffer.from(name, 'utf8'));
+  return (crc & 0x7fffffff) * 2 ** DIRHASH_COLLISION_BITS;
 }
 export const DIRHASH_COLLISION_SPAN = 2 ** DIRHASH_COLLISION_BITS;
 
