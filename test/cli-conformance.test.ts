@@ -61,7 +61,12 @@ const ROWS: Row[] = [
   { command: ['demo'], badValue: ['demo', 'extra-argument'] },
   { command: ['inspect'], missingPath: ['inspect', missing], badValue: ['inspect', missing, '--port', 'http'] },
   // The FUSE mount (another branch): checked once it is registered; without FUSE it exits 2 saying what to install.
-  { command: ['mount'], missingPath: ['mount', missing, dir], badValue: ['mount'], missingCode: null },
+  {
+    command: ['mount'],
+    missingPath: ['mount', missing, dir],
+    badValue: ['mount', missing, dir, '--attr-timeout', 'soon'],
+    missingCode: null,
+  },
 ];
 
 /** The commands the program has, as its --help lists them. */

@@ -94,10 +94,13 @@ describe('the FUSE adapter', () => {
     await fs.unmount();
   });
 
-  it("gives what a caller makes to that caller (the binding's uid), in the directory's group", async () => {
+  it("owns what a caller makes as Linux does: the caller's, in the caller's group or a set-group-ID directory's", async () => {
     const fs = await mountMem((await memVolume()).device);
     await fs.mkdir('/shared', { mode: 0o777 });
     await fs.lchown('/shared', 0, 42);
+    await fs.mkdir('/team', { mode: 0o777 });
+    await fs.lchown('/team', 0, 42);
+    await fs.chmod('/team', 0o2777);
     let who = [1234, 7, 99];
     const { operations: ops } = fuseOperations({
       fs,
@@ -105,15 +108,26 @@ describe('the FUSE adapter', () => {
       log: () => undefined,
       caller: () => who,
     });
-    const [created, fd] = await call<[number, number?]>((cb) => ops.create('/shared/f', 0o644, cb));
-    expect(created).toBe(0);
-    expect(await answer((cb) => ops.release('/shared/f', fd as number, cb))).toBe(0);
-    expect(await answer((cb) => ops.mkdir('/shared/d', 0o755, cb))).toBe(0);
-    expect(await answer((cb) => ops.symlink('d', '/shared/l', cb))).toBe(0);
+    for (const dir of ['shared', 'team']) {
+      const [created, fd] = await call<[number, number?]>((cb) => ops.create(`/${dir}/f`, 0o644, cb));
+      expect(created).toBe(0);
+      expect(await answer((cb) => ops.release(`/${dir}/f`, fd as number, cb))).toBe(0);
+      expect(await answer((cb) => ops.mkdir(`/${dir}/d`, 0o755, cb))).toBe(0);
+      expect(await answer((cb) => ops.symlink('d', `/${dir}/l`, cb))).toBe(0);
+    }
+    // A plain directory: the caller's group (not the directory's 42, BSD's rule, which the API keeps).
     for (const name of ['f', 'd', 'l']) {
       const st = await fs.lstat(`/shared/${name}`);
+      expect([name, st.uid, st.gid]).toEqual([name, 1234, 7]);
+    }
+    expect((await fs.stat('/shared/d')).mode & 0o7777).toBe(0o755);
+    // A set-group-ID directory: its group, and a new directory in it is set-group-ID too (mkdir(2) on Linux).
+    for (const name of ['f', 'd', 'l']) {
+      const st = await fs.lstat(`/team/${name}`);
       expect([name, st.uid, st.gid]).toEqual([name, 1234, 42]);
     }
+    expect((await fs.stat('/team/d')).mode & 0o7777).toBe(0o2755);
+    expect((await fs.stat('/team/f')).mode & 0o7777).toBe(0o644);
     // Read when the operation is called: a request answered later still belongs to who made it.
     const pending = answer((cb) => ops.mkdir('/shared/first', 0o755, cb));
     who = [0, 0, 1];
@@ -164,6 +178,15 @@ describe('the FUSE adapter', () => {
     expect(names).toEqual(['.', '..', 'd']);
     expect(await answer((cb) => ops.getattr('/a.txt', cb))).toBe(-2);
     expect(await answer((cb) => ops.read('/a.txt', 99, buffer, 1, 0, cb))).toBe(-9);
+    // fgetattr answers for the handle's file, whatever its path has become since.
+    const [, kept] = await call<[number, number?]>((cb) => ops.create('/b.txt', 0o600, cb));
+    expect(await answer((cb) => ops.rename('/b.txt', '/c.txt', cb))).toBe(0);
+    const [statted, byHandle] = await call<[number, FuseStat?]>((cb) => ops.fgetattr('/b.txt', kept as number, cb));
+    expect(statted).toBe(0);
+    expect(byHandle?.mode).toBe(0o100600);
+    expect(byHandle?.ino).toBe((await call<[number, FuseStat?]>((cb) => ops.getattr('/c.txt', cb)))[1]?.ino);
+    expect(await answer((cb) => ops.fgetattr('/c.txt', 99, cb))).toBe(-9);
+    expect(await answer((cb) => ops.release('/c.txt', kept as number, cb))).toBe(0);
     expect(lines).toEqual([]);
     await fs.unmount();
   });

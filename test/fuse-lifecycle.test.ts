@@ -103,12 +103,14 @@ describeFuse(
       expect(await nobody('echo mine > shared/by-nobody.txt && mkdir shared/dir && ln -s dir shared/link')).toBe(
         'exit 0\n',
       );
-      // The patched binding says who asked: what nobody made is nobody's, in the directory's group (BSD's rule).
+      // The patched binding says who asked: what nobody made is nobody's, in nobody's group (Linux's rule:
+      // the directory is not set-group-ID).
       const nobodyUid = Number((await sh('id -u nobody', mnt)).trim());
-      const sharedGid = (await host.stat(join(mnt, 'shared'))).gid;
+      const nobodyGid = Number((await sh('id -g nobody', mnt)).trim());
+      expect((await host.stat(join(mnt, 'shared'))).gid).not.toBe(nobodyGid);
       for (const made of ['by-nobody.txt', 'dir', 'link']) {
         const st = await host.lstat(join(mnt, 'shared', made));
-        expect([made, st.uid, st.gid]).toEqual([made, nobodyUid, sharedGid]);
+        expect([made, st.uid, st.gid]).toEqual([made, nobodyUid, nobodyGid]);
       }
       expect(await nobody('echo again >> shared/by-nobody.txt && chmod 600 shared/by-nobody.txt')).toBe('exit 0\n');
       // What root makes stays root's.

@@ -2,7 +2,7 @@ import type { Command } from 'commander';
 import { auditOptions } from '../filesystem.js';
 import { startInBackground } from '../fuse/background.js';
 import { requireFuse, serveMount } from '../fuse/session.js';
-import { EXIT_OK, note, printJson, say } from '../output.js';
+import { EXIT_OK, note, printJson, say, UsageError } from '../output.js';
 
 /**
  * `hammerstate mount <volume> <mountpoint>`: the volume as a FUSE filesystem
@@ -19,18 +19,30 @@ export function registerMount(program: Command): void {
     .argument('<mountpoint>', 'an existing directory')
     .option('--foreground', 'serve in this process until a signal or an unmount')
     .option('--allow-other', 'let other users use the mount (the kernel checks modes and owners for them)')
+    .option(
+      '--attr-timeout <seconds>',
+      "how long the kernel keeps a file's attributes (default 1); 0: hard links see each other's size and link count at once",
+    )
     .option('--json', 'background start: print {volume, mountpoint, pid, log} as one JSON object');
   auditOptions(command).action(
     async (
       volume: string,
       mountpoint: string,
-      options: { foreground?: boolean; allowOther?: boolean; json?: boolean; audit?: string | false },
+      options: {
+        foreground?: boolean;
+        allowOther?: boolean;
+        attrTimeout?: string;
+        json?: boolean;
+        audit?: string | false;
+      },
     ) => {
+      const attrTimeout = options.attrTimeout === undefined ? undefined : seconds(options.attrTimeout);
       requireFuse();
       if (options.foreground) {
         const code = await serveMount(volume, mountpoint, {
           audit: options.audit,
           allowOther: options.allowOther,
+          attrTimeout,
           log: note,
           ready: (target) => say(`mounted ${volume} on ${target}`),
         });
@@ -40,6 +52,7 @@ export function registerMount(program: Command): void {
       const args =
         options.audit === false ? ['--no-audit'] : options.audit === undefined ? [] : ['--audit', options.audit];
       if (options.allowOther) args.push('--allow-other');
+      if (attrTimeout !== undefined) args.push('--attr-timeout', String(attrTimeout));
       const logPath = `${volume}.mount.log`;
       const started = await startInBackground(volume, mountpoint, args, logPath, note);
       if (options.json) printJson({ volume, mountpoint: started.mountpoint, pid: started.pid, log: logPath });
@@ -50,4 +63,12 @@ export function registerMount(program: Command): void {
       process.exitCode = EXIT_OK;
     },
   );
+}
+
+/** A time-out in seconds: a finite number, 0 or more. */
+function seconds(text: string): number {
+  const value = Number(text);
+  if (text.trim() === '' || !Number.isFinite(value) || value < 0)
+    throw new UsageError('EINVAL', `--attr-timeout: seconds, 0 or more, not '${text}'`);
+  return value;
 }

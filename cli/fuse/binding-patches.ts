@@ -174,6 +174,15 @@ export const BINDING_PATCHES: readonly BindingPatch[] = [
     broken: '  NAPI_ARGV_UTF8(linkname, l->len, 2)\n',
     fixed: '  NAPI_LATIN1(linkname, l->len, argv[2])\n',
   },
+  // libfuse's getattr after a create, and the kernel's getattr with a file handle (a read near the end of a file),
+  // come as fgetattr with the handle, which fuse-native answered with getattr of the path (its only getattr with
+  // `if (err) return signal(err)`): the handle's own stat now, the file it names wherever that is, no path walked.
+  {
+    name: 'fgetattr-fd',
+    file: 'index.js',
+    broken: '    this.ops.getattr(path, (err, stat) => {\n      if (err) return signal(err)\n',
+    fixed: '    this.ops.fgetattr(path, fd, (err, stat) => {\n      if (err) return signal(err)\n',
+  },
 ];
 
 /** The patches that together make names cross the binding as bytes (Latin-1 strings). */

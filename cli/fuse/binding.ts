@@ -52,6 +52,8 @@ export interface FuseOperations {
   init(cb: Reply): void;
   statfs(path: string, cb: Reply<FuseStatfs>): void;
   getattr(path: string, cb: Reply<FuseStat>): void;
+  /** getattr of an open file, by its handle (fstat; libfuse's own getattr after create). */
+  fgetattr(path: string, fd: number, cb: Reply<FuseStat>): void;
   access(path: string, mode: number, cb: Reply): void;
   readdir(path: string, cb: (code: number, names?: string[], stats?: FuseStat[]) => void): void;
   opendir(path: string, flags: number, cb: Reply<number>): void;
@@ -117,12 +119,18 @@ export interface FuseUnavailable {
  * max_write (128 KiB writes instead of 4 KiB pieces): they are spliced in
  * after fsname, which it copies into `-o` unchecked. No per-operation
  * deadline: a late answer after a time-out would tell the kernel a write
- * failed that in fact happened.
+ * failed that in fact happened. `attrTimeout` (seconds) replaces libfuse's
+ * 1 s attribute cache (docs/fuse.md, "Hard links").
  */
-export function mountOptions(label: string, subtype: string, allowOther = false): FuseMountOptions {
+export function mountOptions(
+  label: string,
+  subtype: string,
+  allowOther = false,
+  attrTimeout?: number,
+): FuseMountOptions {
   return {
     allowOther,
-    fsname: `${fsnameOf(label)},use_ino,big_writes,max_write=131072`,
+    fsname: `${fsnameOf(label)},use_ino,big_writes,max_write=131072${attrTimeout === undefined ? '' : `,attr_timeout=${attrTimeout}`}`,
     subtype,
     defaultPermissions: true,
     timeout: false,

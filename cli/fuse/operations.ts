@@ -83,6 +83,7 @@ const TYPE_BITS = { file: fsConstants.S_IFREG, dir: fsConstants.S_IFDIR, symlink
 const BLKSIZE = 128 * 1024;
 /** chown(2)'s "leave unchanged", as the kernel passes it through libfuse (uint32). */
 const UNCHANGED_ID = 0xffffffff;
+const S_ISGID = 0o2000;
 
 /** The negative errno of an error: its node-style code when it has a known one, EIO otherwise. */
 export function errnoOf(error: unknown): number {
@@ -210,21 +211,42 @@ export function fuseOperations(context: OperationsContext): {
     await open.close();
   }
 
-  /** The uid of the request being called for, if the binding says (read before the operation's first await). */
-  function requester(): number | undefined {
-    return context.caller?.()?.[0];
+  /** Who the request being called for comes from, if the binding says (copied before the operation's first await). */
+  function requester(): Owner | undefined {
+    const ids = context.caller?.();
+    return ids === undefined ? undefined : { uid: ids[0] as number, gid: ids[1] as number };
   }
 
   /**
-   * New inodes belong to root in the API, in their directory's group. A
-   * known caller gets what it made, the group staying the directory's (as
-   * BSD and HAMMER have it); without one, a mount run by someone else gives
-   * them to its own uid and gid.
+   * New inodes belong to root in the API, in their directory's group (BSD's
+   * rule, HAMMER's). Through the mount they are owned as Linux owns them
+   * (open(2), mkdir(2)): by their maker, in the maker's group unless the
+   * directory is set-group-ID (then in the directory's group), and a
+   * directory made in a set-group-ID directory is set-group-ID too. Without
+   * a known maker, a mount run by someone else gives them to its own uid and
+   * gid. `stat` gives the new inode's stat (a handle's for a create: no walk).
    */
-  async function own(path: string, uid: number | undefined): Promise<void> {
-    if (uid !== undefined) {
-      if (uid !== 0) await fs.lchown(path, uid, (await fs.lstat(path)).gid);
-    } else if (owner.uid !== 0 || owner.gid !== 0) await fs.lchown(path, owner.uid, owner.gid);
+  async function own(
+    path: string,
+    maker: Owner | undefined,
+    stat: () => Promise<Stats>,
+    directory = false,
+  ): Promise<void> {
+    if (maker === undefined) {
+      if (owner.uid !== 0 || owner.gid !== 0) await fs.lchown(path, owner.uid, owner.gid);
+      return;
+    }
+    const made = await stat();
+    // The directory's mode is read only when it decides something.
+    let setgid: boolean | undefined;
+    const setgidParent = async () => {
+      if (setgid === undefined) setgid = ((await fs.lstat(posix.dirname(path))).mode & S_ISGID) !== 0;
+      return setgid;
+    };
+    const gid = made.gid === maker.gid || (await setgidParent()) ? made.gid : maker.gid;
+    if (made.uid !== maker.uid || made.gid !== gid) await fs.lchown(path, maker.uid, gid);
+    if (directory && (made.mode & S_ISGID) === 0 && (await setgidParent()))
+      await fs.chmod(path, (made.mode & 0o7777) | S_ISGID);
   }
 
   const operations: FuseOperations = {
@@ -247,6 +269,8 @@ export function fuseOperations(context: OperationsContext): {
         };
       }),
     getattr: (path, cb) => answer('getattr', path, cb, async () => fuseStat(await fs.lstat(path), wide)),
+    // An open file by its handle (with the binding's `fgetattr-fd` patch; without it fuse-native calls getattr).
+    fgetattr: (path, fd, cb) => answer('fgetattr', path, cb, async () => fuseStat(await handle(fd, path).stat(), wide)),
     access: (path, mode, cb) =>
       answer('access', path, cb, async () => {
         await fs.lstat(path);
@@ -274,7 +298,7 @@ export function fuseOperations(context: OperationsContext): {
     open: (path, flags, cb) =>
       answer('open', path, cb, () => opened(fs.open(path, (flags & O_ACCMODE) === fsConstants.O_RDONLY ? 'r' : 'r+'))),
     create: (path, mode, cb) => {
-      const uid = requester();
+      const maker = requester();
       answer('create', path, cb, async () => {
         let file: FileHandle;
         try {
@@ -285,7 +309,7 @@ export function fuseOperations(context: OperationsContext): {
           return opened(fs.open(path, 'r+'));
         }
         try {
-          await own(path, uid);
+          await own(path, maker, () => file.stat());
         } catch (error) {
           await file.close();
           throw error;
@@ -329,31 +353,31 @@ export function fuseOperations(context: OperationsContext): {
       }),
     readlink: (path, cb) => answer('readlink', path, cb, async () => out(await fs.readlink(path))),
     symlink: (target, path, cb) => {
-      const uid = requester();
+      const maker = requester();
       answer('symlink', path, cb, async () => {
         await fs.symlink(target, path);
-        await own(path, uid);
+        await own(path, maker, () => fs.lstat(path));
       });
     },
     link: (existing, path, cb) => answer('link', path, cb, () => fs.link(existing, path)),
     unlink: (path, cb) => answer('unlink', path, cb, () => fs.unlink(path)),
     rename: (from, to, cb) => answer('rename', from, cb, () => fs.rename(from, to)),
     mkdir: (path, mode, cb) => {
-      const uid = requester();
+      const maker = requester();
       answer('mkdir', path, cb, async () => {
         await fs.mkdir(path, { mode: mode & 0o7777 });
-        await own(path, uid);
+        await own(path, maker, () => fs.lstat(path), true);
       });
     },
     rmdir: (path, cb) => answer('rmdir', path, cb, () => fs.rmdir(path)),
     mknod: (path, mode, _dev, cb) => {
-      const uid = requester();
+      const maker = requester();
       answer('mknod', path, cb, async () => {
         // The API has regular files, directories and symlinks; devices, FIFOs and sockets are refused.
         if ((mode & fsConstants.S_IFMT) !== fsConstants.S_IFREG)
           throw new FsError('EPERM', 'only regular files can be made with mknod', { path });
         await (await fs.open(path, 'wx', mode & 0o7777)).close();
-        await own(path, uid);
+        await own(path, maker, () => fs.lstat(path));
       });
     },
   };

@@ -43,6 +43,8 @@ export interface ServeOptions {
   audit?: string | false;
   /** Let other users in (the kernel still checks every access against the modes: default_permissions). */
   allowOther?: boolean;
+  /** Seconds the kernel keeps attributes (libfuse's attr_timeout, 1 by default); docs/fuse.md, "Hard links". */
+  attrTimeout?: number;
   /** A line for stderr. */
   log(line: string): void;
 }
@@ -131,7 +133,7 @@ export async function serveMount(
     caller: patches.has('caller') ? () => fuse?.caller : undefined,
     byteNames: BYTE_NAME_PATCHES.every((name) => patches.has(name)),
   });
-  fuse = new Fuse(target, operations, mountOptions(resolve(volume), SUBTYPE, options.allowOther));
+  fuse = new Fuse(target, operations, mountOptions(resolve(volume), SUBTYPE, options.allowOther, options.attrTimeout));
   try {
     await new Promise<void>((done, fail) => fuse.mount((error) => (error === null ? done() : fail(error))));
   } catch (error) {
