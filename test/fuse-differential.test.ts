@@ -13,9 +13,9 @@ import { describeFuse, mountedVolume, stopMount } from './support/fuse.js';
  * codes, stat's type, mode and size, directory listings), then the whole
  * tree. fast-check shrinks a difference to the shortest sequence that
  * shows it. The mount runs with --attr-timeout 0 (docs/fuse.md, "Hard
- * links"). Not compared: times, inode numbers, a directory's size and link
- * count, and libfuse's `.fuse_hidden` names for open files unlinked
- * (docs/fuse.md, "Open files").
+ * links"). Not compared: times (but those utimes sets), inode numbers, a
+ * directory's size and link count, and libfuse's `.fuse_hidden` names for
+ * open files unlinked (docs/fuse.md, "Open files").
  *
  * HAMMERSTATE_FUSE_DIFF_RUNS (default 100) sequences of up to
  * HAMMERSTATE_FUSE_DIFF_CALLS (60) calls; HAMMERSTATE_FUSE_DIFF_SEED (or
@@ -67,6 +67,8 @@ const call = fc.oneof(
   fc.record({ op: fc.constant('lchown'), p: path, uid: fc.constantFrom(0, 1000), gid: fc.constantFrom(0, 100) }),
   fc.record({ op: fc.constant('stat'), p: path }),
   fc.record({ op: fc.constant('readdir'), p: fc.constantFrom('', 'd0', 'd1', 'd0/d2', 'a') }),
+  fc.record({ op: fc.constant('utimes'), p: path, at: fc.nat(2_000_000_000), mode: fc.nat(2_000_000_000) }),
+  fc.record({ op: fc.constant('copyFile'), p: path, q: path }),
   fc.record({
     op: fc.constant('open'),
     p: path,
@@ -182,9 +184,21 @@ class Side {
       }
       case 'readdir':
         return host
-          .readdirSync(p)
-          .filter((name) => !name.startsWith(HIDDEN))
+          .readdirSync(p, { withFileTypes: true })
+          .filter((entry) => !entry.name.startsWith(HIDDEN))
+          .map((entry) => `${entry.name} ${entry.isDirectory() ? 'dir' : entry.isSymbolicLink() ? 'symlink' : 'file'}`)
           .sort();
+      case 'utimes': {
+        // Whole seconds (the binding passes milliseconds); what stat says right after.
+        host.utimesSync(p, c.at as number, c.mode as number);
+        const st = host.statSync(p);
+        return [st.atimeMs, st.mtimeMs];
+      }
+      case 'copyFile':
+        // Not of a directory: libuv copies st_size bytes, and a directory's size is 0 here (4096 on ext4,
+        // which then fails the copy with EISDIR; POSIX leaves a directory's size open).
+        if (host.statSync(p).isDirectory()) return 'a directory';
+        return host.copyFileSync(p, `${this.root}/${c.q}`);
       case 'open': {
         this.close(c.slot as number);
         this.open[c.slot as number] = host.openSync(p, c.flags as string);
