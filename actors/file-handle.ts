@@ -37,6 +37,9 @@ export class FileHandle implements FileHandleApi {
     if (!this.open) throw new FsError('EBADF', `${op} on a closed file handle`, { path: this.path });
     if (need === 'read' && !this.access.read)
       throw new FsError('EBADF', 'the handle was not opened for reading', { path: this.path });
+    // A directory is opened to be synced or listed by name, never read as bytes (read(2): EISDIR).
+    if (need === 'read' && this.ip.isDirectory)
+      throw new FsError('EISDIR', 'illegal operation on a directory', { path: this.path });
     if (need === 'write' && !this.access.write)
       throw new FsError('EBADF', 'the handle was not opened for writing', { path: this.path });
   }
@@ -97,7 +100,9 @@ export class FileHandle implements FileHandleApi {
 
   truncate(length = 0): Promise<void> {
     return this.host.op('ftruncate', { fd: this.fd, length }, () => {
-      this.check('truncate', 'write');
+      this.check('truncate', 'none');
+      // Not open for writing: EINVAL, as ftruncate(2) answers on Linux and the BSDs (POSIX allows EBADF too).
+      if (!this.access.write) throw new FsError('EINVAL', 'the handle was not opened for writing', { path: this.path });
       this.host.mount.checkWritable(this.path);
       truncateData(this.host.mount, this.ip, length, this.path);
     });

@@ -175,9 +175,18 @@ export abstract class FsCore implements HandleHost {
     return r.ip;
   }
 
-  /** The parent directory and new name for a create; EROFS through an as-of path. */
-  protected forCreate(path: string): Resolved {
-    const r = resolvePath(this.mount, this.root, path, { follow: false, parentOnly: true, caller: this.caller });
+  /**
+   * The parent directory and new name for a create; EROFS through an as-of
+   * path. `named`: what exists there is answered even after a trailing slash
+   * (mkdir, link and symlink say EEXIST, as Linux does, not ENOTDIR).
+   */
+  protected forCreate(path: string, named = false): Resolved {
+    const r = resolvePath(this.mount, this.root, path, {
+      follow: false,
+      parentOnly: true,
+      named,
+      caller: this.caller,
+    });
     if (r.asof !== TID_MAX || r.parent.has(InodeFlag.RO))
       throw new FsError('EROFS', 'an as-of view is read-only', { path });
     if (r.name === '') throw new FsError('EEXIST', 'file exists', { path });
@@ -323,7 +332,13 @@ export abstract class FsCore implements HandleHost {
   }
 
   protected forCreateExclusive(path: string): Resolved {
-    const r = resolvePath(this.mount, this.root, path, { follow: false, parentOnly: true, caller: this.caller });
+    const r = resolvePath(this.mount, this.root, path, {
+      follow: false,
+      parentOnly: true,
+      createFile: true,
+      caller: this.caller,
+    });
+    if (r.slash) throw new FsError('EISDIR', 'O_CREAT of a name with a trailing / (a directory)', { path });
     if (r.ip !== undefined) throw new FsError('EEXIST', 'file exists', { path });
     if (r.asof !== TID_MAX || r.parent.has(InodeFlag.RO))
       throw new FsError('EROFS', 'an as-of view is read-only', { path });
@@ -333,7 +348,14 @@ export abstract class FsCore implements HandleHost {
 
   /** open(O_CREAT) resolution: the existing file (symlinks followed) or the parent to create in. */
   protected forCreateOrExisting(path: string): Resolved {
-    const r = resolvePath(this.mount, this.root, path, { follow: true, parentOnly: true, caller: this.caller });
+    const r = resolvePath(this.mount, this.root, path, {
+      follow: true,
+      parentOnly: true,
+      createFile: true,
+      caller: this.caller,
+    });
+    // 'name/' (or a symlink to it) asks for a directory, which O_CREAT never opens or makes: EISDIR, as on Linux.
+    if (r.slash) throw new FsError('EISDIR', 'O_CREAT of a name with a trailing / (a directory)', { path });
     if (r.ip !== undefined) return r;
     if (r.asof !== TID_MAX || r.parent.has(InodeFlag.RO))
       throw new FsError('EROFS', 'an as-of view is read-only', { path });
@@ -367,4 +389,9 @@ export function toFsError(error: unknown, path: string | undefined): FsError {
   const wrapped = new FsError('EIO', message, { path });
   if (error instanceof Error && error.stack !== undefined) wrapped.stack = error.stack;
   return wrapped;
+}
+
+/** link(2), symlink(2): a new name with a trailing slash that does not exist is ENOENT (Linux's answer). */
+export function newLinkNamed(path: string): void {
+  if (path.endsWith('/')) throw new FsError('ENOENT', 'a new link cannot be named with a trailing /', { path });
 }

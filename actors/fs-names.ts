@@ -4,7 +4,7 @@ import { nameByteLength, nameBytes } from '../storage/format/names.js';
 import { ObjType, ROOT_OBJ_ID, TID_MAX } from '../storage/layout.js';
 import { checkChown, checkOwner, checkSticky, inGroup, S_ISGID, S_ISUID } from './access.js';
 import { UF_NOHISTORY, W_OK } from './api.js';
-import { FsCore, toMicros } from './fs-core.js';
+import { FsCore, newLinkNamed, toMicros } from './fs-core.js';
 import type { Inode } from './inode.js';
 import {
   addEntry,
@@ -39,10 +39,12 @@ export abstract class FsNames extends FsCore {
   link(existing: string, newPath: string): Promise<void> {
     return this.change('link', { path: newPath, existing }, () => {
       const ip = this.existing(existing, false);
+      // The new name's faults first, then the directory's EPERM (link(2) on Linux).
+      const r = this.forCreate(newPath, true);
+      if (r.ip !== undefined) throw new FsError('EEXIST', 'file exists', { path: newPath });
+      newLinkNamed(newPath);
       if (ip.isDirectory) throw new FsError('EPERM', 'hard links to directories are not allowed', { path: existing });
       this.writable(ip, existing);
-      const r = this.forCreate(newPath);
-      if (r.ip !== undefined) throw new FsError('EEXIST', 'file exists', { path: newPath });
       this.mayAddTo(r.parent, newPath);
       if (r.parent.localization !== ip.localization)
         throw new FsError('EXDEV', 'a link cannot cross PFSes', { path: newPath });
@@ -62,8 +64,9 @@ export abstract class FsNames extends FsCore {
         throw new FsError('EINVAL', 'a symlink target that stands for no bytes', { path });
       if (nameByteLength(target) > PATH_MAX)
         throw new FsError('ENAMETOOLONG', `a symlink target longer than ${PATH_MAX} bytes`, { path });
-      const r = this.forCreate(path);
+      const r = this.forCreate(path, true);
       if (r.ip !== undefined) throw new FsError('EEXIST', 'file exists', { path });
+      newLinkNamed(path);
       const { inline, bytes } = symlinkBytes(target);
       const ip = this.create(r, { objType: ObjType.SOFTLINK, mode: 0o777, symlink: inline, size: bytes.length }, path);
       if (inline === undefined) addSymlinkRecord(this.mount, ip, bytes, path);
@@ -89,12 +92,18 @@ export abstract class FsNames extends FsCore {
       for (const path of [from, to]) {
         if (finalDot(path) !== undefined) throw new FsError('EINVAL', "rename of '.' or '..'", { path });
       }
+      // Both directories resolve before either name is looked up in them (rename(2) on Linux): their faults first.
+      this.existing(parentPath(from));
+      this.existing(parentPath(to));
       const source = this.forCreate(from);
       const ip = source.ip;
       if (ip === undefined || source.entry === undefined)
         throw new FsError('ENOENT', 'no such file or directory', { path: from });
       this.mayRemoveFrom(source.parent, ip, from);
       const target = this.forCreate(to);
+      // 'to/' names a directory: moving anything else there is ENOTDIR, as rename(2) says.
+      if (!ip.isDirectory && to.endsWith('/'))
+        throw new FsError('ENOTDIR', 'not a directory (trailing /)', { path: to });
       this.mayAddTo(target.parent, to);
       if (target.ip !== undefined && target.ip !== ip) checkSticky(this.caller, target.parent.ino, target.ip.ino, to);
       // A directory that changes parent has its '..' rewritten: the caller must be able to write it.
@@ -105,6 +114,9 @@ export abstract class FsNames extends FsCore {
       if (target.parent.ino.nlinks === 0) throw new FsError('EINVAL', 'the directory has been deleted', { path: to });
       if (target.ip === ip) return;
       if (ip.isDirectory) this.checkNotUnder(ip, target.parent, to);
+      // A target directory that holds the source (its directory or above) is ENOTEMPTY before the kinds are compared.
+      if (target.ip?.isDirectory && this.under(source.parent, target.ip))
+        throw new FsError('ENOTEMPTY', 'the target directory holds the source', { path: to });
       this.mount.ref(ip);
       try {
         if (target.ip !== undefined) this.replaceTarget(target, ip, to);
@@ -140,11 +152,17 @@ export abstract class FsNames extends FsCore {
   }
 
   protected checkNotUnder(dir: Inode, parent: Inode, path: string): void {
-    for (let cur: Inode | undefined = parent, depth = 0; cur !== undefined; depth++) {
-      if (cur === dir) throw new FsError('EINVAL', 'cannot move a directory under itself', { path });
-      if (cur.objId === ROOT_OBJ_ID || depth > 100_000) return;
+    if (this.under(parent, dir)) throw new FsError('EINVAL', 'cannot move a directory under itself', { path });
+  }
+
+  /** `dir` is `start` or one of its ancestors. */
+  private under(start: Inode, dir: Inode): boolean {
+    for (let cur: Inode | undefined = start, depth = 0; cur !== undefined; depth++) {
+      if (cur === dir) return true;
+      if (cur.objId === ROOT_OBJ_ID || depth > 100_000) return false;
       cur = this.mount.get(cur.localization, cur.ino.parentObjId);
     }
+    return false;
   }
 
   // --- attributes ---------------------------------------------------------
@@ -247,4 +265,10 @@ export abstract class FsNames extends FsCore {
 /** A time argument as the log keeps it: seconds (a Date becomes its seconds; anything else is kept for the EINVAL). */
 function loggedTime(time: number | Date): unknown {
   return time instanceof Date ? time.getTime() / 1000 : time;
+}
+
+/** The directory part of `path` ('/a/b/' gives '/a/'), for walking to a name's directory alone. */
+function parentPath(path: string): string {
+  const trimmed = path.replace(/\/+$/, '');
+  return trimmed.slice(0, trimmed.lastIndexOf('/') + 1) || '/';
 }

@@ -81,7 +81,7 @@ export class HammerFs extends FsNames implements FileSystem {
   }
 
   protected makeDirectory(path: string, mode = 0o755): void {
-    const r = this.forCreate(path);
+    const r = this.forCreate(path, true);
     if (r.ip !== undefined) throw new FsError('EEXIST', 'file exists', { path });
     const ip = this.create(r, { objType: ObjType.DIRECTORY, mode }, path);
     this.mount.inodeSettled(ip);

@@ -24,6 +24,8 @@ export interface Resolved {
   entry: Entry | undefined;
   /** The TID the last component is viewed at (TID_MAX: live). */
   asof: number;
+  /** A missing last component was asked for as a directory (a trailing slash, the path's or a followed symlink's). */
+  slash?: true;
 }
 
 /**
@@ -71,13 +73,18 @@ export function parseComponent(part: string, asof: number, path: string): { name
 /**
  * Walk `path` from `root`. `follow`: follow a symlink in the last component.
  * `parentOnly`: the last component may be missing (create, rename target).
+ * `named`: the last component is answered whatever it is, a trailing slash
+ * after a non-directory too (mkdir, link and symlink then say EEXIST).
+ * `createFile` (open with O_CREAT): a last component that comes with a
+ * trailing slash, the path's or a followed symlink's, is not looked up: the
+ * answer is `slash` (EISDIR for the caller, as Linux's open(2) has it).
  * Components after `name@@0x<tid>` are read as of that TID, read-only.
  */
 export function resolvePath(
   mount: Mount,
   root: Inode,
   path: string,
-  options: { follow: boolean; parentOnly?: boolean; caller: Caller },
+  options: { follow: boolean; parentOnly?: boolean; named?: boolean; createFile?: boolean; caller: Caller },
 ): Resolved {
   let parts = splitPath(path);
   let cur = root;
@@ -88,13 +95,15 @@ export function resolvePath(
   // Root searches every directory: the check costs nothing then.
   const caller = options.caller.uid === 0 ? undefined : options.caller;
   // 'name/' names a directory: a symlink there is followed on lookups, anything else is ENOTDIR.
-  const trailingSlash = path.endsWith('/');
+  let trailingSlash = path.endsWith('/');
   if (parts.length === 0) return { ip: root, parent: root, name: '', entry: undefined, asof };
   for (let i = 0; i < parts.length; i++) {
     const part = parts[i] ?? '';
     const last = i === parts.length - 1;
     if (!cur.isDirectory) throw new FsError('ENOTDIR', 'not a directory', { path });
     if (caller !== undefined) checkAccess(caller, cur.ino, X_OK, path);
+    if (last && trailingSlash && options.createFile)
+      return { ip: undefined, parent: cur, name: part, entry: undefined, asof, slash: true };
     if (part === '.' || part === '..') {
       if (part === '..') cur = parentOf(mount, cur, root) ?? cur;
       if (last) return { ip: cur, parent: cur, name: '', entry: undefined, asof };
@@ -127,7 +136,10 @@ export function resolvePath(
     const viewAsof = component === undefined ? asof : component.asof;
     const entry = lookupEntry(mount, cur, name, viewAsof);
     if (entry === undefined) {
-      if (last && options.parentOnly) return { ip: undefined, parent: cur, name, entry, asof: viewAsof };
+      if (last && options.parentOnly)
+        return trailingSlash
+          ? { ip: undefined, parent: cur, name, entry, asof: viewAsof, slash: true }
+          : { ip: undefined, parent: cur, name, entry, asof: viewAsof };
       throw new FsError('ENOENT', 'no such file or directory', { path });
     }
     const child = load(mount, entry, viewAsof, path);
@@ -136,6 +148,8 @@ export function resolvePath(
       if (++links > SYMLINK_LIMIT) throw new FsError('ELOOP', 'too many symbolic links', { path });
       const target = readSymlink(mount, child);
       const rest = parts.slice(i + 1);
+      // A link followed as the last component passes on its target's trailing slash.
+      if (rest.length === 0 && target.endsWith('/')) trailingSlash = true;
       const targetParts = target.split('/').filter((p) => p.length > 0);
       // Walk on from the link's directory (or the root) through the target, then the rest.
       if (target.startsWith('/')) cur = root;
@@ -145,7 +159,8 @@ export function resolvePath(
       continue;
     }
     if (last) {
-      if (trailingSlash && !child.isDirectory) throw new FsError('ENOTDIR', 'not a directory (trailing /)', { path });
+      if (trailingSlash && !child.isDirectory && options.named !== true)
+        throw new FsError('ENOTDIR', 'not a directory (trailing /)', { path });
       return { ip: child, parent: cur, name, entry, asof: viewAsof };
     }
     parent = cur;

@@ -1,0 +1,63 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import fc from 'fast-check';
+import { afterAll, describe, expect, it } from 'vitest';
+import { ApiSide, calls, compareSides, HostSide } from './support/differential.js';
+import { checkImage, memVolume, mountMem } from './support/fs.js';
+
+/**
+ * The library API against node:fs on the host's own filesystem: the same
+ * random sequences as the FUSE differential test (test/support/differential.ts:
+ * writes at offsets, appends, truncates, renames, hard and symbolic links,
+ * chmod, chown, utimes, open handles kept across other calls, paths through
+ * '..' and trailing slashes), each answer compared (data, error codes, stat's
+ * type, mode, owner, size and link count, listings), then the trees. The API
+ * mirrors node:fs/promises, so node:fs on a real disk filesystem is its
+ * oracle, with no kernel between to hide a difference. Not compared: times
+ * (but those utimes sets), inode numbers, a directory's size and link count.
+ * Run as root, every group 0, so BSD's group rule (the directory's) and
+ * Linux's (the caller's) agree; chmod sets no set-user-ID or set-group-ID
+ * bit, which the API treats as BSD does (root's chown keeps them, a
+ * directory's set-group-ID bit is not inherited: docs/api.md).
+ *
+ * HAMMERSTATE_API_DIFF_RUNS (default 150) sequences of up to
+ * HAMMERSTATE_API_DIFF_CALLS (60) calls; HAMMERSTATE_API_DIFF_SEED (or 'random').
+ */
+
+const RUNS = Number(process.env.HAMMERSTATE_API_DIFF_RUNS ?? 150);
+const CALLS = Number(process.env.HAMMERSTATE_API_DIFF_CALLS ?? 60);
+const SEED = process.env.HAMMERSTATE_API_DIFF_SEED ?? '20261126';
+const asRoot = process.getuid?.() === 0;
+
+describe('the API against the host filesystem, call for call', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'hammerstate-apidiff-'));
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  // chown needs root on the host side.
+  it.runIf(asRoot)(
+    `gives the same answers and the same tree for ${RUNS} random sequences of up to ${CALLS} calls`,
+    async () => {
+      const { device } = await memVolume({ size: 512 * 1024 * 1024 });
+      const fs = await mountMem(device);
+      let run = 0;
+      await fc.assert(
+        fc.asyncProperty(
+          fc.array(calls(false, 0o1777, [0]), { minLength: 1, maxLength: CALLS, size: 'max' }),
+          async (sequence) => {
+            const name = `run-${run++}`;
+            await compareSides(
+              await ApiSide.make(fs, `/${name}`),
+              new HostSide(join(dir, name)),
+              sequence,
+              (got, want) => expect(got).toEqual(want),
+            );
+          },
+        ),
+        { numRuns: RUNS, ...(SEED === 'random' ? {} : { seed: Number(SEED) }) },
+      );
+      await fs.unmount();
+      expect(checkImage(device).errors).toBe(0);
+    },
+  );
+});

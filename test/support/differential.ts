@@ -1,0 +1,452 @@
+import * as host from 'node:fs';
+import fc from 'fast-check';
+import type { FileHandle, FileSystem } from '../../actors/api.js';
+
+/**
+ * Differential testing against the host's own filesystem: the same random
+ * calls on two sides, every answer compared (test/fuse-differential.test.ts:
+ * the FUSE mount and a host directory, both through node:fs;
+ * test/api-differential.test.ts: the library API and node:fs on a host
+ * directory). A side answers each call with a value or `error <code>`.
+ */
+
+/** Open-file slots a sequence can hold at once. */
+export const SLOTS = 3;
+/** libfuse's name for an open file unlinked (docs/fuse.md, "Open files"): not compared. */
+const HIDDEN = '.fuse_hidden';
+
+export interface Call {
+  op: string;
+  p?: string;
+  q?: string;
+  data?: Uint8Array;
+  at?: number;
+  mode?: number;
+  uid?: number;
+  gid?: number;
+  slot?: number;
+  flags?: string;
+}
+
+const path = fc.constantFrom(
+  'a',
+  'b',
+  'c',
+  'd0',
+  'd1',
+  'd0/a',
+  'd0/b',
+  'd1/a',
+  'd0/d2',
+  'd0/d2/a',
+  'd0/../b',
+  'a/',
+  'd1/',
+  'a/x',
+  'd0/d2/../../c',
+);
+const data = fc.uint8Array({ maxLength: 3000 });
+const slot = fc.nat(SLOTS - 1);
+
+/**
+ * The calls, `copyFile` among them when `withCopy`; chmod's modes within
+ * `modes` and chown's groups among `groups` (the API keeps BSD's rules for
+ * the set-user-ID and set-group-ID bits and for a new inode's group,
+ * docs/api.md: its test leaves those out).
+ */
+export function calls(withCopy: boolean, modes = 0o7777, groups = [0, 100]): fc.Arbitrary<Call> {
+  const arbitraries: fc.Arbitrary<Call>[] = [
+    fc.record({ op: fc.constant('writeFile'), p: path, data }),
+    fc.record({ op: fc.constant('appendFile'), p: path, data }),
+    fc.record({ op: fc.constant('createExclusive'), p: path, data }),
+    fc.record({ op: fc.constant('pwrite'), p: path, at: fc.nat(70_000), data }),
+    fc.record({ op: fc.constant('truncate'), p: path, at: fc.nat(70_000) }),
+    fc.record({ op: fc.constant('readFile'), p: path }),
+    fc.record({ op: fc.constant('unlink'), p: path }),
+    fc.record({ op: fc.constant('mkdir'), p: path }),
+    fc.record({ op: fc.constant('rmdir'), p: path }),
+    fc.record({ op: fc.constant('rename'), p: path, q: path }),
+    fc.record({ op: fc.constant('link'), p: path, q: path }),
+    fc.record({ op: fc.constant('symlink'), p: path, q: path }),
+    fc.record({ op: fc.constant('readlink'), p: path }),
+    fc.record({ op: fc.constant('chmod'), p: path, mode: fc.nat(0o7777).map((mode) => mode & modes) }),
+    fc.record({
+      op: fc.constant('chown'),
+      p: path,
+      uid: fc.constantFrom(0, 1000, -1),
+      gid: fc.constantFrom(...groups, -1),
+    }),
+    fc.record({ op: fc.constant('lchown'), p: path, uid: fc.constantFrom(0, 1000), gid: fc.constantFrom(...groups) }),
+    fc.record({ op: fc.constant('stat'), p: path }),
+    fc.record({ op: fc.constant('readdir'), p: fc.constantFrom('', 'd0', 'd1', 'd0/d2', 'a') }),
+    fc.record({ op: fc.constant('utimes'), p: path, at: fc.nat(2_000_000_000), mode: fc.nat(2_000_000_000) }),
+    fc.record({
+      op: fc.constant('open'),
+      p: path,
+      slot,
+      flags: fc.constantFrom('r', 'r+', 'w', 'w+', 'a', 'a+', 'wx'),
+    }),
+    fc.record({ op: fc.constant('fdWrite'), slot, at: fc.nat(20_000), data }),
+    fc.record({ op: fc.constant('fdRead'), slot, at: fc.nat(20_000) }),
+    fc.record({ op: fc.constant('fdTruncate'), slot, at: fc.nat(20_000) }),
+    fc.record({ op: fc.constant('fdStat'), slot }),
+    fc.record({ op: fc.constant('fdSync'), slot }),
+    fc.record({ op: fc.constant('close'), slot }),
+  ];
+  if (withCopy) arbitraries.push(fc.record({ op: fc.constant('copyFile'), p: path, q: path }));
+  return fc.oneof(...arbitraries);
+}
+
+/** What is compared of a stat: no times, no inode number, no directory size or link count. */
+export function shape(st: {
+  mode: number;
+  uid: number;
+  gid: number;
+  size: number;
+  nlink: number;
+  isFile(): boolean;
+  isDirectory(): boolean;
+  isSymbolicLink(): boolean;
+}) {
+  const type = st.isFile() ? 'file' : st.isDirectory() ? 'dir' : st.isSymbolicLink() ? 'symlink' : 'other';
+  return {
+    type,
+    mode: st.mode & 0o7777,
+    owner: `${st.uid}:${st.gid}`,
+    size: type === 'dir' ? undefined : st.size,
+    links: type === 'dir' ? undefined : st.nlink,
+  };
+}
+
+function entryType(entry: { isDirectory(): boolean; isSymbolicLink(): boolean }): string {
+  return entry.isDirectory() ? 'dir' : entry.isSymbolicLink() ? 'symlink' : 'file';
+}
+
+/** A side of the comparison: a directory it works in and the files it holds open. */
+export interface Side {
+  apply(call: Call): Promise<unknown>;
+  closeAll(): Promise<void>;
+  /** Every name under the directory with its shape, a file's contents and a symlink's target. */
+  tree(): Promise<Record<string, unknown>>;
+}
+
+function errorOf(error: unknown): string {
+  return `error ${(error as { code?: string }).code}`;
+}
+
+const NOT_OPEN = Object.assign(new Error('nothing open in that slot'), { code: 'NOT_OPEN' });
+
+/** node:fs on a directory (the host's, or one inside a FUSE mount). */
+export class HostSide implements Side {
+  private readonly open: Array<number | undefined> = new Array(SLOTS).fill(undefined);
+
+  constructor(private readonly root: string) {
+    host.mkdirSync(root, { recursive: true });
+  }
+
+  async apply(c: Call): Promise<unknown> {
+    try {
+      return this.run(c);
+    } catch (error) {
+      return errorOf(error);
+    }
+  }
+
+  private fd(c: Call): number {
+    const fd = this.open[c.slot as number];
+    if (fd === undefined) throw NOT_OPEN;
+    return fd;
+  }
+
+  private run(c: Call): unknown {
+    // Joined as text: '..' and a trailing '/' reach the filesystem as written.
+    const p = `${this.root}/${c.p ?? ''}`;
+    const bytes = Buffer.from(c.data ?? []);
+    switch (c.op) {
+      case 'writeFile':
+        return host.writeFileSync(p, bytes);
+      case 'appendFile':
+        return host.appendFileSync(p, bytes);
+      case 'createExclusive':
+        return host.writeFileSync(p, bytes, { flag: 'wx' });
+      case 'pwrite': {
+        const fd = host.openSync(p, 'r+');
+        try {
+          return host.writeSync(fd, bytes, 0, bytes.length, c.at);
+        } finally {
+          host.closeSync(fd);
+        }
+      }
+      case 'truncate':
+        return host.truncateSync(p, c.at);
+      case 'readFile':
+        return host.readFileSync(p).toString('hex');
+      case 'unlink':
+        return host.unlinkSync(p);
+      case 'mkdir':
+        return host.mkdirSync(p);
+      case 'rmdir':
+        return host.rmdirSync(p);
+      case 'rename':
+        return host.renameSync(p, `${this.root}/${c.q}`);
+      case 'link':
+        return host.linkSync(p, `${this.root}/${c.q}`);
+      case 'symlink':
+        return host.symlinkSync(c.q as string, p);
+      case 'readlink':
+        return host.readlinkSync(p);
+      case 'chmod':
+        return host.chmodSync(p, c.mode as number);
+      case 'chown':
+        return host.chownSync(p, c.uid as number, c.gid as number);
+      case 'lchown':
+        return host.lchownSync(p, c.uid as number, c.gid as number);
+      case 'stat': {
+        let followed: unknown;
+        try {
+          followed = shape(host.statSync(p));
+        } catch (error) {
+          followed = errorOf(error);
+        }
+        return [shape(host.lstatSync(p)), followed];
+      }
+      case 'readdir':
+        return host
+          .readdirSync(p, { withFileTypes: true })
+          .filter((entry) => !entry.name.startsWith(HIDDEN))
+          .map((entry) => `${entry.name} ${entryType(entry)}`)
+          .sort();
+      case 'utimes': {
+        host.utimesSync(p, c.at as number, c.mode as number);
+        const st = host.statSync(p);
+        return [st.atimeMs, st.mtimeMs];
+      }
+      case 'copyFile':
+        // Not of a directory: libuv copies st_size bytes, and a directory's size is 0 on the mount (4096 on
+        // ext4, which then fails the copy with EISDIR; POSIX leaves a directory's size open).
+        if (host.statSync(p).isDirectory()) return 'a directory';
+        return host.copyFileSync(p, `${this.root}/${c.q}`);
+      case 'open':
+        this.close(c.slot as number);
+        this.open[c.slot as number] = host.openSync(p, c.flags as string);
+        return 'opened';
+      case 'fdWrite':
+        return host.writeSync(this.fd(c), bytes, 0, bytes.length, c.at);
+      case 'fdRead': {
+        const buffer = Buffer.alloc(5000);
+        return buffer.subarray(0, host.readSync(this.fd(c), buffer, 0, buffer.length, c.at as number)).toString('hex');
+      }
+      case 'fdTruncate':
+        return host.ftruncateSync(this.fd(c), c.at);
+      case 'fdStat':
+        return shape(host.fstatSync(this.fd(c)));
+      case 'fdSync':
+        return host.fsyncSync(this.fd(c));
+      case 'close':
+        host.closeSync(this.fd(c));
+        this.open[c.slot as number] = undefined;
+        return 'closed';
+    }
+    throw new Error(`unknown call ${c.op}`);
+  }
+
+  private close(slot: number): void {
+    const fd = this.open[slot];
+    if (fd !== undefined) host.closeSync(fd);
+    this.open[slot] = undefined;
+  }
+
+  async closeAll(): Promise<void> {
+    for (let i = 0; i < SLOTS; i++) this.close(i);
+  }
+
+  async tree(): Promise<Record<string, unknown>> {
+    const out: Record<string, unknown> = {};
+    const walk = (relative: string) => {
+      const names = host
+        .readdirSync(`${this.root}/${relative}`)
+        .filter((name) => !name.startsWith(HIDDEN))
+        .sort();
+      for (const name of names) {
+        const rel = relative === '' ? name : `${relative}/${name}`;
+        const full = `${this.root}/${rel}`;
+        const st = host.lstatSync(full);
+        out[rel] = shape(st);
+        if (st.isDirectory()) walk(rel);
+        else if (st.isFile()) out[`${rel} data`] = host.readFileSync(full).toString('hex');
+        else if (st.isSymbolicLink()) out[`${rel} ->`] = host.readlinkSync(full);
+      }
+    };
+    walk('');
+    return out;
+  }
+}
+
+/** The library API (actors/api.ts), in a directory of a mounted volume. */
+export class ApiSide implements Side {
+  private readonly open: Array<FileHandle | undefined> = new Array(SLOTS).fill(undefined);
+
+  private constructor(
+    private readonly fs: FileSystem,
+    private readonly root: string,
+  ) {}
+
+  static async make(fs: FileSystem, root: string): Promise<ApiSide> {
+    await fs.mkdir(root, { recursive: true });
+    return new ApiSide(fs, root);
+  }
+
+  async apply(c: Call): Promise<unknown> {
+    try {
+      return await this.run(c);
+    } catch (error) {
+      return errorOf(error);
+    }
+  }
+
+  private handle(c: Call): FileHandle {
+    const handle = this.open[c.slot as number];
+    if (handle === undefined) throw NOT_OPEN;
+    return handle;
+  }
+
+  private async run(c: Call): Promise<unknown> {
+    const fs = this.fs;
+    const p = `${this.root}/${c.p ?? ''}`;
+    const bytes = Buffer.from(c.data ?? []);
+    switch (c.op) {
+      case 'writeFile':
+        return fs.writeFile(p, bytes);
+      case 'appendFile':
+        return fs.appendFile(p, bytes);
+      case 'createExclusive': {
+        const file = await fs.open(p, 'wx');
+        try {
+          await file.write(bytes, 0, bytes.length, 0);
+        } finally {
+          await file.close();
+        }
+        return undefined;
+      }
+      case 'pwrite': {
+        const file = await fs.open(p, 'r+');
+        try {
+          return (await file.write(bytes, 0, bytes.length, c.at)).bytesWritten;
+        } finally {
+          await file.close();
+        }
+      }
+      case 'truncate':
+        return fs.truncate(p, c.at);
+      case 'readFile':
+        return (await fs.readFile(p)).toString('hex');
+      case 'unlink':
+        return fs.unlink(p);
+      case 'mkdir':
+        return fs.mkdir(p);
+      case 'rmdir':
+        return fs.rmdir(p);
+      case 'rename':
+        return fs.rename(p, `${this.root}/${c.q}`);
+      case 'link':
+        return fs.link(p, `${this.root}/${c.q}`);
+      case 'symlink':
+        return fs.symlink(c.q as string, p);
+      case 'readlink':
+        return fs.readlink(p);
+      case 'chmod':
+        return fs.chmod(p, c.mode as number);
+      case 'chown':
+        return fs.chown(p, c.uid as number, c.gid as number);
+      case 'lchown':
+        return fs.lchown(p, c.uid as number, c.gid as number);
+      case 'stat': {
+        let followed: unknown;
+        try {
+          followed = shape(await fs.stat(p));
+        } catch (error) {
+          followed = errorOf(error);
+        }
+        return [shape(await fs.lstat(p)), followed];
+      }
+      case 'readdir':
+        return (await fs.readdir(p, { withFileTypes: true }))
+          .map((entry) => `${entry.name} ${entryType(entry)}`)
+          .sort();
+      case 'utimes': {
+        await fs.utimes(p, c.at as number, c.mode as number);
+        const st = await fs.stat(p);
+        return [st.atimeMs, st.mtimeMs];
+      }
+      case 'open':
+        await this.close(c.slot as number);
+        this.open[c.slot as number] = await fs.open(p, c.flags as 'r');
+        return 'opened';
+      case 'fdWrite':
+        return (await this.handle(c).write(bytes, 0, bytes.length, c.at)).bytesWritten;
+      case 'fdRead': {
+        const buffer = Buffer.alloc(5000);
+        const { bytesRead } = await this.handle(c).read(buffer, 0, buffer.length, c.at);
+        return buffer.subarray(0, bytesRead).toString('hex');
+      }
+      case 'fdTruncate':
+        return this.handle(c).truncate(c.at);
+      case 'fdStat':
+        return shape(await this.handle(c).stat());
+      case 'fdSync':
+        return this.handle(c).sync();
+      case 'close':
+        await this.handle(c).close();
+        this.open[c.slot as number] = undefined;
+        return 'closed';
+    }
+    throw new Error(`unknown call ${c.op}`);
+  }
+
+  private async close(slot: number): Promise<void> {
+    const handle = this.open[slot];
+    this.open[slot] = undefined;
+    if (handle !== undefined) await handle.close();
+  }
+
+  async closeAll(): Promise<void> {
+    for (let i = 0; i < SLOTS; i++) await this.close(i);
+  }
+
+  async tree(): Promise<Record<string, unknown>> {
+    const out: Record<string, unknown> = {};
+    const walk = async (relative: string) => {
+      const names = (await this.fs.readdir(`${this.root}/${relative}`)).sort();
+      for (const name of names) {
+        const rel = relative === '' ? name : `${relative}/${name}`;
+        const full = `${this.root}/${rel}`;
+        const st = await this.fs.lstat(full);
+        out[rel] = shape(st);
+        if (st.isDirectory()) await walk(rel);
+        else if (st.isFile()) out[`${rel} data`] = (await this.fs.readFile(full)).toString('hex');
+        else if (st.isSymbolicLink()) out[`${rel} ->`] = await this.fs.readlink(full);
+      }
+    };
+    await walk('');
+    return out;
+  }
+}
+
+/** Run `calls` on both sides, comparing each answer, then the trees; the first difference fails. */
+export async function compareSides(
+  subject: Side,
+  reference: Side,
+  sequence: Call[],
+  expectEqual: (got: unknown, want: unknown) => void,
+): Promise<void> {
+  try {
+    for (const [index, c] of sequence.entries()) {
+      const got = { index, call: c.op, answer: await subject.apply(c) };
+      expectEqual(got, { index, call: c.op, answer: await reference.apply(c) });
+    }
+  } finally {
+    await subject.closeAll();
+    await reference.closeAll();
+  }
+  expectEqual(await subject.tree(), await reference.tree());
+}
