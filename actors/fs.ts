@@ -65,13 +65,24 @@ export class HammerFs extends FsNames implements FileSystem {
     return this.change('mkdir', { path, ...options }, () => {
       if (options.recursive) {
         let prefix = '';
-        for (const part of path.split('/').filter((p) => p.length > 0)) {
+        const parts = path.split('/').filter((p) => p.length > 0);
+        for (const [index, part] of parts.entries()) {
           prefix += `/${part}`;
           const r = resolvePath(this.mount, this.root, prefix, { follow: true, parentOnly: true, caller: this.caller });
           if (r.ip !== undefined) {
-            if (!r.ip.isDirectory) throw new FsError('ENOTDIR', 'not a directory', { path: prefix });
+            // As node's mkdir -p answers: a file where the directory goes is EEXIST, one on the way ENOTDIR.
+            if (!r.ip.isDirectory)
+              throw new FsError(index === parts.length - 1 ? 'EEXIST' : 'ENOTDIR', 'not a directory', { path: prefix });
             continue;
           }
+          // Something there that did not resolve: a symlink to nothing, whose stat in node's mkdir -p fails, ENOENT.
+          const here = resolvePath(this.mount, this.root, prefix, {
+            follow: false,
+            parentOnly: true,
+            caller: this.caller,
+          });
+          if (here.ip !== undefined)
+            throw new FsError('ENOENT', 'a dangling symbolic link on the way', { path: prefix });
           this.makeDirectory(prefix, options.mode);
         }
         return;

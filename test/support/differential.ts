@@ -44,6 +44,9 @@ const path = fc.constantFrom(
   'd1/',
   'a/x',
   'd0/d2/../../c',
+  'b/a',
+  'c/d2',
+  'd1/../d0/a',
 );
 const data = fc.uint8Array({ maxLength: 3000 });
 const slot = fc.nat(SLOTS - 1);
@@ -54,7 +57,7 @@ const slot = fc.nat(SLOTS - 1);
  * the set-user-ID and set-group-ID bits and for a new inode's group,
  * docs/api.md: its test leaves those out).
  */
-export function calls(withCopy: boolean, modes = 0o7777, groups = [0, 100]): fc.Arbitrary<Call> {
+export function calls(withCopy: boolean, modes = 0o7777, groups = [0, 100], remount = false): fc.Arbitrary<Call> {
   const arbitraries: fc.Arbitrary<Call>[] = [
     fc.record({ op: fc.constant('writeFile'), p: path, data }),
     fc.record({ op: fc.constant('appendFile'), p: path, data }),
@@ -80,6 +83,9 @@ export function calls(withCopy: boolean, modes = 0o7777, groups = [0, 100]): fc.
     fc.record({ op: fc.constant('stat'), p: path }),
     fc.record({ op: fc.constant('readdir'), p: fc.constantFrom('', 'd0', 'd1', 'd0/d2', 'a') }),
     fc.record({ op: fc.constant('utimes'), p: path, at: fc.nat(2_000_000_000), mode: fc.nat(2_000_000_000) }),
+    fc.record({ op: fc.constant('lutimes'), p: path, at: fc.nat(2_000_000_000), mode: fc.nat(2_000_000_000) }),
+    fc.record({ op: fc.constant('access'), p: path, mode: fc.nat(7) }),
+    fc.record({ op: fc.constant('mkdirRecursive'), p: path }),
     fc.record({
       op: fc.constant('open'),
       p: path,
@@ -94,6 +100,7 @@ export function calls(withCopy: boolean, modes = 0o7777, groups = [0, 100]): fc.
     fc.record({ op: fc.constant('close'), slot }),
   ];
   if (withCopy) arbitraries.push(fc.record({ op: fc.constant('copyFile'), p: path, q: path }));
+  if (remount) arbitraries.push(fc.record({ op: fc.constant('remount') }));
   return fc.oneof(...arbitraries);
 }
 
@@ -125,7 +132,7 @@ function entryType(entry: { isDirectory(): boolean; isSymbolicLink(): boolean })
 /** A side of the comparison: a directory it works in and the files it holds open. */
 export interface Side {
   apply(call: Call): Promise<unknown>;
-  closeAll(): Promise<void>;
+  closeAll(): Promise<void> | void;
   /** Every name under the directory with its shape, a file's contents and a symlink's target. */
   tree(): Promise<Record<string, unknown>>;
 }
@@ -221,6 +228,21 @@ export class HostSide implements Side {
         const st = host.statSync(p);
         return [st.atimeMs, st.mtimeMs];
       }
+      case 'lutimes': {
+        host.lutimesSync(p, c.at as number, c.mode as number);
+        const st = host.lstatSync(p);
+        return [st.atimeMs, st.mtimeMs];
+      }
+      case 'access':
+        return host.accessSync(p, c.mode);
+      case 'mkdirRecursive':
+        // node answers the first directory it made, the API nothing: compared as done or failed.
+        host.mkdirSync(`${p}/x/y`, { recursive: true });
+        return undefined;
+      case 'remount':
+        // The other side's volume is unmounted and mounted again; here its open files close the same.
+        this.closeAll();
+        return 'remounted';
       case 'copyFile':
         // Not of a directory: libuv copies st_size bytes, and a directory's size is 0 on the mount (4096 on
         // ext4, which then fails the copy with EISDIR; POSIX leaves a directory's size open).
@@ -256,7 +278,7 @@ export class HostSide implements Side {
     this.open[slot] = undefined;
   }
 
-  async closeAll(): Promise<void> {
+  closeAll(): void {
     for (let i = 0; i < SLOTS; i++) this.close(i);
   }
 
@@ -282,18 +304,28 @@ export class HostSide implements Side {
   }
 }
 
+/** A mounted volume the API side works on; `remount` unmounts it (a full flush) and mounts it again as `fs`. */
+export interface ApiVolume {
+  fs: FileSystem;
+  remount(): Promise<void>;
+}
+
 /** The library API (actors/api.ts), in a directory of a mounted volume. */
 export class ApiSide implements Side {
   private readonly open: Array<FileHandle | undefined> = new Array(SLOTS).fill(undefined);
 
   private constructor(
-    private readonly fs: FileSystem,
+    private readonly volume: ApiVolume,
     private readonly root: string,
   ) {}
 
-  static async make(fs: FileSystem, root: string): Promise<ApiSide> {
-    await fs.mkdir(root, { recursive: true });
-    return new ApiSide(fs, root);
+  static async make(volume: ApiVolume, root: string): Promise<ApiSide> {
+    await volume.fs.mkdir(root, { recursive: true });
+    return new ApiSide(volume, root);
+  }
+
+  private get fs(): FileSystem {
+    return this.volume.fs;
   }
 
   async apply(c: Call): Promise<unknown> {
@@ -378,6 +410,19 @@ export class ApiSide implements Side {
         const st = await fs.stat(p);
         return [st.atimeMs, st.mtimeMs];
       }
+      case 'lutimes': {
+        await fs.lutimes(p, c.at as number, c.mode as number);
+        const st = await fs.lstat(p);
+        return [st.atimeMs, st.mtimeMs];
+      }
+      case 'access':
+        return fs.access(p, c.mode);
+      case 'mkdirRecursive':
+        return fs.mkdir(`${p}/x/y`, { recursive: true });
+      case 'remount':
+        await this.closeAll();
+        await this.volume.remount();
+        return 'remounted';
       case 'open':
         await this.close(c.slot as number);
         this.open[c.slot as number] = await fs.open(p, c.flags as 'r');
