@@ -3,7 +3,7 @@ import { FsError } from '../storage/errors.js';
 import { nameByteLength, nameBytes } from '../storage/format/names.js';
 import { ObjType, ROOT_OBJ_ID, TID_MAX } from '../storage/layout.js';
 import { checkChown, checkOwner, checkSticky, inGroup, S_ISGID, S_ISUID } from './access.js';
-import { UF_NOHISTORY, W_OK } from './api.js';
+import { UF_NOHISTORY, W_OK, X_OK } from './api.js';
 import { FsCore, newLinkNamed, toMicros } from './fs-core.js';
 import type { Inode } from './inode.js';
 import {
@@ -39,15 +39,15 @@ export abstract class FsNames extends FsCore {
   link(existing: string, newPath: string): Promise<void> {
     return this.change('link', { path: newPath, existing }, () => {
       const ip = this.existing(existing, false);
-      // The new name's faults first, then the directory's EPERM (link(2) on Linux).
+      // The new name's faults first (EEXIST, ENOENT, EACCES, EXDEV), then the directory's EPERM (link(2) on Linux).
       const r = this.forCreate(newPath, true);
       if (r.ip !== undefined) throw new FsError('EEXIST', 'file exists', { path: newPath });
       newLinkNamed(newPath);
-      if (ip.isDirectory) throw new FsError('EPERM', 'hard links to directories are not allowed', { path: existing });
-      this.writable(ip, existing);
       this.mayAddTo(r.parent, newPath);
       if (r.parent.localization !== ip.localization)
         throw new FsError('EXDEV', 'a link cannot cross PFSes', { path: newPath });
+      if (ip.isDirectory) throw new FsError('EPERM', 'hard links to directories are not allowed', { path: existing });
+      this.writable(ip, existing);
       checkDirectory(r.parent, newPath);
       if (r.parent.ino.nlinks === 0) throw new FsError('EINVAL', 'the directory has been deleted', { path: newPath });
       addEntry(this.mount, r.parent, r.name, ip, newPath);
@@ -92,34 +92,40 @@ export abstract class FsNames extends FsCore {
       for (const path of [from, to]) {
         if (finalDot(path) !== undefined) throw new FsError('EINVAL', "rename of '.' or '..'", { path });
       }
-      // Both directories resolve before either name is looked up in them (rename(2) on Linux): their faults first.
-      this.existing(parentPath(from));
-      this.existing(parentPath(to));
+      // Both directories are walked and searched before either name is looked up in them (rename(2) on Linux).
+      this.searchable(from);
+      this.searchable(to);
       const source = this.forCreate(from);
       const ip = source.ip;
       if (ip === undefined || source.entry === undefined)
         throw new FsError('ENOENT', 'no such file or directory', { path: from });
-      this.mayRemoveFrom(source.parent, ip, from);
       const target = this.forCreate(to);
       // 'to/' names a directory: moving anything else there is ENOTDIR, as rename(2) says.
       if (!ip.isDirectory && to.endsWith('/'))
         throw new FsError('ENOTDIR', 'not a directory (trailing /)', { path: to });
+      if (ip.isDirectory) this.checkNotUnder(ip, target.parent, to);
+      // A target directory that holds the source (its directory or above) is ENOTEMPTY before the kinds are compared.
+      if (target.ip?.isDirectory && target.ip !== ip && this.under(source.parent, target.ip))
+        throw new FsError('ENOTEMPTY', 'the target directory holds the source', { path: to });
+      // One file under both names: nothing to do, and nothing more is checked (vfs_rename returns first).
+      if (target.ip === ip) return;
+      this.mayRemoveFrom(source.parent, ip, from);
       this.mayAddTo(target.parent, to);
-      if (target.ip !== undefined && target.ip !== ip) checkSticky(this.caller, target.parent.ino, target.ip.ino, to);
+      if (target.ip !== undefined) checkSticky(this.caller, target.parent.ino, target.ip.ino, to);
+      // The kinds are compared before the source directory's own permission (vfs_rename's may_delete of the target).
+      if (target.ip?.isDirectory && !ip.isDirectory)
+        throw new FsError('EISDIR', 'cannot overwrite a directory with a file', { path: to });
+      if (target.ip !== undefined && !target.ip.isDirectory && ip.isDirectory)
+        throw new FsError('ENOTDIR', 'cannot overwrite a file with a directory', { path: to });
       // A directory that changes parent has its '..' rewritten: the caller must be able to write it.
       if (ip.isDirectory && target.parent !== source.parent) this.may(ip, W_OK, from);
       checkDirectory(target.parent, to);
       if (target.parent.localization !== ip.localization)
         throw new FsError('EXDEV', 'a rename cannot cross PFSes', { path: to });
       if (target.parent.ino.nlinks === 0) throw new FsError('EINVAL', 'the directory has been deleted', { path: to });
-      if (target.ip === ip) return;
-      if (ip.isDirectory) this.checkNotUnder(ip, target.parent, to);
-      // A target directory that holds the source (its directory or above) is ENOTEMPTY before the kinds are compared.
-      if (target.ip?.isDirectory && this.under(source.parent, target.ip))
-        throw new FsError('ENOTEMPTY', 'the target directory holds the source', { path: to });
       this.mount.ref(ip);
       try {
-        if (target.ip !== undefined) this.replaceTarget(target, ip, to);
+        if (target.ip !== undefined) this.replaceTarget(target, to);
         addEntry(this.mount, target.parent, target.name, ip, to);
         // The source entry as resolved at the start: re-walking `from` now could pass through
         // the very name just replaced (a symlink in its path).
@@ -138,17 +144,21 @@ export abstract class FsNames extends FsCore {
     });
   }
 
-  protected replaceTarget(target: Resolved, ip: Inode, to: string): void {
+  protected replaceTarget(target: Resolved, to: string): void {
     const victim = target.ip;
     if (victim === undefined) return;
-    if (victim.isDirectory && !ip.isDirectory)
-      throw new FsError('EISDIR', 'cannot overwrite a directory with a file', { path: to });
-    if (!victim.isDirectory && ip.isDirectory)
-      throw new FsError('ENOTDIR', 'cannot overwrite a file with a directory', { path: to });
+    // The kinds were compared by rename before anything changed.
     if (victim.isDirectory && listEntries(this.mount, victim, TID_MAX).length > 0) {
       throw new FsError('ENOTEMPTY', 'directory not empty', { path: to });
     }
     this.unlinkEntry(target.parent, target, victim, to);
+  }
+
+  /** The directory `path` names an entry in: walked, a directory, and searchable by the caller. */
+  private searchable(path: string): void {
+    const dir = this.existing(parentPath(path));
+    if (!dir.isDirectory) throw new FsError('ENOTDIR', 'not a directory', { path });
+    this.may(dir, X_OK, path);
   }
 
   protected checkNotUnder(dir: Inode, parent: Inode, path: string): void {

@@ -200,8 +200,9 @@ export class HammerFs extends FsNames implements FileSystem {
   readFile(path: string, encoding?: 'utf8'): Promise<Buffer | string> {
     return this.op('readFile', { path }, () => {
       const ip = this.existing(path);
-      if (ip.isDirectory) throw new FsError('EISDIR', 'illegal operation on a directory', { path });
+      // Opened for reading first (EACCES), then read (EISDIR for a directory), as open(2) and read(2) go.
       this.may(ip, R_OK, path);
+      if (ip.isDirectory) throw new FsError('EISDIR', 'illegal operation on a directory', { path });
       const bytes = readData(this.mount, ip, 0, ip.ino.size);
       this.touchAtime(ip);
       const buffer = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length);

@@ -1,9 +1,17 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { chmodSync, chownSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import fc from 'fast-check';
 import { afterAll, describe, expect, it } from 'vitest';
-import { ApiSide, type ApiVolume, calls, compareSides, HostSide } from './support/differential.js';
+import {
+  ApiSide,
+  type ApiVolume,
+  calls,
+  compareSides,
+  HostSide,
+  UserHostSide,
+  UserProcess,
+} from './support/differential.js';
 import { checkImage, memVolume, mountMem } from './support/fs.js';
 
 /**
@@ -30,6 +38,7 @@ import { checkImage, memVolume, mountMem } from './support/fs.js';
 const RUNS = Number(process.env.HAMMERSTATE_API_DIFF_RUNS ?? 150);
 const CALLS = Number(process.env.HAMMERSTATE_API_DIFF_CALLS ?? 60);
 const SEED = process.env.HAMMERSTATE_API_DIFF_SEED ?? '20261126';
+const NOBODY_RUNS = Math.ceil(RUNS / 2);
 const asRoot = process.getuid?.() === 0;
 
 describe('the API against the host filesystem, call for call', () => {
@@ -70,4 +79,51 @@ describe('the API against the host filesystem, call for call', () => {
       expect(checkImage(device).errors).toBe(0);
     },
   );
+
+  // The same as nobody, in directories root owns (mode 0777, nobody's group, so BSD's group rule and Linux's
+  // agree): permissions decide the answers now (EACCES, EPERM, the sticky bit, what chmod and chown may do).
+  it.runIf(asRoot)(`answers as node:fs does for a user other than root, ${NOBODY_RUNS} sequences`, async () => {
+    const nobody = { uid: 65534, gid: 65534 };
+    const base = join(dir, 'as-nobody');
+    mkdirSync(base);
+    chmodSync(dir, 0o755);
+    chmodSync(base, 0o777);
+    const user = await UserProcess.start(nobody.uid, nobody.gid);
+    const { device } = await memVolume({ size: 512 * 1024 * 1024 });
+    const volume: ApiVolume = {
+      fs: await mountMem(device),
+      async remount() {
+        await this.fs.unmount();
+        this.fs = await mountMem(device);
+      },
+    };
+    try {
+      let run = 0;
+      await fc.assert(
+        fc.asyncProperty(
+          fc.array(calls(false, 0o1777, [nobody.gid], true), { minLength: 1, maxLength: CALLS, size: 'max' }),
+          async (sequence) => {
+            const name = `run-${run++}`;
+            const hostRoot = join(base, name);
+            mkdirSync(hostRoot);
+            chmodSync(hostRoot, 0o777);
+            chownSync(hostRoot, 0, nobody.gid);
+            await volume.fs.mkdir(`/${name}`, { mode: 0o777 });
+            await volume.fs.chown(`/${name}`, 0, nobody.gid);
+            await compareSides(
+              await ApiSide.make(volume, `/${name}`, nobody),
+              new UserHostSide(user, hostRoot),
+              sequence,
+              (got, want) => expect(got).toEqual(want),
+            );
+          },
+        ),
+        { numRuns: NOBODY_RUNS, ...(SEED === 'random' ? {} : { seed: Number(SEED) }) },
+      );
+    } finally {
+      user.stop();
+    }
+    await volume.fs.unmount();
+    expect(checkImage(device).errors).toBe(0);
+  });
 });

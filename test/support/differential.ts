@@ -1,6 +1,8 @@
+import { type ChildProcess, fork } from 'node:child_process';
 import * as host from 'node:fs';
+import { createRequire } from 'node:module';
 import fc from 'fast-check';
-import type { FileHandle, FileSystem } from '../../actors/api.js';
+import type { Caller, FileHandle, FileSystem } from '../../actors/api.js';
 
 /**
  * Differential testing against the host's own filesystem: the same random
@@ -184,8 +186,15 @@ export class HostSide implements Side {
           host.closeSync(fd);
         }
       }
-      case 'truncate':
-        return host.truncateSync(p, c.at);
+      case 'truncate': {
+        // truncate(2), which needs write permission only (node's truncate opens the file read-write).
+        const fd = host.openSync(p, host.constants.O_WRONLY);
+        try {
+          return host.ftruncateSync(fd, c.at);
+        } finally {
+          host.closeSync(fd);
+        }
+      }
       case 'readFile':
         return host.readFileSync(p).toString('hex');
       case 'unlink':
@@ -310,6 +319,73 @@ export interface ApiVolume {
   remount(): Promise<void>;
 }
 
+/**
+ * node:fs as another user: the calls go to a child process forked with that
+ * uid and gid (test/support/differential-child.ts); the tree is read here,
+ * with this process's rights, so what the user may not read is compared too.
+ */
+export class UserHostSide implements Side {
+  private readonly reader: HostSide;
+
+  constructor(
+    private readonly user: UserProcess,
+    private readonly root: string,
+  ) {
+    this.reader = new HostSide(root);
+  }
+
+  apply(c: Call): Promise<unknown> {
+    return this.user.ask({ root: this.root, kind: 'apply', call: c });
+  }
+
+  async closeAll(): Promise<void> {
+    await this.user.ask({ root: this.root, kind: 'closeAll' });
+  }
+
+  tree(): Promise<Record<string, unknown>> {
+    return this.reader.tree();
+  }
+}
+
+/** A child process running as `uid`:`gid` that makes node:fs calls for UserHostSide. */
+export class UserProcess {
+  private next = 1;
+  private readonly waiting = new Map<number, (value: unknown) => void>();
+
+  private constructor(private readonly child: ChildProcess) {
+    child.on('message', (reply: { id: number; value: unknown }) => {
+      this.waiting.get(reply.id)?.(reply.value);
+      this.waiting.delete(reply.id);
+    });
+  }
+
+  static start(uid: number, gid: number): Promise<UserProcess> {
+    const script = new URL('./differential-child.ts', import.meta.url).pathname;
+    const tsx = createRequire(import.meta.url).resolve('tsx');
+    const child = fork(script, [], {
+      uid,
+      gid,
+      execArgv: ['--import', tsx],
+      serialization: 'advanced',
+      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+    });
+    const user = new UserProcess(child);
+    return new Promise((done) => user.waiting.set(0, () => done(user)));
+  }
+
+  ask(request: { root: string; kind: 'apply' | 'closeAll'; call?: Call }): Promise<unknown> {
+    const id = this.next++;
+    return new Promise((done) => {
+      this.waiting.set(id, done);
+      this.child.send({ id, ...request });
+    });
+  }
+
+  stop(): void {
+    this.child.kill();
+  }
+}
+
 /** The library API (actors/api.ts), in a directory of a mounted volume. */
 export class ApiSide implements Side {
   private readonly open: Array<FileHandle | undefined> = new Array(SLOTS).fill(undefined);
@@ -317,14 +393,20 @@ export class ApiSide implements Side {
   private constructor(
     private readonly volume: ApiVolume,
     private readonly root: string,
+    private readonly caller: Caller | undefined,
   ) {}
 
-  static async make(volume: ApiVolume, root: string): Promise<ApiSide> {
+  /** Calls made as `caller` (root by default); the tree is read as root. */
+  static async make(volume: ApiVolume, root: string, caller?: Caller): Promise<ApiSide> {
     await volume.fs.mkdir(root, { recursive: true });
-    return new ApiSide(volume, root);
+    return new ApiSide(volume, root, caller);
   }
 
   private get fs(): FileSystem {
+    return this.caller === undefined ? this.volume.fs : this.volume.fs.as(this.caller);
+  }
+
+  private get rootFs(): FileSystem {
     return this.volume.fs;
   }
 
@@ -461,15 +543,16 @@ export class ApiSide implements Side {
   async tree(): Promise<Record<string, unknown>> {
     const out: Record<string, unknown> = {};
     const walk = async (relative: string) => {
-      const names = (await this.fs.readdir(`${this.root}/${relative}`)).sort();
+      const fs = this.rootFs;
+      const names = (await fs.readdir(`${this.root}/${relative}`)).sort();
       for (const name of names) {
         const rel = relative === '' ? name : `${relative}/${name}`;
         const full = `${this.root}/${rel}`;
-        const st = await this.fs.lstat(full);
+        const st = await fs.lstat(full);
         out[rel] = shape(st);
         if (st.isDirectory()) await walk(rel);
-        else if (st.isFile()) out[`${rel} data`] = (await this.fs.readFile(full)).toString('hex');
-        else if (st.isSymbolicLink()) out[`${rel} ->`] = await this.fs.readlink(full);
+        else if (st.isFile()) out[`${rel} data`] = (await fs.readFile(full)).toString('hex');
+        else if (st.isSymbolicLink()) out[`${rel} ->`] = await fs.readlink(full);
       }
     };
     await walk('');
