@@ -362,15 +362,16 @@ export class UserProcess {
   static start(uid: number, gid: number): Promise<UserProcess> {
     const script = new URL('./differential-child.ts', import.meta.url).pathname;
     const tsx = createRequire(import.meta.url).resolve('tsx');
-    const child = fork(script, [], {
-      uid,
-      gid,
+    const child = fork(script, [String(uid), String(gid)], {
       execArgv: ['--import', tsx],
       serialization: 'advanced',
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
     });
     const user = new UserProcess(child);
-    return new Promise((done) => user.waiting.set(0, () => done(user)));
+    return new Promise((done, fail) => {
+      user.waiting.set(0, () => done(user));
+      child.once('exit', (code, signal) => fail(new Error(`the ${uid}:${gid} child ended (${code ?? signal})`)));
+    });
   }
 
   ask(request: { root: string; kind: 'apply' | 'closeAll'; call?: Call }): Promise<unknown> {
