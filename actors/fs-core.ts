@@ -331,32 +331,33 @@ export abstract class FsCore implements HandleHost {
     this.handles.delete(handle.fd);
   }
 
+  /** open(O_CREAT|O_EXCL) resolution: the parent to create in (EEXIST for anything there, a symlink too). */
   protected forCreateExclusive(path: string): Resolved {
-    const r = resolvePath(this.mount, this.root, path, {
-      follow: false,
-      parentOnly: true,
-      createFile: true,
-      caller: this.caller,
-    });
-    if (r.slash) throw new FsError('EISDIR', 'O_CREAT of a name with a trailing / (a directory)', { path });
+    const r = this.forOpenCreate(path, false);
     if (r.ip !== undefined) throw new FsError('EEXIST', 'file exists', { path });
-    if (r.asof !== TID_MAX || r.parent.has(InodeFlag.RO))
-      throw new FsError('EROFS', 'an as-of view is read-only', { path });
-    checkName(r.name, path);
-    return r;
+    return this.creatable(r, path);
   }
 
   /** open(O_CREAT) resolution: the existing file (symlinks followed) or the parent to create in. */
   protected forCreateOrExisting(path: string): Resolved {
+    const r = this.forOpenCreate(path, true);
+    return r.ip !== undefined ? r : this.creatable(r, path);
+  }
+
+  /** The walk of an open with O_CREAT: 'name/' (or a symlink to it) asks for a directory, which O_CREAT never opens or makes (EISDIR, as on Linux). */
+  private forOpenCreate(path: string, follow: boolean): Resolved {
     const r = resolvePath(this.mount, this.root, path, {
-      follow: true,
+      follow,
       parentOnly: true,
       createFile: true,
       caller: this.caller,
     });
-    // 'name/' (or a symlink to it) asks for a directory, which O_CREAT never opens or makes: EISDIR, as on Linux.
     if (r.slash) throw new FsError('EISDIR', 'O_CREAT of a name with a trailing / (a directory)', { path });
-    if (r.ip !== undefined) return r;
+    return r;
+  }
+
+  /** A new name in `r.parent`: EROFS through an as-of view, then the name's own faults. */
+  private creatable(r: Resolved, path: string): Resolved {
     if (r.asof !== TID_MAX || r.parent.has(InodeFlag.RO))
       throw new FsError('EROFS', 'an as-of view is read-only', { path });
     checkName(r.name, path);
@@ -389,9 +390,4 @@ export function toFsError(error: unknown, path: string | undefined): FsError {
   const wrapped = new FsError('EIO', message, { path });
   if (error instanceof Error && error.stack !== undefined) wrapped.stack = error.stack;
   return wrapped;
-}
-
-/** link(2), symlink(2): a new name with a trailing slash that does not exist is ENOENT (Linux's answer). */
-export function newLinkNamed(path: string): void {
-  if (path.endsWith('/')) throw new FsError('ENOENT', 'a new link cannot be named with a trailing /', { path });
 }

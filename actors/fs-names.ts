@@ -4,7 +4,7 @@ import { nameByteLength, nameBytes } from '../storage/format/names.js';
 import { ObjType, ROOT_OBJ_ID, TID_MAX } from '../storage/layout.js';
 import { checkChown, checkOwner, checkSticky, inGroup, S_ISGID, S_ISUID } from './access.js';
 import { UF_NOHISTORY, W_OK, X_OK } from './api.js';
-import { FsCore, newLinkNamed, toMicros } from './fs-core.js';
+import { FsCore, toMicros } from './fs-core.js';
 import type { Inode } from './inode.js';
 import {
   addEntry,
@@ -99,7 +99,8 @@ export abstract class FsNames extends FsCore {
       const ip = source.ip;
       if (ip === undefined || source.entry === undefined)
         throw new FsError('ENOENT', 'no such file or directory', { path: from });
-      const target = this.forCreate(to);
+      // What is at `to` is judged below (a trailing slash after a non-directory, ENOTDIR, after the permissions).
+      const target = this.forCreate(to, true);
       // 'to/' names a directory: moving anything else there is ENOTDIR, as rename(2) says.
       if (!ip.isDirectory && to.endsWith('/'))
         throw new FsError('ENOTDIR', 'not a directory (trailing /)', { path: to });
@@ -281,4 +282,9 @@ function loggedTime(time: number | Date): unknown {
 function parentPath(path: string): string {
   const trimmed = path.replace(/\/+$/, '');
   return trimmed.slice(0, trimmed.lastIndexOf('/') + 1) || '/';
+}
+
+/** link(2), symlink(2): a new name with a trailing slash that does not exist is ENOENT (Linux's answer). */
+function newLinkNamed(path: string): void {
+  if (path.endsWith('/')) throw new FsError('ENOENT', 'a new link cannot be named with a trailing /', { path });
 }
