@@ -2,15 +2,15 @@ import { spawnSync } from 'node:child_process';
 import * as host from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { FileDevice, logicalClock, mount } from '../actors/index.js';
+import { mount } from '../actors/index.js';
 import { bindingPatches } from '../cli/fuse/binding.js';
 import { BINDING_PATCHES } from '../cli/fuse/binding-patches.js';
-import { fsck } from '../storage/fsck.js';
 import { formatTid } from '../storage/layout.js';
 import {
   BIN,
   cleanUp,
   describeFuse,
+  expectClean,
   type RunningMount,
   scratchVolume,
   sh,
@@ -224,14 +224,7 @@ describeFuse(
       expect(await host.readFile(join(mnt, 'fsynced.txt'), 'utf8')).toBe('durable');
       expect((await sh('sha256sum < mnt/big.bin', dir as string)).trim()).toBe(sum);
       expect(await stopMount(running)).toBe(0);
-      const device = FileDevice.open(volume, { readOnly: true });
-      try {
-        const report = fsck(device, { clock: logicalClock() });
-        expect(report.problems).toEqual([]);
-        expect(report.errors).toBe(0);
-      } finally {
-        device.close();
-      }
+      expectClean(volume);
     });
 
     it('starts in the background by default, and that process ends with fusermount -u', async () => {

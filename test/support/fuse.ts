@@ -3,11 +3,12 @@ import { mkdirSync, mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { afterAll, beforeAll, describe, it } from 'vitest';
-import { mkfs } from '../../actors/index.js';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { FileDevice, logicalClock, mkfs } from '../../actors/index.js';
 import { type FuseServer, startFuseServer, stopFuseServer, within } from '../../bench/fuse-server.js';
 import { isUnavailable, loadFuse, unavailableMessage } from '../../cli/fuse/binding.js';
 import { findMount } from '../../cli/fuse/mountinfo.js';
+import { fsck } from '../../storage/fsck.js';
 
 export { within };
 
@@ -125,4 +126,16 @@ export function mountedVolume(args: string[] = []): MountedVolume {
   });
   afterAll(() => cleanUp(state.running, state.dir));
   return state;
+}
+
+/** fsck of a volume file no mount holds: no problem, no error. */
+export function expectClean(volume: string): void {
+  const device = FileDevice.open(volume, { readOnly: true });
+  try {
+    const report = fsck(device, { clock: logicalClock() });
+    expect(report.problems).toEqual([]);
+    expect(report.errors).toBe(0);
+  } finally {
+    device.close();
+  }
 }
