@@ -24,7 +24,7 @@ export interface Resolved {
   entry: Entry | undefined;
   /** The TID the last component is viewed at (TID_MAX: live). */
   asof: number;
-  /** A missing last component was asked for as a directory (a trailing slash, the path's or a followed symlink's). */
+  /** `createFile` only: the last component came with a trailing slash (the path's or a followed symlink's), not looked up. */
   slash?: true;
 }
 
@@ -136,10 +136,7 @@ export function resolvePath(
     const viewAsof = component === undefined ? asof : component.asof;
     const entry = lookupEntry(mount, cur, name, viewAsof);
     if (entry === undefined) {
-      if (last && options.parentOnly)
-        return trailingSlash
-          ? { ip: undefined, parent: cur, name, entry, asof: viewAsof, slash: true }
-          : { ip: undefined, parent: cur, name, entry, asof: viewAsof };
+      if (last && options.parentOnly) return { ip: undefined, parent: cur, name, entry, asof: viewAsof };
       throw new FsError('ENOENT', 'no such file or directory', { path });
     }
     const child = load(mount, entry, viewAsof, path);

@@ -214,8 +214,8 @@ export class HostSide implements Side {
       case 'renameOtherFile': {
         // Not one hard link onto another (docs/fuse.md, "Limits": libfuse parks an open target first).
         const q = `${this.root}/${c.q}`;
-        const inode = (name: string) => host.lstatSync(name, { throwIfNoEntry: false })?.ino;
-        if (inode(p) !== undefined && inode(p) === inode(q)) return 'one file';
+        const from = host.lstatSync(p, { throwIfNoEntry: false })?.ino;
+        if (from !== undefined && from === host.lstatSync(q, { throwIfNoEntry: false })?.ino) return 'one file';
         return host.renameSync(p, q);
       }
       case 'link':
