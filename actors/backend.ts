@@ -55,6 +55,17 @@ export class Backend {
 
   constructor(private readonly mount: Mount) {}
 
+  /** Records synced since the last check of the dirty meta-data (a replay checkpoint keeps it); undefined while a run left something behind. */
+  memo(): number | undefined {
+    const quiet = this.outcomes.size === 0 && this.released.size === 0 && this.deferred.size === 0;
+    return quiet && this.checkpointed.size === 0 ? this.recordsSinceCheck : undefined;
+  }
+
+  /** Go on from memo() (a mount resumed from a replay checkpoint). */
+  resume(recordsSinceCheck: number): void {
+    this.recordsSinceCheck = recordsSinceCheck;
+  }
+
   /** After a critical error (Mount.destroyInodes): what a failed run left for inodes that will never run again. */
   destroy(): void {
     this.outcomes.clear();

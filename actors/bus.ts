@@ -37,6 +37,22 @@ export class EventBus {
     this.sink = sink;
   }
 
+  /** The seq of the last event (a replay checkpoint keeps it). */
+  get lastSeq(): number {
+    return this.seq;
+  }
+
+  /**
+   * Attach the sink to a bus that was silent so far, going on from `seq`
+   * (a mount resumed from a replay checkpoint: its events continue the
+   * checkpointed run's numbering).
+   */
+  resumeAt(seq: number, sink: EventSink | undefined): void {
+    assert(this.sink === undefined && !this.subject.observed, 'event bus: resumed while nobody listened');
+    this.seq = seq;
+    this.sink = sink;
+  }
+
   fact(actor: string, type: string, payload?: Record<string, unknown>, from?: string, to?: string): void {
     if (!this.active) return;
     this.publish('fact', actor, type, payload, from, to);

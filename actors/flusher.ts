@@ -1,4 +1,4 @@
-import { type Actor, createActor } from 'xstate';
+import { type Actor, createActor, type Snapshot } from 'xstate';
 import { flusherMachine } from '../machines/flusher.js';
 import { InodeFlag, MODMASK } from '../machines/inode-flags.js';
 import { assert } from '../storage/assert.js';
@@ -27,7 +27,7 @@ export interface FlushOptions {
  */
 export class Flusher {
   readonly groups: FlushGroup[] = [];
-  private readonly actor: Actor<typeof flusherMachine>;
+  private actor: Actor<typeof flusherMachine>;
   /** Inodes whose flush completed, for wait_inode callers. */
   private readonly waiters = new Map<Inode, Array<() => void>>();
   private scheduled = false;
@@ -42,6 +42,26 @@ export class Flusher {
     this.actor = createActor(flusherMachine);
     this.actor.start();
     this.staging = new Staging(mount, this);
+  }
+
+  /**
+   * The flusher machine's persisted snapshot when nothing is staged, queued,
+   * waited for or running (a replay checkpoint inside a mount keeps it: the
+   * next group's seq); undefined otherwise.
+   */
+  memo(): Snapshot<unknown> | undefined {
+    const idle = this.groups.length === 0 && !this.scheduled && this.depth === 0 && !this.runDeferred;
+    if (!idle || this.waiters.size > 0 || this.pending.length > 0) return undefined;
+    if (!this.staging.quiet) return undefined;
+    return this.actor.getPersistedSnapshot();
+  }
+
+  /** Go on from a memo() snapshot (a mount resumed from a replay checkpoint, before anything ran). */
+  resume(snapshot: Snapshot<unknown>): void {
+    assert(this.memo() !== undefined, 'a flusher resumes from a snapshot while idle');
+    this.actor.stop();
+    this.actor = createActor(flusherMachine, { snapshot });
+    this.actor.start();
   }
 
   get done(): number {
@@ -187,6 +207,8 @@ export class Flusher {
       throw mount.failed ?? error;
     }
     mount.inFlush = false;
+    // Committed: nothing of the cycle can fail any more.
+    this.cycleInodes.clear();
     this.actor.send({ type: 'FINALIZED', groupDone: true });
     mount.bus.tid = undefined;
     this.finalizeEarly(flg.seq);

@@ -92,6 +92,22 @@ export abstract class FsCore implements HandleHost {
     };
   }
 
+  /** The session as a replay checkpoint keeps it (the next fd), undefined while a file is open. */
+  sessionMemo(): { nextFd: number } | undefined {
+    if (!this.session.mounted || this.session.handles.size > 0) return undefined;
+    return { nextFd: this.session.nextFd };
+  }
+
+  /** Go on from sessionMemo() (a mount resumed from a replay checkpoint). */
+  resumeSession(memo: { nextFd: number }): void {
+    this.session.nextFd = memo.nextFd;
+  }
+
+  /** The root inode this session holds a reference to. */
+  get rootInode(): Inode {
+    return this.root;
+  }
+
   protected get handles(): Map<number, FileHandle> {
     return this.session.handles;
   }

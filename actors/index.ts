@@ -13,9 +13,10 @@ import type { BusEvent, FileSystem, MkfsOptions, MountOptions, VolumeSource } fr
 import { type AuditOptions, auditPath, clockDescription, loggedMount, removeLog, startLog } from './audit.js';
 import { HammerFs, toFsError } from './fs.js';
 import { Mount, type MountTuning } from './mount.js';
+import { type MountMemo, resumeMemo } from './mount-memo.js';
 import { cleanOrphans, finishTruncations } from './orphans.js';
 import { replayRedo } from './remount.js';
-import type { RecordingScheduler, ReplayScheduler } from './schedulers.js';
+import { type RecordingScheduler, ReplayScheduler } from './schedulers.js';
 
 /** What a caller needs beside the calls: devices to mount (a file, or memory for tests), clocks, the error type. */
 export { type Clock, logicalClock } from '../storage/clock.js';
@@ -66,6 +67,12 @@ export interface MountInternals extends Partial<MountTuning> {
   syncIntervalMs?: number;
   /** A logged mount (audit log, replay): see LoggedMount. */
   logged?: LoggedMount;
+  /**
+   * Replay: resume the mount a checkpoint inside a run recorded (its volume
+   * image is the device): no recovery, no mount command, the bus silent
+   * until the memo is restored (actors/mount-memo.ts).
+   */
+  resume?: MountMemo;
 }
 
 /**
@@ -223,7 +230,10 @@ async function mountWith(
   }
   let volume: Volume;
   try {
-    volume = Volume.mount(device, { clock, readOnly });
+    volume =
+      options.resume === undefined
+        ? Volume.mount(device, { clock, readOnly })
+        : Volume.resume(device, { clock, readOnly }, options.resume.volume);
   } catch (error) {
     device.close();
     throw toFsError(error, typeof source === 'string' ? source : undefined);
@@ -255,9 +265,11 @@ async function mountWith(
   }
   if (logged !== undefined) {
     logged.scheduler.onFire = (action) => state.bus.command('scheduler.fire', { action });
-    if (logged.sink !== undefined) state.bus.attachSink(logged.sink);
-    logged.observe?.(state.bus.events);
-    state.bus.command('mount', parameters, mountTime);
+    if (options.resume === undefined) {
+      if (logged.sink !== undefined) state.bus.attachSink(logged.sink);
+      logged.observe?.(state.bus.events);
+      state.bus.command('mount', parameters, mountTime);
+    }
   }
   const syncMs = options.syncIntervalMs ?? 0;
   const timers = (): Subscription | undefined =>
@@ -268,9 +280,16 @@ async function mountWith(
   try {
     fs = new HammerFs(state, options.pfs ?? 0, options.noatime ?? false, timers, options.caller);
     if (log !== undefined) fs.afterUnmount = () => endLog(log, clock);
-    fs.recovery.redoReplayed = replayRedo(state);
-    fs.recovery.truncationsFinished = finishTruncations(state);
-    fs.recovery.orphansDeleted = cleanOrphans(state);
+    if (options.resume !== undefined) {
+      if (logged === undefined || !(logged.scheduler instanceof ReplayScheduler)) {
+        throw new FsError('EINVAL', 'only a replay resumes a mount from a checkpoint');
+      }
+      resumeMemo(fs, options.resume, logged.clock, logged.scheduler, logged.sink);
+    } else {
+      fs.recovery.redoReplayed = replayRedo(state);
+      fs.recovery.truncationsFinished = finishTruncations(state);
+      fs.recovery.orphansDeleted = cleanOrphans(state);
+    }
   } catch (error) {
     volume.close();
     throw toFsError(error, undefined);

@@ -48,6 +48,11 @@ export class LruSet<T> {
     return true;
   }
 
+  /** Every value, least recently used first. */
+  *values(): IterableIterator<T> {
+    for (let link = this.head; link !== undefined; link = link.newer) yield link.value;
+  }
+
   oldest(): T | undefined {
     return this.head?.value;
   }

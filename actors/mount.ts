@@ -3,6 +3,7 @@ import { InodeFlag, MODMASK } from '../machines/inode-flags.js';
 import { assert } from '../storage/assert.js';
 import type { Clock } from '../storage/clock.js';
 import { FsError } from '../storage/errors.js';
+import type { LeafElm } from '../storage/format/btree-node.js';
 import { copyInode, decodeInode, type InodeData } from '../storage/format/records.js';
 import { RecType, TID_MAX } from '../storage/layout.js';
 import type { Volume } from '../storage/volume.js';
@@ -158,6 +159,54 @@ export class Mount {
 
   recordId(): number {
     return this.nextRecordId++;
+  }
+
+  /**
+   * What a replay checkpoint keeps of the mount itself beside the inodes:
+   * its counters, the next record id, whether recovery stage 2 ran; and the
+   * clean inodes least recently used first (the order unloads take).
+   */
+  memo(): { counters: MountCounters; nextRecordId: number; redoReplayed: boolean; lru: Inode[] } {
+    return {
+      counters: { ...this.counters },
+      nextRecordId: this.nextRecordId,
+      redoReplayed: this.redoReplayed,
+      lru: [...this.clean.values()],
+    };
+  }
+
+  /** Take back what memo() gave (a mount resumed from a replay checkpoint; the inodes are reloaded by the caller). */
+  resume(memo: { counters: MountCounters; nextRecordId: number; redoReplayed: boolean }): void {
+    Object.assign(this.counters, memo.counters);
+    this.nextRecordId = memo.nextRecordId;
+    this.redoReplayed = memo.redoReplayed;
+  }
+
+  /**
+   * An inode as a replay checkpoint recorded it, cached again (a resumed
+   * mount): made from the recorded data, or the cached one (the root, which
+   * the mount loaded itself) given that data.
+   */
+  restoreCached(
+    key: { localization: number; objId: number; asof: number },
+    ino: InodeData,
+    leaf: LeafElm | undefined,
+    flags: number,
+  ): Inode {
+    const cached = this.lookupCached(key.localization, key.objId, key.asof);
+    if (cached !== undefined) {
+      cached.ino = ino;
+      cached.leaf = leaf;
+      return cached;
+    }
+    const ip = new Inode(key, ino, leaf, flags, this.bus, this.flusher);
+    this.insert(ip);
+    return ip;
+  }
+
+  /** A clean, unreferenced inode becomes the most recently used (a resumed mount rebuilding the order it had). */
+  touchClean(ip: Inode): void {
+    if (this.clean.has(ip)) this.clean.touch(ip);
   }
 
   get readOnly(): boolean {

@@ -2,7 +2,7 @@ import { BehaviorSubject, defer, filter, firstValueFrom, type Observable } from 
 import type { Inode } from './inode.js';
 
 /** Per-creator reclaim statistics (hammer_inode_inostats): a count that halves every second. */
-interface InoStats {
+export interface InoStats {
   count: number;
   time: number;
 }
@@ -71,6 +71,17 @@ export class ReclaimPipeline {
     if (this.reclaiming.size < limit) return undefined;
     const mark = Math.max(limit / 2, limit - stats.count);
     return { creator, reclaims: this.reclaiming.size, mark, inodes: [...this.reclaiming] };
+  }
+
+  /** The per-creator counts (a replay checkpoint keeps them: they decide later waits). */
+  get stats(): Array<[string, InoStats]> {
+    return [...this.inostats].map(([creator, stats]) => [creator, { ...stats }]);
+  }
+
+  /** Take back what `stats` gave (a mount resumed from a replay checkpoint). */
+  resumeStats(stats: ReadonlyArray<[string, InoStats]>): void {
+    this.inostats.clear();
+    for (const [creator, entry] of stats) this.inostats.set(creator, { ...entry });
   }
 
   /** Waiters look again at their stop condition (the mount failed). */

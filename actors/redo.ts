@@ -56,6 +56,11 @@ export class RedoTracker {
     }
   }
 
+  /** An inode reloaded with the REDO bookkeeping it had (a mount resumed from a replay checkpoint). */
+  adopt(ip: Inode): void {
+    if (ip.redoFifoStart !== undefined) this.tree.add(ip);
+  }
+
   forget(ip: Inode): void {
     ip.redoTermSeq = undefined;
     ip.redoFifoStart = undefined;

@@ -1,24 +1,38 @@
 import { createHash } from 'node:crypto';
-import { constants, copyFileSync, existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { LoggedEvent } from '../storage/audit-reader.js';
+import { FsError } from '../storage/errors.js';
+import { copyVolumeImage } from '../storage/image-copy.js';
+import type { MountMemo } from './mount-memo.js';
 
 /**
  * Replay checkpoints: the system's whole state at a point of the log, so a
- * replay to a late seq starts there instead of at mkfs. They are taken at
- * mount boundaries (after an unmount, before the next mount): there, every
- * actor is stopped and the state of the system is the volume image alone,
- * so a replay resumed from the image derives exactly the events the logged
- * run did (that run, too, started from nothing but the volume). A mount that
- * runs for more than `every` events has no checkpoint inside it.
+ * replay to a late seq starts there instead of at mkfs. Two kinds:
+ * - at a mount boundary (after an unmount, before the next mount): every
+ *   actor is stopped and the state of the system is the volume image alone,
+ *   so a replay resumed from the image derives exactly the events the logged
+ *   run did (that run, too, started from nothing but the volume);
+ * - inside a mount, at a quiet point (no file open, nothing dirty or
+ *   running): the image and the mount's memo (actors/mount-memo.ts), from
+ *   which the replay resumes that mount as it was.
  *
- * They live beside the log (`<log>.checkpoints/`): an index and one volume
- * image per checkpoint, written by replay (the log itself is never changed).
+ * They live beside the log (`<log>.checkpoints/`): an index, one volume image
+ * per checkpoint and, inside a mount, its memo, written by replay (the log
+ * itself is never changed).
  */
 export interface Checkpoint {
-  /** The last event replayed before the image was taken (the next one starts a mount). */
+  /** The last event replayed before the image was taken (at a boundary, the next one starts a mount). */
   seq: number;
   file: string;
+  /** Inside a mount: the file of its arguments and memo (MountState). */
+  mount?: string;
+}
+
+/** A checkpoint inside a mount: the mount command's logged arguments (its payload) and the memo. */
+export interface MountState {
+  mount: string;
+  memo: MountMemo;
 }
 
 interface Index {
@@ -67,6 +81,7 @@ export class Checkpoints {
     let best: Checkpoint | undefined;
     for (const checkpoint of this.index.checkpoints) {
       if (checkpoint.seq > seq || !existsSync(join(this.dir, checkpoint.file))) continue;
+      if (checkpoint.mount !== undefined && !existsSync(join(this.dir, checkpoint.mount))) continue;
       if (best === undefined || checkpoint.seq > best.seq) best = checkpoint;
     }
     return best;
@@ -77,21 +92,54 @@ export class Checkpoints {
     return this.index.checkpoints.reduce((max, checkpoint) => Math.max(max, checkpoint.seq), 0);
   }
 
-  /** Keep a copy of the volume image as the state after event `seq` (a clone where the filesystem can). */
-  save(seq: number, volume: string): void {
+  /**
+   * Keep a copy of the volume image as the state after event `seq` (a clone
+   * where the filesystem can, else a sparse copy of what it uses), and
+   * inside a mount its state.
+   */
+  save(seq: number, volume: string, inside?: MountState): void {
     if (this.index.checkpoints.some((checkpoint) => checkpoint.seq === seq)) return;
     mkdirSync(this.dir, { recursive: true });
     const file = `seq-${seq}.hsvol`;
-    copyFileSync(volume, join(this.dir, file), constants.COPYFILE_FICLONE);
-    this.index.checkpoints.push({ seq, file });
+    copyVolumeImage(volume, join(this.dir, file));
+    const checkpoint: Checkpoint = { seq, file };
+    if (inside !== undefined) {
+      checkpoint.mount = `seq-${seq}.mount.json`;
+      writeFileSync(join(this.dir, checkpoint.mount), JSON.stringify(inside));
+    }
+    this.index.checkpoints.push(checkpoint);
     this.index.checkpoints.sort((a, b) => a.seq - b.seq);
+    this.writeIndex();
+  }
+
+  private writeIndex(): void {
     const indexPath = join(this.dir, 'index.json');
     writeFileSync(`${indexPath}.tmp`, JSON.stringify(this.index, null, 2));
     renameSync(`${indexPath}.tmp`, indexPath);
   }
 
+  /** A checkpoint inside a mount: its state (undefined at a mount boundary). EIO when the file cannot be read. */
+  mountState(checkpoint: Checkpoint): MountState | undefined {
+    if (checkpoint.mount === undefined) return undefined;
+    const path = join(this.dir, checkpoint.mount);
+    try {
+      return JSON.parse(readFileSync(path, 'utf8')) as MountState;
+    } catch (error) {
+      const why = error instanceof Error ? error.message : String(error);
+      throw new FsError('EIO', `replay checkpoint ${checkpoint.seq}: its mount state cannot be read (${why})`, {
+        path,
+      });
+    }
+  }
+
+  /** Forget a checkpoint that could not be resumed from (its files stay until the next save overwrites them). */
+  drop(checkpoint: Checkpoint): void {
+    this.index.checkpoints = this.index.checkpoints.filter((kept) => kept.seq !== checkpoint.seq);
+    this.writeIndex();
+  }
+
   /** Put checkpoint `checkpoint`'s image where the replay's volume goes. */
   restore(checkpoint: Checkpoint, volume: string): void {
-    copyFileSync(join(this.dir, checkpoint.file), volume, constants.COPYFILE_FICLONE);
+    copyVolumeImage(join(this.dir, checkpoint.file), volume);
   }
 }

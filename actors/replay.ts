@@ -7,7 +7,8 @@ import { FsError } from '../storage/errors.js';
 import type { FileHandle, FileSystem, MkfsOptions, MountOptions } from './api.js';
 import type { HammerFs } from './fs.js';
 import { type MountInternals, mkfs, mount } from './index.js';
-import { Checkpoints, logIdentity } from './replay-checkpoints.js';
+import { captureMemo } from './mount-memo.js';
+import { type Checkpoint, Checkpoints, logIdentity } from './replay-checkpoints.js';
 import { executeCommand } from './replay-commands.js';
 import { type Divergence, LogCursor, loggedCompared, ReplaySink } from './replay-compare.js';
 import { type SystemState, systemState } from './replay-state.js';
@@ -63,6 +64,8 @@ export interface ReplayReport {
   fromCheckpoint?: number;
   /** Checkpoints this replay took (their seqs). */
   checkpointsTaken?: number[];
+  /** The checkpoint the replay could not resume from (dropped; the replay started at mkfs), and why. */
+  checkpointRefused?: string;
 }
 
 interface Running {
@@ -70,6 +73,18 @@ interface Running {
   clock: CommandClock;
   scheduler: ReplayScheduler;
   handles: Map<number, FileHandle>;
+  /** The mount command's arguments (its payload), as logged: a checkpoint inside the mount keeps them. */
+  args: string;
+  /**
+   * Checkpoints may be taken inside it: not in a mount made read-only (a
+   * remount read-write later would resume read-only).
+   */
+  checkpointable: boolean;
+}
+
+function runningMount(fs: HammerFs, clock: CommandClock, scheduler: ReplayScheduler, args: string): Running {
+  const checkpointable = (JSON.parse(args) as { readOnly?: unknown }).readOnly !== true;
+  return { fs, clock, scheduler, handles: new Map(), args, checkpointable };
 }
 
 function parameters(event: LoggedEvent): Record<string, unknown> {
@@ -125,24 +140,41 @@ class Replayer {
 
   async run(): Promise<ReplayReport> {
     const { to } = this.options;
-    const from =
+    const checkpoint =
       this.checkpoints !== undefined && to !== undefined && this.options.checkpoints?.use === true
-        ? startFrom(this.checkpoints, to, this.volume)
+        ? this.checkpoints.nearest(to)
         : undefined;
-    if (from !== undefined) this.report.fromCheckpoint = from;
-    this.checkpointed = from ?? 0;
-    const rows = this.reader.events({ fromSeq: (from ?? 0) + 1, toSeq: to }, { parse: false });
-    const cursor = new LogCursor(rows, (row) => this.taken(row));
-    const sink = new ReplaySink(cursor, {
-      bounded: to !== undefined,
-      diverged: (divergence) => this.diverge(divergence),
-      lastSeq: () => this.report.seq,
-    });
+    let { cursor, sink } = this.reading(checkpoint?.seq ?? 0);
+    if (checkpoint !== undefined && this.checkpoints !== undefined) {
+      try {
+        this.running = await resumeFrom(this.checkpoints, checkpoint, this.volume, sink);
+        this.report.fromCheckpoint = checkpoint.seq;
+        this.report.seq = checkpoint.seq;
+        this.checkpointed = checkpoint.seq;
+      } catch (error) {
+        // Checkpoints are derived data: one that does not resume is dropped, and the replay starts at mkfs.
+        this.report.checkpointRefused = `checkpoint ${checkpoint.seq}: ${error instanceof Error ? error.message : String(error)}`;
+        this.checkpoints.drop(checkpoint);
+        ({ cursor, sink } = this.reading(0));
+      }
+    }
     for (let row = cursor.take(); row !== undefined; row = cursor.take()) {
       if (await this.step(row, sink)) break;
     }
     this.finish();
     return this.report;
+  }
+
+  /** The log's rows after `from`, and the sink comparing what the replay derives with them. */
+  private reading(from: number): { cursor: LogCursor; sink: ReplaySink } {
+    const rows = this.reader.events({ fromSeq: from + 1, toSeq: this.options.to }, { parse: false });
+    const cursor = new LogCursor(rows, (row) => this.taken(row));
+    const sink = new ReplaySink(cursor, {
+      bounded: this.options.to !== undefined,
+      diverged: (divergence) => this.diverge(divergence),
+      lastSeq: () => this.report.seq,
+    });
+    return { cursor, sink };
   }
 
   private taken(row: LoggedEvent): void {
@@ -171,7 +203,10 @@ class Replayer {
     this.running = started.running;
     await settle(started.call, this.options.drain);
     if (row.type === 'unmount') this.unmounting = started.call;
-    if (sink.command === undefined) return this.stopped();
+    if (sink.command === undefined) {
+      if (row.type !== 'unmount') this.quietPoint();
+      return this.stopped();
+    }
     // The command made no event of its own (a scheduler firing with nothing waiting).
     sink.command = undefined;
     return this.diverge({ seq: row.seq, expected: loggedCompared(row), got: null });
@@ -190,6 +225,24 @@ class Replayer {
     if (this.report.divergences > 0) return;
     this.checkpointed = event.seq - 1;
     this.checkpoints.save(this.checkpointed, this.volume);
+    this.report.checkpointsTaken = [...(this.report.checkpointsTaken ?? []), this.checkpointed];
+  }
+
+  /**
+   * After a command, inside a mount: a checkpoint of the mount's whole state
+   * (image and memo) when the last one is `every` events behind and the
+   * mount is quiet (actors/mount-memo.ts says what that takes).
+   */
+  private quietPoint(): void {
+    const every = this.options.checkpoints?.every;
+    const running = this.running;
+    if (this.checkpoints === undefined || every === undefined || running === undefined) return;
+    if (this.report.seq - this.checkpointed < every || this.report.divergences > 0) return;
+    if (!running.checkpointable) return;
+    const taken = captureMemo(running.fs, running.clock, running.scheduler);
+    if (!('memo' in taken)) return;
+    this.checkpointed = this.report.seq;
+    this.checkpoints.save(this.checkpointed, this.volume, { mount: running.args, memo: taken.memo });
     this.report.checkpointsTaken = [...(this.report.checkpointsTaken ?? []), this.checkpointed];
   }
 
@@ -219,12 +272,27 @@ function openCheckpoints(reader: AuditReader, options: ReplayOptions): Checkpoin
   return Checkpoints.open(options.checkpoints.dir, logIdentity(first));
 }
 
-/** The seq of the checkpoint a replay to `to` starts from, its image put in place (undefined: start at mkfs). */
-function startFrom(checkpoints: Checkpoints, to: number, volume: string): number | undefined {
-  const checkpoint = checkpoints.nearest(to);
-  if (checkpoint === undefined) return undefined;
+/**
+ * Put checkpoint `checkpoint`'s image where the replay's volume goes; one
+ * taken inside a mount also resumes that mount from its memo (the running
+ * mount to go on with; undefined at a mount boundary).
+ */
+async function resumeFrom(
+  checkpoints: Checkpoints,
+  checkpoint: Checkpoint,
+  volume: string,
+  sink: ReplaySink,
+): Promise<Running | undefined> {
   checkpoints.restore(checkpoint, volume);
-  return checkpoint.seq;
+  const inside = checkpoints.mountState(checkpoint);
+  if (inside === undefined) return undefined;
+  const clock = new CommandClock(undefined);
+  clock.replayNext(inside.memo.clock.base);
+  const scheduler = new ReplayScheduler();
+  const args = (reviveBinary(JSON.parse(inside.mount)) ?? {}) as Record<string, unknown>;
+  const options: MountOptions & MountInternals = { ...args, logged: { clock, scheduler, sink }, resume: inside.memo };
+  const fs = (await mount(FileDevice.open(volume, { durable: false }), options)) as HammerFs;
+  return runningMount(fs, clock, scheduler, inside.mount);
 }
 
 /** The mkfs the log starts with, on a fresh volume file, at the logged time. */
@@ -286,7 +354,7 @@ async function runCommand(
     const options: MountOptions & MountInternals = { ...args, logged: { clock, scheduler, sink } };
     // The replay's volume is scratch: its fsyncs are counted (FINALIZE says how many) but need not reach the disk.
     const fs = (await mount(FileDevice.open(volume, { durable: false }), options)) as HammerFs;
-    return { running: { fs, clock, scheduler, handles: new Map() } };
+    return { running: runningMount(fs, clock, scheduler, event.payloadText ?? '{}') };
   }
   if (running === undefined) throw new FsError('EINVAL', `event ${event.seq}: a ${event.type} command outside a mount`);
   running.clock.replayNext(event.time);

@@ -40,6 +40,8 @@ interface Pending<T> {
   work: Work<T>;
   state: T | undefined;
   handle: SchedulerAction<T>;
+  /** The action's number, as its handle's unsubscribe and re-schedule read it (resume renumbers). */
+  slot: { action: number };
 }
 
 /**
@@ -58,14 +60,14 @@ export class ReplayScheduler implements SchedulerLike {
   }
 
   schedule<T>(work: Work<T>, _delay?: number, state?: T): Subscription {
-    const action = this.nextAction++;
+    const slot = { action: this.nextAction++ };
     const pending = this.pending;
-    const handle = new Subscription(() => pending.delete(action)) as SchedulerAction<T>;
+    const handle = new Subscription(() => pending.delete(slot.action)) as SchedulerAction<T>;
     handle.schedule = (next?: T) => {
-      pending.set(action, { work, state: next, handle } as Pending<unknown>);
+      pending.set(slot.action, { work, state: next, handle, slot } as Pending<unknown>);
       return handle;
     };
-    pending.set(action, { work, state, handle } as Pending<unknown>);
+    pending.set(slot.action, { work, state, handle, slot } as Pending<unknown>);
     return handle;
   }
 
@@ -77,6 +79,31 @@ export class ReplayScheduler implements SchedulerLike {
     this.onFire(action);
     entry.work.call(entry.handle, entry.state);
     return true;
+  }
+
+  /** Where the numbering stands and what waits (a replay checkpoint keeps it). */
+  get memo(): { next: number; waiting: number[] } {
+    return { next: this.nextAction, waiting: this.waiting() };
+  }
+
+  /**
+   * Renumber what waits as `memo` says (a mount resumed from a replay
+   * checkpoint scheduled its own periodic sync anew): the same count of
+   * actions must be waiting, taken in order.
+   */
+  resume(memo: { next: number; waiting: number[] }): void {
+    const mine = this.waiting();
+    if (mine.length !== memo.waiting.length) {
+      throw new Error(`the resumed mount has ${mine.length} scheduled actions, the checkpoint ${memo.waiting.length}`);
+    }
+    const entries = mine.map((action) => this.pending.get(action) as Pending<unknown>);
+    this.pending.clear();
+    memo.waiting.forEach((action, i) => {
+      const entry = entries[i] as Pending<unknown>;
+      entry.slot.action = action;
+      this.pending.set(action, entry);
+    });
+    this.nextAction = memo.next;
   }
 
   /** Actions waiting to run, by number (the state a replay stops at). */

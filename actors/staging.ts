@@ -27,6 +27,11 @@ export class Staging {
     private readonly flusher: Flusher,
   ) {}
 
+  /** Nothing is being placed or resolved. */
+  get quiet(): boolean {
+    return this.placing.size === 0 && this.resolving.size === 0;
+  }
+
   /** hammer_flush_inode's decision for one inode (the Flusher wraps it in a staging step). */
   queue(ip: Inode, options: FlushOptions): void {
     if (ip.has(InodeFlag.RO) || ip.state === 'unloaded') return;

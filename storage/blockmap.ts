@@ -235,6 +235,11 @@ export class Blockmap {
     }
   }
 
+  /** No free waits for its cycle to commit. */
+  get quiet(): boolean {
+    return this.pendingFree.size === 0 && this.emptied.size === 0;
+  }
+
   /** The running cycle committed: its freed big-blocks may be reused. */
   releasePendingFrees(): void {
     this.pendingFree.clear();

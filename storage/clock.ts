@@ -25,6 +25,12 @@ export function logicalClock(start = 1_700_000_000_000_000, step = 1_000): Clock
  * function of its commands' times, which the log keeps: replay hands each
  * logged command time back (`replayNext`) and gets the same readings.
  */
+export interface CommandClockState {
+  base: number;
+  readings: number;
+  last: number;
+}
+
 export class CommandClock implements Clock {
   private base = 0;
   private readings = 0;
@@ -41,6 +47,19 @@ export class CommandClock implements Clock {
     this.base = Math.max(taken, this.last + 1);
     this.readings = 0;
     return this.now();
+  }
+
+  /** Where the clock stands (a replay checkpoint keeps it). */
+  get state(): CommandClockState {
+    return { base: this.base, readings: this.readings, last: this.last };
+  }
+
+  /** Stand where `state` says (a replay resumed from a checkpoint). */
+  resume(state: CommandClockState): void {
+    this.base = state.base;
+    this.readings = state.readings;
+    this.last = state.last;
+    this.replayed = undefined;
   }
 
   /** Replay: the next command's time, as logged. */

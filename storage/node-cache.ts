@@ -36,6 +36,11 @@ export class NodeCache implements NodeStore {
   private readonly nodes = new Map<number, BTreeNode>();
   private readonly dirty = new Set<BTreeNode>();
 
+  /** No node waits to be written. */
+  get quiet(): boolean {
+    return this.dirty.size === 0;
+  }
+
   constructor(
     private readonly cache: BufferCache,
     private readonly blockmap: Blockmap | undefined,

@@ -46,6 +46,11 @@ export class RecordData {
    */
   private readonly pending = new Map<number, Uint8Array>();
 
+  /** No large data waits for its write-out. */
+  get quiet(): boolean {
+    return this.pending.size === 0;
+  }
+
   constructor(
     private readonly cache: BufferCache,
     private readonly blockmap: Blockmap,

@@ -285,6 +285,16 @@ export class UndoFifo {
   }
 
   /** Forget unwritten appends since the last writeOut (an aborted cycle), back to `span`. */
+  /** Nothing appended waits to be written or synced (a replay checkpoint may be taken). */
+  get quiet(): boolean {
+    return this.dirty.size === 0 && this.touched.size === 0 && this.unsynced.size === 0;
+  }
+
+  /** Where protect() keeps the REDO from (undefined: nothing protected). */
+  get protectedStart(): number | undefined {
+    return this.protectedFrom;
+  }
+
   resetTo(span: FifoSpan): void {
     this.dirty.clear();
     this.touched.clear();

@@ -26,7 +26,7 @@ import { NodeCache } from './node-cache.js';
 import type { BTreeNode } from './node-store.js';
 import { RecordData } from './record-data.js';
 import { type RecoveryReport, recoverStage1 } from './recovery.js';
-import { UndoFifo } from './undo-fifo.js';
+import { type FifoSpan, UndoFifo } from './undo-fifo.js';
 import { CommitProtocol, zoneBases } from './volume-commit.js';
 import { RecordOps } from './volume-records.js';
 import type {
@@ -39,6 +39,14 @@ import type {
 } from './volume-types.js';
 
 export type * from './volume-types.js';
+
+/** Volume.memo(): what a mid-mount replay checkpoint keeps of the volume beside its image. */
+export interface VolumeMemo {
+  fifo: FifoSpan;
+  protectedFrom: number | null;
+  counters: VolumeCounters;
+  stats: VolumeStats;
+}
 
 /**
  * A mounted volume: header, FIFO, buffer cache, blockmap, B-tree and the flush
@@ -82,7 +90,13 @@ export class Volume {
   private failure: string | undefined;
   observer: VolumeObserver | undefined;
 
-  private constructor(device: BlockDevice, header: VolumeHeader, options: MountOptions, fresh: boolean) {
+  private constructor(
+    device: BlockDevice,
+    header: VolumeHeader,
+    options: MountOptions,
+    fresh: boolean,
+    resume?: VolumeMemo,
+  ) {
     this.device = device;
     this.ro = options.readOnly ?? false;
     this.recoveryPending = !fresh && this.ro;
@@ -99,7 +113,7 @@ export class Volume {
     this.cache = new BufferCache(device, this.fifo, options.cacheBuffers);
     this.recovery = recoverStage1(device, this.fifo, this.cache, {
       readOnly: this.readOnly,
-      skipScan: fresh,
+      skipScan: fresh || resume !== undefined,
       redoStart: header.redoStart === 0 ? undefined : offPart(header.redoStart),
     });
     const bigblocks = (header.bufEnd - header.bufBeg) / BIGBLOCK_BYTES;
@@ -136,7 +150,44 @@ export class Volume {
     this.tree = fresh ? undefined : new BTree(this.nodes);
     // A volume whose root node cannot be read is refused here, with the EIO naming it.
     if (!fresh) this.nodes.readNode(header.btreeRoot);
-    if (!fresh && !this.ro) this.flush.commitRecovery(this.recovery);
+    if (resume !== undefined) {
+      this.fifo.resetTo(resume.fifo);
+      this.fifo.protect(resume.protectedFrom ?? undefined);
+      Object.assign(this.counters, resume.counters);
+    } else if (!fresh && !this.ro) this.flush.commitRecovery(this.recovery);
+  }
+
+  /**
+   * What a replay checkpoint inside a mount keeps of the volume beside its
+   * image: the FIFO's span and the counters, which live in memory only, and
+   * the stats the resumed volume must show again. Undefined while anything
+   * is not on disk yet (a cycle runs, a buffer, node, FIFO block or large
+   * data waits to be written, a free waits for its commit): then the image
+   * alone would not be the volume.
+   */
+  memo(): VolumeMemo | undefined {
+    if (this.closed || this.failure !== undefined || this.recoveryPending || this.flush.cycle !== undefined) {
+      return undefined;
+    }
+    const quiet = this.cache.dirtyCount() === 0 && this.fifo.quiet && this.nodes.quiet && this.data.quiet;
+    if (!quiet || !this.blockmap.quiet) return undefined;
+    return {
+      fifo: { ...this.fifo.state },
+      protectedFrom: this.fifo.protectedStart ?? null,
+      counters: { ...this.counters },
+      stats: this.stats(),
+    };
+  }
+
+  /**
+   * Open `device` as the volume that memo() described when its image was
+   * taken: no recovery (the image is a committed state, and recovery would
+   * write a header of its own), the FIFO and counters where they stood.
+   */
+  static resume(device: BlockDevice, options: MountOptions, memo: VolumeMemo): Volume {
+    const { header } = readHeader(device);
+    validateLayout(header, device.size);
+    return new Volume(device, header, options, false, memo);
   }
 
   get readOnly(): boolean {

@@ -1,4 +1,4 @@
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -7,6 +7,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import type { FileSystem } from '../actors/api.js';
 import { mkfs, mount } from '../actors/index.js';
 import { type ReplayOptions, replayLog } from '../actors/replay.js';
+import type { Checkpoint } from '../actors/replay-checkpoints.js';
 import { eventLoopTurn } from '../cli/event-loop.js';
 import { AuditReader } from '../storage/audit-reader.js';
 import { cli } from './support/cli.js';
@@ -157,7 +158,7 @@ describe('replay of an event log', () => {
     expect(state?.volume.nextTid).toMatch(/^0x[0-9a-f]{16}$/);
   });
 
-  it('keeps checkpoints at mount boundaries; a replay to a late seq starts from the nearest and reaches the same state as one from mkfs', async () => {
+  it('keeps checkpoints at mount boundaries and quiet points inside mounts; a replay to a late seq starts from the nearest and reaches the same state as one from mkfs', async () => {
     const { volume, log } = await loggedVolume('checkpointed');
     for (let round = 0; round < 2; round++) {
       const fs = await mount(volume);
@@ -174,16 +175,71 @@ describe('replay of an event log', () => {
     const store = join(dir, 'checkpoints');
     const taking = await replay(log, { checkpoints: { dir: store, every: 1, use: false } });
     expect(taking.divergences).toBe(0);
-    expect(taking.checkpointsTaken?.length).toBe(4); // before each of the four mounts (the first one right after mkfs)
+    const index = JSON.parse(readFileSync(join(store, 'index.json'), 'utf8')) as { checkpoints: Checkpoint[] };
+    expect(index.checkpoints.map((checkpoint) => checkpoint.seq)).toEqual(taking.checkpointsTaken);
+    // Before each of the four mounts (the first one right after mkfs), and inside the mounts where they were quiet.
+    expect(index.checkpoints.filter((checkpoint) => checkpoint.mount === undefined)).toHaveLength(4);
+    expect(index.checkpoints.filter((checkpoint) => checkpoint.mount !== undefined).length).toBeGreaterThan(4);
     const full = await replay(log, { to: late });
     const resumed = await replay(log, { to: late, checkpoints: { dir: store, every: 1, use: true } });
     expect(full.fromCheckpoint).toBeUndefined();
-    expect(resumed.fromCheckpoint).toBe(taking.checkpointsTaken?.at(-1));
+    expect(resumed.fromCheckpoint).toBe(Math.max(...(taking.checkpointsTaken ?? []).filter((seq) => seq <= late)));
     expect(resumed.events).toBeLessThan(full.events);
     expect(resumed.divergences).toBe(0);
     expect(resumed.seq).toBe(late);
     expect(resumed.state).toEqual(full.state);
     expect(resumed.state?.inodes.some((ip) => ip.flags.includes('DDIRTY'))).toBe(true);
+  });
+
+  it('resumes a long mount from a checkpoint inside it, and drops a checkpoint whose memo does not resume', async () => {
+    const volume = join(dir, 'long.hsvol');
+    await mkfs(volume, { size: 64 * 1024 * 1024, undoBytes: 8 * 1024 * 1024 });
+    const fs = await mount(volume, { autoflush: 16 });
+    await fs.mkdir('/d');
+    for (let i = 0; i < 240; i++) {
+      await fs.writeFile(`/d/f${i}`, `file ${i}`.repeat(i % 17));
+      if (i % 3 === 0) await fs.readFile(`/d/f${i >> 1}`); // atime, and the cache's order
+      if (i % 40 === 39) await fs.sync();
+    }
+    const late = (await fs.stat('/d')).ino;
+    expect(late).toBeGreaterThan(0);
+    await fs.unmount();
+    const log = `${volume}.events.sqlite`;
+    const reader = AuditReader.open(log);
+    const end = reader.lastSeq;
+    reader.close();
+    const store = join(dir, 'long-checkpoints');
+    const taking = await replay(log, { check: true, checkpoints: { dir: store, every: 300, use: false } });
+    expect(taking.divergences).toBe(0);
+    const index = JSON.parse(readFileSync(join(store, 'index.json'), 'utf8')) as { checkpoints: Checkpoint[] };
+    // One mount: every checkpoint is inside it.
+    expect(index.checkpoints.length).toBeGreaterThanOrEqual(3);
+    for (const checkpoint of index.checkpoints) expect(checkpoint.mount).toBeDefined();
+    const to = end - 2; // before the unmount's events
+    const full = await replay(log, { to });
+    const resumed = await replay(log, { to, check: true, checkpoints: { dir: store, every: 300, use: true } });
+    const last = index.checkpoints.at(-1) as Checkpoint;
+    expect(resumed.fromCheckpoint).toBe(last.seq);
+    expect(resumed.divergences).toBe(0);
+    expect(resumed.events).toBe(to - last.seq);
+    expect(resumed.state).toEqual(full.state);
+    expect(resumed.state?.inodes.length).toBeGreaterThan(100);
+
+    // A memo that does not describe the image (here: the record of one inode) is caught when resumed: dropped, replayed from mkfs.
+    const memoPath = join(store, last.mount as string);
+    const memo = JSON.parse(readFileSync(memoPath, 'utf8')) as {
+      memo: { inodes: Array<{ leaf: { dataCrc: number } }> };
+    };
+    const tampered = memo.memo.inodes.find((inode) => inode.leaf !== null) as { leaf: { dataCrc: number } };
+    tampered.leaf.dataCrc ^= 1;
+    writeFileSync(memoPath, JSON.stringify(memo));
+    const refused = await replay(log, { to, check: true, checkpoints: { dir: store, every: 1e9, use: true } });
+    expect(refused.checkpointRefused).toMatch(/^checkpoint \d+: .*EIO: replay checkpoint/);
+    expect(refused.fromCheckpoint).toBeUndefined();
+    expect(refused.divergences).toBe(0);
+    expect(refused.state).toEqual(full.state);
+    const after = JSON.parse(readFileSync(join(store, 'index.json'), 'utf8')) as { checkpoints: Checkpoint[] };
+    expect(after.checkpoints.map((checkpoint) => checkpoint.seq)).not.toContain(last.seq);
   });
 
   it('refuses a log that does not start at mkfs, and one kept at the meta level, saying why', async () => {

@@ -6,7 +6,7 @@ import { type ComparedEvent, type ReplayReport, replayLog } from '../../actors/r
 import { checkpointDir } from '../../actors/replay-checkpoints.js';
 import { AuditReader } from '../../storage/audit-reader.js';
 import { eventLoopTurn } from '../event-loop.js';
-import { EXIT_OK, EXIT_PROBLEMS, printJson, say, UsageError } from '../output.js';
+import { EXIT_OK, EXIT_PROBLEMS, note, printJson, say, UsageError } from '../output.js';
 import { withCountProgress } from '../progress.js';
 
 interface ReplayCommandOptions {
@@ -71,7 +71,7 @@ export function registerReplay(program: Command): void {
     .option('--json', 'print {events, commands, divergences, first_divergence} as one JSON line')
     .option(
       '--checkpoint-every <events>',
-      'keep a checkpoint (beside the log) at the first mount boundary this many events after the last',
+      'keep a checkpoint (beside the log) at the first quiet point or mount boundary this many events after the last',
       String(DEFAULT_CHECKPOINT_EVERY),
     )
     .option('--no-checkpoints', 'neither start from nor keep checkpoints')
@@ -102,6 +102,9 @@ export function registerReplay(program: Command): void {
       } finally {
         reader.close();
         rmSync(dir, { recursive: true, force: true });
+      }
+      if (report.checkpointRefused !== undefined) {
+        note(`hammerstate: replay: ${report.checkpointRefused}; dropped it and replayed from mkfs`);
       }
       if (options.json) {
         const { events, commands, divergences, first_divergence, state } = report;
