@@ -1,12 +1,14 @@
 import { InodeFlag } from '../machines/inode-flags.js';
 import { FsError } from '../storage/errors.js';
-import type { FileHandle as FileHandleApi, Stats } from './api.js';
+import type { Caller, FileHandle as FileHandleApi, Stats } from './api.js';
 import { readData, truncateData, writeData } from './file-data.js';
 import type { Inode } from './inode.js';
 import type { Mount } from './mount.js';
 
 export interface HandleHost {
   readonly mount: Mount;
+  /** Whom the calls through this host are checked (and logged) as. */
+  readonly caller: Caller;
   /** Run a front-end operation: logged as a command, mount checks, errors as FsError. */
   op<T>(type: string, args: Record<string, unknown>, body: () => T): Promise<T>;
   stats(ip: Inode): Stats;
@@ -29,7 +31,7 @@ export class FileHandle implements FileHandleApi {
     readonly fd: number,
     private readonly ip: Inode,
     private readonly host: HandleHost,
-    private readonly access: { read: boolean; write: boolean; append: boolean },
+    private readonly access: HandleAccess,
     readonly path: string,
   ) {}
 
@@ -145,6 +147,39 @@ export class FileHandle implements FileHandleApi {
   get inode(): Inode {
     return this.ip;
   }
+
+  /** The view of the filesystem it was opened through (its caller). */
+  get opener(): HandleHost {
+    return this.host;
+  }
+
+  /** What a replay checkpoint keeps of the handle (its inode, opener and number kept by the caller). */
+  get state(): { path: string; access: HandleAccess; position: number; open: boolean } {
+    return { path: this.path, access: { ...this.access }, position: this.position, open: this.open };
+  }
+
+  /**
+   * A handle as a replay checkpoint recorded it (a resumed mount). A closed
+   * one answers every call EBADF before it would look at `ip`.
+   */
+  static resume(
+    fd: number,
+    ip: Inode,
+    host: HandleHost,
+    state: { path: string; access: HandleAccess; position: number; open: boolean },
+  ): FileHandle {
+    const handle = new FileHandle(fd, ip, host, state.access, state.path);
+    handle.position = state.position;
+    handle.open = state.open;
+    return handle;
+  }
+}
+
+/** What an open's flags allow a handle (actors/fs.ts OPEN_FLAGS). */
+export interface HandleAccess {
+  read: boolean;
+  write: boolean;
+  append: boolean;
 }
 
 /** Data for a write: a string (UTF-8) or bytes; anything else is EINVAL, thrown inside the returned promise. */

@@ -3,8 +3,16 @@ import { InodeFlag } from '../machines/inode-flags.js';
 import { FsError, isFsError } from '../storage/errors.js';
 import { ROOT_OBJ_ID, TID_MAX } from '../storage/layout.js';
 import { checkAccess, checkSticky, normalizeCaller, ROOT_CALLER } from './access.js';
-import { type BusEvent, type Caller, type RecoveryInfo, type Stats, W_OK, X_OK } from './api.js';
-import type { FileHandle, HandleHost } from './file-handle.js';
+import {
+  type BusEvent,
+  type Caller,
+  type FileHandle as FileHandleApi,
+  type RecoveryInfo,
+  type Stats,
+  W_OK,
+  X_OK,
+} from './api.js';
+import { FileHandle, type HandleAccess, type HandleHost } from './file-handle.js';
 import type { Inode } from './inode.js';
 import { changedInode, type Mount } from './mount.js';
 import { checkName, createInode, type NewInode, removeEntry } from './namespace.js';
@@ -36,6 +44,22 @@ export interface FsSession {
  * autoflush, path resolution for creates, stat, atime and fsync. The calls
  * themselves are in fs-names.ts (names and attributes) and fs.ts.
  */
+/** FsCore.sessionMemo(): what a replay checkpoint keeps of the session. */
+export interface SessionMemo {
+  nextFd: number;
+  handles: HandleMemo[];
+}
+
+export interface HandleMemo {
+  fd: number;
+  inode: string;
+  caller: Caller;
+  path: string;
+  access: HandleAccess;
+  position: number;
+  open: boolean;
+}
+
 export abstract class FsCore implements HandleHost {
   readonly events: Observable<BusEvent>;
   readonly recovery: RecoveryInfo;
@@ -92,16 +116,49 @@ export abstract class FsCore implements HandleHost {
     };
   }
 
-  /** The session as a replay checkpoint keeps it (the next fd), undefined while a file is open. */
-  sessionMemo(): { nextFd: number } | undefined {
-    if (!this.session.mounted || this.session.handles.size > 0) return undefined;
-    return { nextFd: this.session.nextFd };
+  /**
+   * The session as a replay checkpoint keeps it: the next fd and every
+   * handle in `known` (the replay's, by fd: closed ones too, since a call on
+   * one is still logged), each with its inode and the caller it was opened
+   * as. Undefined when unmounted or when a handle is open that `known` lacks.
+   */
+  sessionMemo(known: ReadonlyMap<number, FileHandleApi>): SessionMemo | undefined {
+    if (!this.session.mounted) return undefined;
+    for (const fd of this.session.handles.keys()) if (!known.has(fd)) return undefined;
+    const handles: HandleMemo[] = [];
+    for (const [fd, api] of known) {
+      const handle = api as FileHandle;
+      handles.push({ fd, inode: handle.inode.id, caller: handle.opener.caller, ...handle.state });
+    }
+    return { nextFd: this.session.nextFd, handles };
   }
 
-  /** Go on from sessionMemo() (a mount resumed from a replay checkpoint). */
-  resumeSession(memo: { nextFd: number }): void {
+  /**
+   * Go on from sessionMemo() (a mount resumed from a replay checkpoint):
+   * the handles made again through views of the same callers, the open
+   * ones holding their inode (`inodes`, the restored cache); returns them
+   * all by fd. A closed handle never reaches its inode: the root stands in
+   * for one no longer cached.
+   */
+  resumeSession(memo: SessionMemo, inodes: ReadonlyMap<string, Inode>): Map<number, FileHandle> {
     this.session.nextFd = memo.nextFd;
+    const known = new Map<number, FileHandle>();
+    for (const entry of memo.handles) {
+      const ip = inodes.get(entry.inode) ?? (entry.open ? undefined : this.root);
+      if (ip === undefined) throw new Error(`open handle ${entry.fd}: ${entry.inode} is not cached`);
+      const host = JSON.stringify(entry.caller) === JSON.stringify(this.caller) ? this : this.view(entry.caller);
+      const handle = FileHandle.resume(entry.fd, ip, host, entry);
+      if (entry.open) {
+        this.mount.ref(ip);
+        this.session.handles.set(entry.fd, handle);
+      }
+      known.set(entry.fd, handle);
+    }
+    return known;
   }
+
+  /** Another view of this session as `caller` (fs.as). */
+  protected abstract view(caller: Caller): FsCore;
 
   /** The root inode this session holds a reference to. */
   get rootInode(): Inode {

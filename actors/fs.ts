@@ -157,7 +157,11 @@ export class HammerFs extends FsNames implements FileSystem {
 
   /** The same filesystem, its calls checked as `caller` (validated: EINVAL), sharing handles, cache and volume. */
   as(caller: Caller): FileSystem {
-    return new HammerFs(this.mount, this.pfsId, this.noatime, this.session, caller ?? ({} as Caller));
+    return this.view(caller ?? ({} as Caller));
+  }
+
+  protected view(caller: Caller): HammerFs {
+    return new HammerFs(this.mount, this.pfsId, this.noatime, this.session, caller);
   }
 
   // --- files -----------------------------------------------------------

@@ -9,7 +9,7 @@ import { TID_MAX } from '../storage/layout.js';
 import { initialHeader } from '../storage/mkfs.js';
 import { Volume } from '../storage/volume.js';
 import { normalizeCaller } from './access.js';
-import type { BusEvent, FileSystem, MkfsOptions, MountOptions, VolumeSource } from './api.js';
+import type { BusEvent, FileHandle, FileSystem, MkfsOptions, MountOptions, VolumeSource } from './api.js';
 import { type AuditOptions, auditPath, clockDescription, loggedMount, removeLog, startLog } from './audit.js';
 import { HammerFs, toFsError } from './fs.js';
 import { Mount, type MountTuning } from './mount.js';
@@ -72,7 +72,7 @@ export interface MountInternals extends Partial<MountTuning> {
    * image is the device): no recovery, no mount command, the bus silent
    * until the memo is restored (actors/mount-memo.ts).
    */
-  resume?: MountMemo;
+  resume?: { memo: MountMemo; handles: Map<number, FileHandle> };
 }
 
 /**
@@ -233,7 +233,7 @@ async function mountWith(
     volume =
       options.resume === undefined
         ? Volume.mount(device, { clock, readOnly })
-        : Volume.resume(device, { clock, readOnly }, options.resume.volume);
+        : Volume.resume(device, { clock, readOnly }, options.resume.memo.volume);
   } catch (error) {
     device.close();
     throw toFsError(error, typeof source === 'string' ? source : undefined);
@@ -284,7 +284,8 @@ async function mountWith(
       if (logged === undefined || !(logged.scheduler instanceof ReplayScheduler)) {
         throw new FsError('EINVAL', 'only a replay resumes a mount from a checkpoint');
       }
-      resumeMemo(fs, options.resume, logged.clock, logged.scheduler, logged.sink);
+      const { memo, handles } = options.resume;
+      resumeMemo(fs, memo, logged.clock, logged.scheduler, logged.sink, handles);
     } else {
       fs.recovery.redoReplayed = replayRedo(state);
       fs.recovery.truncationsFinished = finishTruncations(state);

@@ -7,7 +7,9 @@ import { copyLeafElm, type LeafElm } from '../storage/format/btree-node.js';
 import { copyInode, type InodeData } from '../storage/format/records.js';
 import { RecType } from '../storage/layout.js';
 import type { VolumeMemo } from '../storage/volume.js';
+import type { FileHandle as FileHandleApi } from './api.js';
 import type { HammerFs } from './fs.js';
+import type { SessionMemo } from './fs-core.js';
 import type { Inode } from './inode.js';
 import { inodeLocalization } from './keys.js';
 import type { MountCounters } from './mount.js';
@@ -18,14 +20,16 @@ import type { ReplayScheduler } from './schedulers.js';
  * A running mount's whole state at a quiet point, beside its volume image
  * (a replay checkpoint inside a mount, actors/replay-checkpoints.ts).
  *
- * Quiet means: no file open, nothing dirty, staged, queued or running, no
- * flush cycle, nothing waiting to be written; the only scheduled action is
- * the periodic sync. There, the volume image holds every inode as the cache
- * holds it, and what lives in memory only is small: the numbering of events,
- * groups, records, fds and scheduler actions, the clock, the counters, the
- * per-creator reclaim counts, the FIFO's span, which inodes are cached in
- * which order and each one's in-memory fields (flags, object-id block, REDO
- * bookkeeping). A mount resumed from the image and this memo derives the
+ * Quiet means: nothing dirty, staged, queued or running, no flush cycle,
+ * nothing waiting to be written, no reference held but the session's (its
+ * root, its open files); the only scheduled action is the periodic sync.
+ * There, the volume image holds every inode as the cache holds it, and what
+ * lives in memory only is small: the numbering of events, groups, records,
+ * fds and scheduler actions, the clock, the counters, the per-creator
+ * reclaim counts, the FIFO's span, which inodes are cached in which order
+ * and each one's in-memory fields (flags, object-id block, REDO
+ * bookkeeping), and the file handles (open or closed: a call on a closed
+ * one is logged too) with their position and caller. A mount resumed from the image and this memo derives the
  * same events the checkpointed run did: the memo is taken again from the
  * resumed mount and must come out identical, or the checkpoint is refused.
  */
@@ -38,7 +42,7 @@ export interface MountMemo {
   backend: number;
   reclaim: Array<[string, InoStats]>;
   mount: { counters: MountCounters; nextRecordId: number; redoReplayed: boolean };
-  session: { nextFd: number };
+  session: SessionMemo;
   /** Every cached inode, in key order. */
   inodes: InodeMemo[];
   /** The clean ones (their ids), least recently used first. */
@@ -102,19 +106,20 @@ function inodeMemo(ip: Inode): InodeMemo {
   };
 }
 
-/** Why an inode keeps the mount from being quiet, if it does. */
-function busyInode(ip: Inode, root: Inode): string | undefined {
+/** Why an inode keeps the mount from being quiet, if it does: `held` references are the session's (its root, open handles). */
+function busyInode(ip: Inode, held: number): string | undefined {
   if (ip.state !== 'idle' || ip.dirty || ip.group !== undefined) return `${ip.id} is ${ip.state}, not clean`;
   if (ip.records.size > 0 || ip.targetList.length > 0 || ip.blocks.size > 0) return `${ip.id} holds records`;
-  if (ip.refs !== (ip === root ? 1 : 0)) return `${ip.id} is referenced`;
+  if (ip.refs !== held) return `${ip.id} is referenced by a call under way`;
   return undefined;
 }
 
-/** The mount's memo, or why it is not quiet now. */
+/** The mount's memo, or why it is not quiet now; `handles` are the replay's, by fd (closed ones too). */
 export function captureMemo(
   fs: HammerFs,
   clock: CommandClock,
   scheduler: ReplayScheduler,
+  handles: ReadonlyMap<number, FileHandleApi>,
 ): { memo: MountMemo } | { busy: string } {
   const mount = fs.mount;
   if (mount.readOnly || mount.failed !== undefined) return { busy: 'the mount is read-only' };
@@ -122,16 +127,18 @@ export function captureMemo(
     return { busy: 'inodes are dirty' };
   }
   if (mount.space.reservedBytes !== 0 || mount.bus.tid !== undefined) return { busy: 'a flush is under way' };
-  const session = fs.sessionMemo();
-  if (session === undefined) return { busy: 'a file is open' };
+  const session = fs.sessionMemo(handles);
+  if (session === undefined) return { busy: 'a file is open that the replay does not know' };
   const flusher = mount.flusher.memo();
   const backend = mount.backend.memo();
   if (flusher === undefined || backend === undefined) return { busy: 'the flusher is not idle' };
   const volume = mount.volume.memo();
   if (volume === undefined) return { busy: 'the volume has something to write' };
+  const held = new Map<string, number>([[fs.rootInode.id, 1]]);
+  for (const handle of session.handles) if (handle.open) held.set(handle.inode, (held.get(handle.inode) ?? 0) + 1);
   const cached = mount.cached();
   for (const ip of cached) {
-    const busy = busyInode(ip, fs.rootInode);
+    const busy = busyInode(ip, held.get(ip.id) ?? 0);
     if (busy !== undefined) return { busy };
   }
   const { lru, ...own } = mount.memo();
@@ -180,7 +187,8 @@ function reload(fs: HammerFs, entry: InodeMemo): Inode {
 /**
  * Put a freshly mounted filesystem (Volume.resume, nothing replayed at mount,
  * the bus silent) in the state `memo` describes, then let the bus go on
- * into `sink`. Throws EIO when the result is not that state.
+ * into `sink`; the session's handles (closed ones too) go into `handles`.
+ * Throws EIO when the result is not that state.
  */
 export function resumeMemo(
   fs: HammerFs,
@@ -188,6 +196,7 @@ export function resumeMemo(
   clock: CommandClock,
   scheduler: ReplayScheduler,
   sink: EventSink | undefined,
+  handles: Map<number, FileHandleApi>,
 ): void {
   const mount = fs.mount;
   try {
@@ -227,14 +236,14 @@ export function resumeMemo(
     mount.backend.resume(memo.backend);
     mount.reclaim.resumeStats(memo.reclaim);
     mount.resume(memo.mount);
-    fs.resumeSession(memo.session);
+    for (const [fd, handle] of fs.resumeSession(memo.session, loaded)) handles.set(fd, handle);
     scheduler.resume(memo.scheduler);
     clock.resume(memo.clock);
     mount.bus.resumeAt(memo.bus, undefined);
   } catch (error) {
     throw new FsError('EIO', `replay checkpoint: ${error instanceof Error ? error.message : String(error)}`);
   }
-  const again = captureMemo(fs, clock, scheduler);
+  const again = captureMemo(fs, clock, scheduler, handles);
   const difference = 'busy' in again ? again.busy : firstDifference(memo, again.memo, 'memo');
   if (difference !== undefined) {
     throw new FsError('EIO', `replay checkpoint: the resumed mount is not the one checkpointed (${difference})`);

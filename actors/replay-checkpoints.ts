@@ -13,7 +13,7 @@ import type { MountMemo } from './mount-memo.js';
  *   actor is stopped and the state of the system is the volume image alone,
  *   so a replay resumed from the image derives exactly the events the logged
  *   run did (that run, too, started from nothing but the volume);
- * - inside a mount, at a quiet point (no file open, nothing dirty or
+ * - inside a mount, at a quiet point (nothing dirty or
  *   running): the image and the mount's memo (actors/mount-memo.ts), from
  *   which the replay resumes that mount as it was.
  *

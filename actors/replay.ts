@@ -239,7 +239,7 @@ class Replayer {
     if (this.checkpoints === undefined || every === undefined || running === undefined) return;
     if (this.report.seq - this.checkpointed < every || this.report.divergences > 0) return;
     if (!running.checkpointable) return;
-    const taken = captureMemo(running.fs, running.clock, running.scheduler);
+    const taken = captureMemo(running.fs, running.clock, running.scheduler, running.handles);
     if (!('memo' in taken)) return;
     this.checkpointed = this.report.seq;
     this.checkpoints.save(this.checkpointed, this.volume, { mount: running.args, memo: taken.memo });
@@ -290,9 +290,13 @@ async function resumeFrom(
   clock.replayNext(inside.memo.clock.base);
   const scheduler = new ReplayScheduler();
   const args = (reviveBinary(JSON.parse(inside.mount)) ?? {}) as Record<string, unknown>;
-  const options: MountOptions & MountInternals = { ...args, logged: { clock, scheduler, sink }, resume: inside.memo };
+  const handles = new Map<number, FileHandle>();
+  const resume = { memo: inside.memo, handles };
+  const options: MountOptions & MountInternals = { ...args, logged: { clock, scheduler, sink }, resume };
   const fs = (await mount(FileDevice.open(volume, { durable: false }), options)) as HammerFs;
-  return runningMount(fs, clock, scheduler, inside.mount);
+  const resumed = runningMount(fs, clock, scheduler, inside.mount);
+  for (const [fd, handle] of handles) resumed.handles.set(fd, handle);
+  return resumed;
 }
 
 /** The mkfs the log starts with, on a fresh volume file, at the logged time. */

@@ -61,6 +61,9 @@ const call: fc.Arbitrary<Call> = fc.oneof(
   bytes.map((b) => (_fs: FileSystem, open: FileHandle[]) => open[open.length - 1]?.write(b) ?? Promise.resolve()),
   fc.constant((_fs: FileSystem, open: FileHandle[]) => open[open.length - 1]?.sync() ?? Promise.resolve()),
   fc.constant((_fs: FileSystem, open: FileHandle[]) => open.pop()?.close() ?? Promise.resolve()),
+  // The oldest handle closed but kept: later calls on it fail (EBADF), and are logged all the same.
+  fc.constant((_fs: FileSystem, open: FileHandle[]) => open[0]?.close() ?? Promise.resolve()),
+  fc.constant((_fs: FileSystem, open: FileHandle[]) => open[0]?.stat() ?? Promise.resolve()),
   fc.constant((fs: FileSystem) => fs.sync()),
   fc.constant((fs: FileSystem) => fs.snapshot('s')),
   fc.tuple(path, fc.constantFrom(0o600, 0o755)).map(

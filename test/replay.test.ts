@@ -7,7 +7,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import type { FileSystem } from '../actors/api.js';
 import { mkfs, mount } from '../actors/index.js';
 import { type ReplayOptions, replayLog } from '../actors/replay.js';
-import type { Checkpoint } from '../actors/replay-checkpoints.js';
+import type { Checkpoint, MountState } from '../actors/replay-checkpoints.js';
 import { eventLoopTurn } from '../cli/event-loop.js';
 import { AuditReader } from '../storage/audit-reader.js';
 import { cli } from './support/cli.js';
@@ -196,13 +196,20 @@ describe('replay of an event log', () => {
     await mkfs(volume, { size: 64 * 1024 * 1024, undoBytes: 8 * 1024 * 1024 });
     const fs = await mount(volume, { autoflush: 16 });
     await fs.mkdir('/d');
+    // A log kept open all along (quiet points with a file open), and a handle closed early that is still called on.
+    const kept = await fs.open('/log', 'a');
+    const early = await fs.open('/early', 'w');
+    await early.close();
     for (let i = 0; i < 240; i++) {
       await fs.writeFile(`/d/f${i}`, `file ${i}`.repeat(i % 17));
       if (i % 3 === 0) await fs.readFile(`/d/f${i >> 1}`); // atime, and the cache's order
-      if (i % 40 === 39) await fs.sync();
+      if (i % 40 === 39) {
+        await kept.write(`line ${i}\n`);
+        await fs.sync();
+        await expect(early.stat()).rejects.toMatchObject({ code: 'EBADF' });
+      }
     }
-    const late = (await fs.stat('/d')).ino;
-    expect(late).toBeGreaterThan(0);
+    await kept.close();
     await fs.unmount();
     const log = `${volume}.events.sqlite`;
     const reader = AuditReader.open(log);
@@ -212,9 +219,15 @@ describe('replay of an event log', () => {
     const taking = await replay(log, { check: true, checkpoints: { dir: store, every: 300, use: false } });
     expect(taking.divergences).toBe(0);
     const index = JSON.parse(readFileSync(join(store, 'index.json'), 'utf8')) as { checkpoints: Checkpoint[] };
-    // One mount: every checkpoint is inside it.
+    // One mount: every checkpoint is inside it, the kept log open, the early handle closed.
     expect(index.checkpoints.length).toBeGreaterThanOrEqual(3);
-    for (const checkpoint of index.checkpoints) expect(checkpoint.mount).toBeDefined();
+    for (const checkpoint of index.checkpoints) {
+      const inside = JSON.parse(readFileSync(join(store, checkpoint.mount as string), 'utf8')) as MountState;
+      expect(inside.memo.session.handles.map((handle) => [handle.path, handle.open])).toEqual([
+        ['/log', true],
+        ['/early', false],
+      ]);
+    }
     const to = end - 2; // before the unmount's events
     const full = await replay(log, { to });
     const resumed = await replay(log, { to, check: true, checkpoints: { dir: store, every: 300, use: true } });
