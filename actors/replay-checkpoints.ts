@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { LoggedEvent } from '../storage/audit-reader.js';
 import { FsError } from '../storage/errors.js';
@@ -97,7 +97,7 @@ export class Checkpoints {
    * where the filesystem can, else a sparse copy of what it uses), and
    * inside a mount its state.
    */
-  save(seq: number, volume: string, inside?: MountState): void {
+  save(seq: number, volume: string, inside?: MountState, keep = Number.POSITIVE_INFINITY): void {
     if (this.index.checkpoints.some((checkpoint) => checkpoint.seq === seq)) return;
     mkdirSync(this.dir, { recursive: true });
     const file = `seq-${seq}.hsvol`;
@@ -109,7 +109,34 @@ export class Checkpoints {
     }
     this.index.checkpoints.push(checkpoint);
     this.index.checkpoints.sort((a, b) => a.seq - b.seq);
+    while (this.index.checkpoints.length > Math.max(1, keep)) this.remove(this.thinnest());
     this.writeIndex();
+  }
+
+  /**
+   * The checkpoint to give up when more are kept than allowed: the one whose
+   * loss leaves the shortest stretch of the log without one (mkfs counts as
+   * one at seq 0), never the newest. So those kept stay spread over the log.
+   */
+  private thinnest(): Checkpoint {
+    const all = this.index.checkpoints;
+    let best = 0;
+    let bestGap = Number.POSITIVE_INFINITY;
+    for (let i = 0; i < all.length - 1; i++) {
+      const gap = (all[i + 1] as Checkpoint).seq - (i === 0 ? 0 : (all[i - 1] as Checkpoint).seq);
+      if (gap < bestGap) {
+        best = i;
+        bestGap = gap;
+      }
+    }
+    return all[best] as Checkpoint;
+  }
+
+  /** Forget a checkpoint and remove its files. */
+  private remove(checkpoint: Checkpoint): void {
+    this.index.checkpoints = this.index.checkpoints.filter((kept) => kept.seq !== checkpoint.seq);
+    rmSync(join(this.dir, checkpoint.file), { force: true });
+    if (checkpoint.mount !== undefined) rmSync(join(this.dir, checkpoint.mount), { force: true });
   }
 
   private writeIndex(): void {
@@ -132,9 +159,9 @@ export class Checkpoints {
     }
   }
 
-  /** Forget a checkpoint that could not be resumed from (its files stay until the next save overwrites them). */
+  /** Give up a checkpoint that could not be resumed from. */
   drop(checkpoint: Checkpoint): void {
-    this.index.checkpoints = this.index.checkpoints.filter((kept) => kept.seq !== checkpoint.seq);
+    this.remove(checkpoint);
     this.writeIndex();
   }
 

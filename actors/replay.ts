@@ -40,9 +40,10 @@ export interface ReplayOptions {
   /**
    * Checkpoints (actors/replay-checkpoints.ts): `dir` holds them; a replay
    * with `to` starts from the nearest one at or before it (`use`); a replay
-   * takes one at each mount boundary `every` events or more after the last.
+   * takes one at the first mount boundary or quiet point `every` events or
+   * more after the last, and keeps at most `keep` (spread over the log).
    */
-  checkpoints?: { dir: string; every: number; use: boolean };
+  checkpoints?: { dir: string; every: number; use: boolean; keep?: number };
   /** Told the seq reached every PROGRESS_EVENTS events (the CLI's progress bar). */
   progress?: (seq: number) => void;
 }
@@ -224,7 +225,7 @@ class Replayer {
     if (this.checkpoints === undefined || every === undefined || event.seq - 1 - this.checkpointed < every) return;
     if (this.report.divergences > 0) return;
     this.checkpointed = event.seq - 1;
-    this.checkpoints.save(this.checkpointed, this.volume);
+    this.checkpoints.save(this.checkpointed, this.volume, undefined, this.options.checkpoints?.keep);
     this.report.checkpointsTaken = [...(this.report.checkpointsTaken ?? []), this.checkpointed];
   }
 
@@ -242,7 +243,8 @@ class Replayer {
     const taken = captureMemo(running.fs, running.clock, running.scheduler, running.handles);
     if (!('memo' in taken)) return;
     this.checkpointed = this.report.seq;
-    this.checkpoints.save(this.checkpointed, this.volume, { mount: running.args, memo: taken.memo });
+    const inside = { mount: running.args, memo: taken.memo };
+    this.checkpoints.save(this.checkpointed, this.volume, inside, this.options.checkpoints?.keep);
     this.report.checkpointsTaken = [...(this.report.checkpointsTaken ?? []), this.checkpointed];
   }
 

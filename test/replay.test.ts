@@ -1,4 +1,4 @@
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -268,6 +268,39 @@ describe('replay of an event log', () => {
     await metaFs.writeFile('/y', 'y');
     await metaFs.unmount();
     await expect(replay(`${meta}.events.sqlite`)).rejects.toThrow(/'meta' level/);
+  });
+
+  it('keeps at most --checkpoint-keep checkpoints, spread over the log, the newest always; a replay --to starts from one of them', async () => {
+    const { log } = await loggedVolume('kept');
+    const store = `${log}.checkpoints`;
+    const taking = cli(['replay', log, '--checkpoint-every', '1', '--checkpoint-keep', '3'], dir);
+    expect(taking.status).toBe(0);
+    const taken = (/checkpoints taken at seq ([\d, ]+)/.exec(taking.stdout)?.[1] ?? '').split(', ').map(Number);
+    expect(taken.length).toBeGreaterThan(3);
+    const index = JSON.parse(readFileSync(join(store, 'index.json'), 'utf8')) as { checkpoints: Checkpoint[] };
+    expect(index.checkpoints).toHaveLength(3);
+    const files = readdirSync(store).filter((name) => name !== 'index.json');
+    const named = index.checkpoints.flatMap((checkpoint) => [checkpoint.file, checkpoint.mount ?? []].flat());
+    expect(files.sort()).toEqual(named.sort());
+    // Spread: not the last three taken.
+    const seqs = index.checkpoints.map((checkpoint) => checkpoint.seq);
+    expect((seqs[2] as number) - (seqs[1] as number)).toBeGreaterThan(1);
+    expect(seqs.at(-1)).toBe(taken.at(-1));
+    expect(seqs).not.toEqual(taken.slice(-3));
+    const reader = AuditReader.open(log);
+    const last = reader.lastSeq;
+    reader.close();
+    const late = cli(
+      ['replay', log, '--to', String(last - 1), '--checkpoint-every', '1', '--checkpoint-keep', '3'],
+      dir,
+    );
+    expect(late.status).toBe(0);
+    expect(late.stdout).toMatch(/every derived event matches the log/);
+    const from = Number(/from the checkpoint at seq (\d+)/.exec(late.stdout)?.[1]);
+    expect(seqs).toContain(from);
+    const bad = cli(['replay', log, '--checkpoint-keep', '0'], dir);
+    expect(bad.status).toBe(2);
+    expect(bad.stderr).toMatch(/--checkpoint-keep must be a whole number from 1/);
   });
 
   it('hammerstate replay --json prints one line; a divergence exits 1', async () => {

@@ -6,7 +6,7 @@ import { type ComparedEvent, type ReplayReport, replayLog } from '../../actors/r
 import { checkpointDir } from '../../actors/replay-checkpoints.js';
 import { AuditReader } from '../../storage/audit-reader.js';
 import { eventLoopTurn } from '../event-loop.js';
-import { EXIT_OK, EXIT_PROBLEMS, note, printJson, say, UsageError } from '../output.js';
+import { EXIT_OK, EXIT_PROBLEMS, note, parseIntegerOption, printJson, say, UsageError } from '../output.js';
 import { withCountProgress } from '../progress.js';
 
 interface ReplayCommandOptions {
@@ -15,9 +15,11 @@ interface ReplayCommandOptions {
   json?: boolean;
   checkpoints: boolean;
   checkpointEvery: string;
+  checkpointKeep: string;
 }
 
 const DEFAULT_CHECKPOINT_EVERY = 100_000;
+const DEFAULT_CHECKPOINT_KEEP = 16;
 
 function parseSeq(text: string | undefined): number | undefined {
   if (text === undefined) return undefined;
@@ -38,7 +40,7 @@ function printHuman(log: string, report: ReplayReport): void {
   const start =
     report.fromCheckpoint === undefined ? 'from mkfs' : `from the checkpoint at seq ${report.fromCheckpoint}`;
   say(`replay of ${log} ${start}: ${report.events} events (${report.commands} commands) up to seq ${report.seq}`);
-  if (report.checkpointsTaken !== undefined) say(`checkpoints kept at seq ${report.checkpointsTaken.join(', ')}`);
+  if (report.checkpointsTaken !== undefined) say(`checkpoints taken at seq ${report.checkpointsTaken.join(', ')}`);
   const first = report.first_divergence;
   if (first === null) say('every derived event matches the log');
   else {
@@ -74,6 +76,11 @@ export function registerReplay(program: Command): void {
       'keep a checkpoint (beside the log) at the first quiet point or mount boundary this many events after the last',
       String(DEFAULT_CHECKPOINT_EVERY),
     )
+    .option(
+      '--checkpoint-keep <n>',
+      'keep at most this many checkpoints, spread over the log (the newest always)',
+      String(DEFAULT_CHECKPOINT_KEEP),
+    )
     .option('--no-checkpoints', 'neither start from nor keep checkpoints')
     .action(async (log: string, options: ReplayCommandOptions) => {
       const to = parseSeq(options.to);
@@ -83,7 +90,8 @@ export function registerReplay(program: Command): void {
           'EINVAL',
           `--checkpoint-every wants a number of events (≥ 1), got '${options.checkpointEvery}'`,
         );
-      const checkpoints = options.checkpoints ? { dir: checkpointDir(log), every, use: true } : undefined;
+      const keep = parseIntegerOption(options.checkpointKeep, '--checkpoint-keep', 1, Number.MAX_SAFE_INTEGER);
+      const checkpoints = options.checkpoints ? { dir: checkpointDir(log), every, use: true, keep } : undefined;
       const reader = AuditReader.open(log);
       const dir = mkdtempSync(join(tmpdir(), 'hammerstate-replay-'));
       let report: ReplayReport;
