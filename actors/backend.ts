@@ -310,7 +310,7 @@ export class Backend {
   private flushRecordDone(record: MemRecord): void {
     const ip = record.ip;
     this.mount.flusher.group(record.group)?.dropRef();
-    if (record.type === 'ADD' || record.type === 'DEL') ip.nameCache.delete(record.name);
+    if (record.type === 'ADD' || record.type === 'DEL') ip.entryCommitted(record.name);
     if (hasFlag(record, RecordFlag.CONVERT_DELETE)) {
       record.type = 'DEL';
       record.flags = 0;

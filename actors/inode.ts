@@ -66,10 +66,24 @@ export class Inode implements InodeMirror {
    * Directories: what disk lookups found per name (the entry, or none) and
    * the collision keys in use for its hash, like the VFS namecache. Dropped
    * for a name whenever an entry of that name is added, removed or committed.
+   * The keys also change when another name of the same hash is committed:
+   * they hold while `commits` is the directory's entryCommits.
    */
-  get nameCache(): Map<string, { entry: Entry | undefined; keys: number[] }> {
+  get nameCache(): Map<string, NameCacheEntry> {
     this.dir ??= new DirectoryState();
     return this.dir.nameCache;
+  }
+
+  /** Directories: entries committed to the volume so far (ADD and DEL records flushed). */
+  get entryCommits(): number {
+    return this.dir?.commits ?? 0;
+  }
+
+  /** Directories: an entry record of `name` reached the volume. */
+  entryCommitted(name: string): void {
+    this.dir ??= new DirectoryState();
+    this.dir.nameCache.delete(name);
+    this.dir.commits++;
   }
 
   /** Directories: B-tree keys held by in-memory ADD / DEL records (a count per key). */
@@ -185,12 +199,22 @@ export class Inode implements InodeMirror {
   }
 }
 
+/** A directory lookup's result as the name cache keeps it (Inode.nameCache). */
+export interface NameCacheEntry {
+  entry: Entry | undefined;
+  /** The collision keys of the name's hash in use on the volume when looked up. */
+  keys: number[];
+  /** The directory's entryCommits then. */
+  commits: number;
+}
+
 class DirectoryState {
   readonly names = new Map<string, MemRecord>();
   readonly dels = new Map<string, MemRecord>();
   readonly delsByName = new Map<string, Set<MemRecord>>();
-  readonly nameCache = new Map<string, { entry: Entry | undefined; keys: number[] }>();
+  readonly nameCache = new Map<string, NameCacheEntry>();
   readonly entryKeys = new Map<number, number>();
+  commits = 0;
 }
 
 export { InodeFlag };

@@ -75,7 +75,7 @@ export function lookupEntry(mount: Mount, dip: Inode, name: string, asof: number
   }
   if (asof === TID_MAX) {
     if (dip.nameCache.size >= NAME_CACHE_MAX) dip.nameCache.clear();
-    dip.nameCache.set(name, { entry: found, keys });
+    dip.nameCache.set(name, { entry: found, keys, commits: dip.entryCommits });
   }
   return found;
 }
@@ -137,9 +137,11 @@ function freeKey(mount: Mount, dip: Inode, name: string): number {
   const base = dirHashBase(name);
   const memory = dip.entryKeys;
   const cached = dip.nameCache.get(name);
-  // Keys entries on disk use: from the name cache, else a scan of the hash's collision span (no Set for the usual empty case).
-  let used: readonly number[] = cached?.keys ?? NO_KEYS;
-  if (cached === undefined && dip.has(InodeFlag.ONDISK)) {
+  // Keys entries on disk use: from the name cache while no entry has been committed since
+  // (another name of the same hash may have been), else a scan of the hash's collision span.
+  const fresh = cached !== undefined && cached.commits === dip.entryCommits;
+  let used: readonly number[] = fresh ? cached.keys : NO_KEYS;
+  if (!fresh && dip.has(InodeFlag.ONDISK)) {
     const loc = dataLocalization(dip.localization);
     const lo = rangeLo(loc, dip.objId, RecType.DIRENTRY, base);
     const hi = rangeHi(loc, dip.objId, RecType.DIRENTRY, base + DIRHASH_COLLISION_SPAN - 1);
