@@ -49,6 +49,11 @@ const path = fc.constantFrom(
   'b/a',
   'c/d2',
   'd1/../d0/a',
+  // One hash (CRC-31) for both: their entries share a collision span.
+  'u9osz',
+  'iv3rn',
+  'd0/u9osz',
+  'd0/iv3rn',
 );
 const data = fc.uint8Array({ maxLength: 3000 });
 const slot = fc.nat(SLOTS - 1);
