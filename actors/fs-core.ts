@@ -52,7 +52,8 @@ export interface SessionMemo {
 
 export interface HandleMemo {
   fd: number;
-  inode: string;
+  /** An open handle's inode (a closed one never reaches its inode again, which may be gone from the cache). */
+  inode: string | null;
   caller: Caller;
   path: string;
   access: HandleAccess;
@@ -128,7 +129,8 @@ export abstract class FsCore implements HandleHost {
     const handles: HandleMemo[] = [];
     for (const [fd, api] of known) {
       const handle = api as FileHandle;
-      handles.push({ fd, inode: handle.inode.id, caller: handle.opener.caller, ...handle.state });
+      const { state } = handle;
+      handles.push({ fd, inode: state.open ? handle.inode.id : null, caller: handle.opener.caller, ...state });
     }
     return { nextFd: this.session.nextFd, handles };
   }
@@ -137,14 +139,13 @@ export abstract class FsCore implements HandleHost {
    * Go on from sessionMemo() (a mount resumed from a replay checkpoint):
    * the handles made again through views of the same callers, the open
    * ones holding their inode (`inodes`, the restored cache); returns them
-   * all by fd. A closed handle never reaches its inode: the root stands in
-   * for one no longer cached.
+   * all by fd. A closed handle never reaches its inode: the root stands in.
    */
   resumeSession(memo: SessionMemo, inodes: ReadonlyMap<string, Inode>): Map<number, FileHandle> {
     this.session.nextFd = memo.nextFd;
     const known = new Map<number, FileHandle>();
     for (const entry of memo.handles) {
-      const ip = inodes.get(entry.inode) ?? (entry.open ? undefined : this.root);
+      const ip = entry.inode === null ? this.root : inodes.get(entry.inode);
       if (ip === undefined) throw new Error(`open handle ${entry.fd}: ${entry.inode} is not cached`);
       const host = JSON.stringify(entry.caller) === JSON.stringify(this.caller) ? this : this.view(entry.caller);
       const handle = FileHandle.resume(entry.fd, ip, host, entry);

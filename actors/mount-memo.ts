@@ -122,7 +122,8 @@ export function captureMemo(
   handles: ReadonlyMap<number, FileHandleApi>,
 ): { memo: MountMemo } | { busy: string } {
   const mount = fs.mount;
-  if (mount.readOnly || mount.failed !== undefined) return { busy: 'the mount is read-only' };
+  if (mount.failed !== undefined) return { busy: 'the mount has failed' };
+  if (mount.readOnly) return { busy: 'the mount is read-only' };
   if (mount.dirty.size > 0 || mount.reclaim.size > 0 || mount.dirtyDataBytes > 0 || mount.inFlush) {
     return { busy: 'inodes are dirty' };
   }
@@ -135,7 +136,7 @@ export function captureMemo(
   const volume = mount.volume.memo();
   if (volume === undefined) return { busy: 'the volume has something to write' };
   const held = new Map<string, number>([[fs.rootInode.id, 1]]);
-  for (const handle of session.handles) if (handle.open) held.set(handle.inode, (held.get(handle.inode) ?? 0) + 1);
+  for (const { inode } of session.handles) if (inode !== null) held.set(inode, (held.get(inode) ?? 0) + 1);
   const cached = mount.cached();
   for (const ip of cached) {
     const busy = busyInode(ip, held.get(ip.id) ?? 0);
@@ -161,10 +162,11 @@ export function captureMemo(
 
 /**
  * The inode `entry` describes, cached as the checkpointed mount had it (the
- * one already cached: the root). Its record on the image must be the one
- * the memo names; a deleted inode's may be gone.
+ * one already cached: the root); `held` when the session holds it (kept off
+ * the clean list). Its record on the image must be the one the memo names;
+ * a deleted inode's may be gone.
  */
-function reload(fs: HammerFs, entry: InodeMemo): Inode {
+function reload(fs: HammerFs, entry: InodeMemo, held: boolean): Inode {
   if (entry.leaf !== null) {
     const key = {
       localization: inodeLocalization(entry.localization),
@@ -181,7 +183,7 @@ function reload(fs: HammerFs, entry: InodeMemo): Inode {
   const { symlink, ...rest } = entry.ino;
   const ino = copyInode({ ...rest, symlink: Uint8Array.from(Buffer.from(symlink, 'hex')) });
   const leaf = entry.leaf === null ? undefined : copyLeafElm(entry.leaf);
-  return fs.mount.restoreCached(entry, Object.freeze(ino), leaf, entry.flags);
+  return fs.mount.restoreCached(entry, Object.freeze(ino), leaf, entry.flags, held);
 }
 
 /**
@@ -201,18 +203,20 @@ export function resumeMemo(
   const mount = fs.mount;
   try {
     const byId = new Map(memo.inodes.map((entry) => [entry.id, entry]));
-    // Clean ones first, least recently used first, so the cache's order comes out as it was; then the rest.
+    // What the mount itself loaded and the checkpointed one did not have cached goes first: it would age the others out.
+    for (const ip of mount.cached()) if (!byId.has(ip.id) && ip.refs === 0) mount.unload(ip);
+    // The held ones (the root, open files) outside the clean list; then the clean ones, least recently used
+    // first, so the cache's order comes out as it was and nothing ages out on the way.
+    const clean = new Set(memo.lru);
     const loaded = new Map<string, Inode>();
+    for (const entry of memo.inodes) if (!clean.has(entry.id)) loaded.set(entry.id, reload(fs, entry, true));
     for (const id of memo.lru) {
       const entry = byId.get(id);
       if (entry === undefined) throw new Error(`${id} is in the LRU order but not cached`);
-      const ip = reload(fs, entry);
+      const ip = reload(fs, entry, false);
       mount.touchClean(ip);
       loaded.set(id, ip);
     }
-    for (const entry of memo.inodes) if (!loaded.has(entry.id)) loaded.set(entry.id, reload(fs, entry));
-    // What the mount itself loaded and the checkpointed one did not have cached goes.
-    for (const ip of mount.cached()) if (!byId.has(ip.id) && ip.refs === 0) mount.unload(ip);
     for (const entry of memo.inodes) {
       const ip = loaded.get(entry.id) as Inode;
       ip.flags = entry.flags;

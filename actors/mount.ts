@@ -185,13 +185,15 @@ export class Mount {
   /**
    * An inode as a replay checkpoint recorded it, cached again (a resumed
    * mount): made from the recorded data, or the cached one (the root, which
-   * the mount loaded itself) given that data.
+   * the mount loaded itself) given that data. A `held` one is left off the
+   * clean list: its references are taken next.
    */
   restoreCached(
     key: { localization: number; objId: number; asof: number },
     ino: InodeData,
     leaf: LeafElm | undefined,
     flags: number,
+    held: boolean,
   ): Inode {
     const cached = this.lookupCached(key.localization, key.objId, key.asof);
     if (cached !== undefined) {
@@ -200,7 +202,9 @@ export class Mount {
       return cached;
     }
     const ip = new Inode(key, ino, leaf, flags, this.bus, this.flusher);
-    this.insert(ip);
+    // A held one (its references are taken next) stays off the clean list, where it would age others out.
+    if (held) this.cache.insert(ip);
+    else this.insert(ip);
     return ip;
   }
 

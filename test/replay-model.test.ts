@@ -92,15 +92,15 @@ const call: fc.Arbitrary<Call> = fc.oneof(
 );
 
 let runs = 0;
-async function logged(calls: Call[], remountAt: number, autoflush: number): Promise<string> {
+async function logged(calls: Call[], remountAt: number, tuning: Tuning): Promise<string> {
   const volume = join(dir, `run-${++runs}.hsvol`);
   await mkfs(volume, { size: 64 * 1024 * 1024, undoBytes: 8 * 1024 * 1024 });
-  let fs = await mount(volume, { autoflush });
+  let fs = await mount(volume, tuning);
   let open: FileHandle[] = [];
   for (const [i, next] of calls.entries()) {
     if (i === remountAt) {
       await fs.unmount();
-      fs = await mount(volume, { autoflush });
+      fs = await mount(volume, tuning);
       open = [];
     }
     await next(fs, open).catch(() => undefined);
@@ -109,8 +109,14 @@ async function logged(calls: Call[], remountAt: number, autoflush: number): Prom
   return `${volume}.events.sqlite`;
 }
 
-/** A run: the calls, where the remount comes, the autoflush. */
-const run = fc.tuple(fc.array(call, { minLength: 5, maxLength: 40 }), fc.nat(40), fc.constantFrom(2, 8, 500));
+/** How a run mounts: the autoflush, and the clean inodes kept cached (few: they age out and unload as the run goes). */
+type Tuning = { autoflush: number; cacheInodes: number };
+/** A run: the calls, where the remount comes, the tuning. */
+const run = fc.tuple(
+  fc.array(call, { minLength: 5, maxLength: 40 }),
+  fc.nat(40),
+  fc.record({ autoflush: fc.constantFrom(2, 8, 500), cacheInodes: fc.constantFrom(3, 50_000) }),
+);
 const seed = (fixed: number) => (process.env.HAMMERSTATE_REPLAY_SEED === 'random' ? {} : { seed: fixed });
 
 async function replay(log: string, extra: Partial<ReplayOptions> = {}) {
@@ -125,8 +131,8 @@ async function replay(log: string, extra: Partial<ReplayOptions> = {}) {
 describe('replay determinism (property)', () => {
   it('every logged sequence of calls, with a remount, replays without a divergence', async () => {
     await fc.assert(
-      fc.asyncProperty(run, async ([calls, remountAt, autoflush]) => {
-        const log = await logged(calls, remountAt, autoflush);
+      fc.asyncProperty(run, async ([calls, remountAt, tuning]) => {
+        const log = await logged(calls, remountAt, tuning);
         const report = await replay(log);
         expect(report.first_divergence).toBeNull();
         const reader = AuditReader.open(log);
@@ -140,8 +146,8 @@ describe('replay determinism (property)', () => {
   it('a replay resumed from any checkpoint (inside a mount or between two) derives the rest of the log and reaches the state a replay from mkfs reaches', async () => {
     let inside = 0;
     await fc.assert(
-      fc.asyncProperty(run, async ([calls, remountAt, autoflush]) => {
-        const log = await logged(calls, remountAt, autoflush);
+      fc.asyncProperty(run, async ([calls, remountAt, tuning]) => {
+        const log = await logged(calls, remountAt, tuning);
         const store = mkdtempSync(join(dir, 'checkpoints-'));
         // A checkpoint at every quiet point and every mount boundary.
         const taking = await replay(log, { check: true, checkpoints: { dir: store, every: 1, use: false } });

@@ -194,7 +194,8 @@ describe('replay of an event log', () => {
   it('resumes a long mount from a checkpoint inside it, and drops a checkpoint whose memo does not resume', async () => {
     const volume = join(dir, 'long.hsvol');
     await mkfs(volume, { size: 64 * 1024 * 1024, undoBytes: 8 * 1024 * 1024 });
-    const fs = await mount(volume, { autoflush: 16 });
+    // A small cache: clean inodes unload as they age out (the resumed cache must age in the same order).
+    const fs = await mount(volume, { autoflush: 16, cacheInodes: 32 });
     await fs.mkdir('/d');
     // A log kept open all along (quiet points with a file open), and a handle closed early that is still called on.
     const kept = await fs.open('/log', 'a');
@@ -219,7 +220,7 @@ describe('replay of an event log', () => {
     const taking = await replay(log, { check: true, checkpoints: { dir: store, every: 300, use: false } });
     expect(taking.divergences).toBe(0);
     const index = JSON.parse(readFileSync(join(store, 'index.json'), 'utf8')) as { checkpoints: Checkpoint[] };
-    // One mount: every checkpoint is inside it, the kept log open, the early handle closed.
+    // One mount: every checkpoint is inside it, the kept log open, the early handle closed (its inode long unloaded).
     expect(index.checkpoints.length).toBeGreaterThanOrEqual(3);
     for (const checkpoint of index.checkpoints) {
       const inside = JSON.parse(readFileSync(join(store, checkpoint.mount as string), 'utf8')) as MountState;
@@ -236,7 +237,7 @@ describe('replay of an event log', () => {
     expect(resumed.divergences).toBe(0);
     expect(resumed.events).toBe(to - last.seq);
     expect(resumed.state).toEqual(full.state);
-    expect(resumed.state?.inodes.length).toBeGreaterThan(100);
+    expect(resumed.state?.inodes.length).toBeGreaterThanOrEqual(32);
 
     // A memo that does not describe the image (here: the record of one inode) is caught when resumed: dropped, replayed from mkfs.
     const memoPath = join(store, last.mount as string);
