@@ -1,4 +1,4 @@
-import { type Actor, createActor } from 'xstate';
+import { type Actor, createActor, type Snapshot } from 'xstate';
 import { type FlushGroupEvent, flushGroupMachine } from '../machines/flush-group.js';
 import type { EventBus } from './bus.js';
 import type { Inode } from './inode.js';
@@ -20,12 +20,21 @@ export class FlushGroup {
     seq: number,
     limits: { undoRecLimit: number; autoflush: number },
     private readonly bus: EventBus,
+    /** A replay checkpoint's persisted snapshot of the group's machine: the group goes on from it (no OPEN). */
+    snapshot?: Snapshot<unknown>,
   ) {
     this.seq = seq;
     this.id = `flg:${seq}`;
-    this.actor = createActor(flushGroupMachine, { input: { seq, ...limits } });
+    // The input is what a new group starts from; a snapshot, where it is, replaces the state it would make.
+    this.actor = createActor(flushGroupMachine, { input: { seq, ...limits }, snapshot });
     this.actor.start();
-    bus.fact(this.id, 'OPEN', { ...limits });
+    if (snapshot === undefined) bus.fact(this.id, 'OPEN', { ...limits });
+  }
+
+  /** The machine's persisted snapshot, when no count waits to be delivered (a replay checkpoint keeps it). */
+  memo(): Snapshot<unknown> | undefined {
+    const waiting = this.inodesAdded !== 0 || this.addRefs !== 0 || this.dropRefs !== 0 || this.inodesDone !== 0;
+    return waiting ? undefined : this.actor.getPersistedSnapshot();
   }
 
   /** Record references and completed inodes counted since the last event, sent as one batched step. */

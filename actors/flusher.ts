@@ -12,6 +12,13 @@ import { Staging } from './staging.js';
 /** Re-runs of one group (WOULDBLOCK) before the flusher calls it a bug. */
 const RERUN_LIMIT = 10_000;
 
+/** Flusher.memo(): what a replay checkpoint keeps of the flusher. */
+export interface FlusherMemo {
+  snapshot: Snapshot<unknown>;
+  groups: Array<{ seq: number; snapshot: Snapshot<unknown>; tree: string[] }>;
+  scheduled: boolean;
+}
+
 export interface FlushOptions {
   signal?: boolean;
   /** Upward recursion: do not scan the inode's records again (HAMMER_FLUSH_RECURSION). */
@@ -45,23 +52,44 @@ export class Flusher {
   }
 
   /**
-   * The flusher machine's persisted snapshot when nothing is staged, queued,
-   * waited for or running (a replay checkpoint inside a mount keeps it: the
-   * next group's seq); undefined otherwise.
+   * What a replay checkpoint inside a mount keeps of the flusher, between
+   * two commands: the machine's persisted snapshot (the next group's seq),
+   * the groups open or closed (each its machine's snapshot and its inodes),
+   * whether a run is scheduled. Undefined while something is being staged,
+   * run or waited for.
    */
-  memo(): Snapshot<unknown> | undefined {
-    const idle = this.groups.length === 0 && !this.scheduled && this.depth === 0 && !this.runDeferred;
-    if (!idle || this.waiters.size > 0 || this.pending.length > 0) return undefined;
+  memo(): FlusherMemo | undefined {
+    if (this.depth > 0 || this.runDeferred || this.waiters.size > 0 || this.pending.length > 0) return undefined;
     if (!this.staging.quiet) return undefined;
-    return this.actor.getPersistedSnapshot();
+    const groups: FlusherMemo['groups'] = [];
+    for (const flg of this.groups) {
+      const snapshot = flg.state === 'open' || flg.state === 'closed' ? flg.memo() : undefined;
+      if (snapshot === undefined) return undefined;
+      groups.push({ seq: flg.seq, snapshot, tree: [...flg.tree].map((ip) => ip.id) });
+    }
+    return { snapshot: this.actor.getPersistedSnapshot(), groups, scheduled: this.scheduled };
   }
 
-  /** Go on from a memo() snapshot (a mount resumed from a replay checkpoint, before anything ran). */
-  resume(snapshot: Snapshot<unknown>): void {
-    assert(this.memo() !== undefined, 'a flusher resumes from a snapshot while idle');
+  /**
+   * Go on from memo() (a mount resumed from a replay checkpoint, before
+   * anything ran; `inodes` the restored cache): a scheduled run is
+   * scheduled again (the caller renumbers the scheduler's actions).
+   */
+  resume(memo: FlusherMemo, inodes: ReadonlyMap<string, Inode>): void {
+    assert(this.groups.length === 0 && !this.scheduled, 'a flusher resumes before anything ran');
     this.actor.stop();
-    this.actor = createActor(flusherMachine, { snapshot });
+    this.actor = createActor(flusherMachine, { snapshot: memo.snapshot });
     this.actor.start();
+    for (const group of memo.groups) {
+      const flg = new FlushGroup(group.seq, this.mount.groupLimits(), this.mount.bus, group.snapshot);
+      for (const id of group.tree) {
+        const ip = inodes.get(id);
+        assert(ip !== undefined, `a group's inode ${id} is cached`);
+        flg.tree.add(ip);
+      }
+      this.groups.push(flg);
+    }
+    if (memo.scheduled) this.scheduleRun();
   }
 
   get done(): number {
@@ -134,6 +162,11 @@ export class Flusher {
   flusherAsync(flg: FlushGroup): void {
     assert(flg.state !== 'running' && flg.state !== 'done', 'a group being closed is not running (or done)');
     if (flg.state === 'open') flg.send({ type: 'CLOSE' });
+    this.scheduleRun();
+  }
+
+  /** Ask the scheduler to run the closed groups (once: a run already asked for covers them). */
+  private scheduleRun(): void {
     if (this.scheduled) return;
     this.scheduled = true;
     this.mount.scheduler.schedule(() => {

@@ -147,6 +147,11 @@ export class Inode implements InodeMirror {
     this.orphanOnDisk = leaf !== undefined && ino.nlinks === 0 && key.asof === TID_MAX;
   }
 
+  /** A directory's in-memory entry state, if it has any yet (a replay checkpoint keeps it). */
+  get directory(): DirectoryState | undefined {
+    return this.dir;
+  }
+
   get isDirectory(): boolean {
     return this.ino.objType === ObjType.DIRECTORY;
   }
@@ -208,7 +213,7 @@ export interface NameCacheEntry {
   commits: number;
 }
 
-class DirectoryState {
+export class DirectoryState {
   readonly names = new Map<string, MemRecord>();
   readonly dels = new Map<string, MemRecord>();
   readonly delsByName = new Map<string, Set<MemRecord>>();

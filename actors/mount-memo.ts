@@ -1,52 +1,89 @@
-import type { Snapshot } from 'xstate';
 import { InodeFlag } from '../machines/inode-flags.js';
 import type { EventSink } from '../storage/audit-log.js';
 import type { CommandClock, CommandClockState } from '../storage/clock.js';
 import { FsError } from '../storage/errors.js';
-import { copyLeafElm, type LeafElm } from '../storage/format/btree-node.js';
+import { type BTreeKey, copyLeafElm, type LeafElm } from '../storage/format/btree-node.js';
 import { copyInode, type InodeData } from '../storage/format/records.js';
 import { RecType } from '../storage/layout.js';
 import type { VolumeMemo } from '../storage/volume.js';
 import type { FileHandle as FileHandleApi } from './api.js';
+import type { FlusherMemo } from './flusher.js';
 import type { HammerFs } from './fs.js';
 import type { SessionMemo } from './fs-core.js';
-import type { Inode } from './inode.js';
+import type { Inode, InodeState } from './inode.js';
 import { inodeLocalization } from './keys.js';
 import type { MountCounters } from './mount.js';
 import type { InoStats } from './reclaim.js';
+import type { MemRecord } from './records.js';
 import type { ReplayScheduler } from './schedulers.js';
 
 /**
- * A running mount's whole state at a quiet point, beside its volume image
- * (a replay checkpoint inside a mount, actors/replay-checkpoints.ts).
+ * A running mount's whole state between two commands, beside its volume
+ * image (a replay checkpoint inside a mount, actors/replay-checkpoints.ts).
  *
- * Quiet means: nothing dirty, staged, queued or running, no flush cycle,
- * nothing waiting to be written, no reference held but the session's (its
- * root, its open files); the only scheduled action is the periodic sync.
- * There, the volume image holds every inode as the cache holds it, and what
- * lives in memory only is small: the numbering of events, groups, records,
- * fds and scheduler actions, the clock, the counters, the per-creator
- * reclaim counts, the FIFO's span, which inodes are cached in which order
- * and each one's in-memory fields (flags, object-id block, REDO
- * bookkeeping), and the file handles (open or closed: a call on a closed
- * one is logged too) with their position and caller. A mount resumed from the image and this memo derives the
- * same events the checkpointed run did: the memo is taken again from the
- * resumed mount and must come out identical, or the checkpoint is refused.
+ * It can be taken when the volume is at rest (no flush cycle, nothing
+ * waiting to be written: between two flush groups, which every command is)
+ * and nothing is half done (nothing being staged or run, nobody waiting on
+ * a flush, no reference held but the session's: its root and open files).
+ * Then the image holds what was committed, and the memo the rest: the
+ * numbering of events, groups, records, fds and scheduler actions; the
+ * clock; the counters; the per-creator reclaim counts; the FIFO's span;
+ * every cached inode (data, B-tree element, state, flags, sync copy, REDO
+ * bookkeeping, object-id block, reservation) with its in-memory records
+ * (directory entries and data not flushed yet, their state and links) and
+ * directory indexes; the flush groups open or closed; the dirty and
+ * reclaim lists and the clean inodes' LRU order; the file handles (open or
+ * closed: a call on a closed one is logged too). A mount resumed from the
+ * image and this memo derives the same events the checkpointed run did:
+ * the memo is taken again from the resumed mount and must come out
+ * identical, or the checkpoint is refused.
  */
 export interface MountMemo {
   bus: number;
   clock: CommandClockState;
   scheduler: { next: number; waiting: number[] };
   volume: VolumeMemo;
-  flusher: Snapshot<unknown>;
+  flusher: FlusherMemo;
   backend: number;
   reclaim: Array<[string, InoStats]>;
   mount: { counters: MountCounters; nextRecordId: number; redoReplayed: boolean };
   session: SessionMemo;
   /** Every cached inode, in key order. */
   inodes: InodeMemo[];
+  /** The in-memory records of the cached inodes, by id. */
+  records: RecordMemo[];
   /** The clean ones (their ids), least recently used first. */
   lru: string[];
+  /** The dirty inodes and the reclaim pipeline (ids), in their sets' order. */
+  dirty: string[];
+  reclaiming: string[];
+  dirtyDataBytes: number;
+  reservedBytes: number;
+}
+
+/** An in-memory record (actors/records.ts MemRecord): its inodes by id, its data in base64. */
+export interface RecordMemo {
+  id: number;
+  type: MemRecord['type'];
+  ip: string;
+  target: string | null;
+  state: MemRecord['state'];
+  group: number | null;
+  flags: number;
+  recType: number;
+  key: number;
+  base: number;
+  data: string;
+  name: string;
+  diskKey: BTreeKey | null;
+}
+
+/** A directory's in-memory entry indexes (records by id). */
+interface DirectoryMemo {
+  names: Array<[string, number]>;
+  dels: Array<[string, number]>;
+  delsByName: Array<[string, number[]]>;
+  entryKeys: Array<[number, number]>;
 }
 
 export interface InodeMemo {
@@ -70,13 +107,77 @@ export interface InodeMemo {
   objidNext: number;
   objidLeft: number;
   reserved: number;
+  state: InodeState;
+  group: number | null;
+  error: string | null;
+  /** The copy a flush took (FLUSH state), the symlink target in hex. */
+  syncData: InodeJson | null;
+  /** Its records (in its set's order), the records that target it, its data blocks: record ids. */
+  records: number[];
+  targetList: number[];
+  blocks: Array<[number, number]>;
+  directory: DirectoryMemo | null;
   /**
    * The inode's data (the short symlink target in hex) and its B-tree
    * element: kept whole, not reloaded from the image, since a deleted inode
    * stays cached (and later unloads) with data no longer found there.
    */
-  ino: Omit<InodeData, 'symlink'> & { symlink: string };
+  ino: InodeJson;
   leaf: LeafElm | null;
+}
+
+type InodeJson = Omit<InodeData, 'symlink'> & { symlink: string };
+
+function inodeJson(ino: InodeData): InodeJson {
+  return { ...ino, symlink: Buffer.from(ino.symlink).toString('hex') };
+}
+
+function inodeData(json: InodeJson): InodeData {
+  const { symlink, ...rest } = json;
+  return Object.freeze(copyInode({ ...rest, symlink: Uint8Array.from(Buffer.from(symlink, 'hex')) }));
+}
+
+function recordMemo(record: MemRecord): RecordMemo {
+  return {
+    id: record.id,
+    type: record.type,
+    ip: record.ip.id,
+    target: record.target?.id ?? null,
+    state: record.state,
+    group: record.group ?? null,
+    flags: record.flags,
+    recType: record.recType,
+    key: record.key,
+    base: record.base,
+    data: Buffer.from(record.data).toString('base64'),
+    name: record.name,
+    diskKey: record.diskKey === undefined ? null : { ...record.diskKey },
+  };
+}
+
+/** Every record an inode holds or is targeted by (its set, target list, blocks, directory indexes). */
+function* recordsOf(ip: Inode): Generator<MemRecord> {
+  yield* ip.records;
+  yield* ip.targetList;
+  yield* ip.blocks.values();
+  const dir = ip.directory;
+  if (dir === undefined) return;
+  yield* dir.names.values();
+  yield* dir.dels.values();
+  for (const set of dir.delsByName.values()) yield* set;
+}
+
+/** A directory's indexes, null when it has none or all are empty (the same to every lookup). */
+function directoryMemo(ip: Inode): DirectoryMemo | null {
+  const dir = ip.directory;
+  if (dir === undefined) return null;
+  if (dir.names.size + dir.dels.size + dir.delsByName.size + dir.entryKeys.size === 0) return null;
+  return {
+    names: [...dir.names].map(([name, record]) => [name, record.id]),
+    dels: [...dir.dels].map(([key, record]) => [key, record.id]),
+    delsByName: [...dir.delsByName].map(([name, set]) => [name, [...set].map((record) => record.id)]),
+    entryKeys: [...dir.entryKeys],
+  };
 }
 
 function inodeMemo(ip: Inode): InodeMemo {
@@ -101,20 +202,26 @@ function inodeMemo(ip: Inode): InodeMemo {
     objidNext: ip.objidNext,
     objidLeft: ip.objidLeft,
     reserved: ip.reserved,
-    ino: { ...ip.ino, symlink: Buffer.from(ip.ino.symlink).toString('hex') },
+    state: ip.state === 'unloaded' ? 'idle' : ip.state,
+    group: ip.group ?? null,
+    error: ip.error ?? null,
+    syncData: ip.syncData === undefined ? null : inodeJson(ip.syncData),
+    records: [...ip.records].map((record) => record.id),
+    targetList: ip.targetList.map((record) => record.id),
+    blocks: [...ip.blocks].map(([base, record]) => [base, record.id]),
+    directory: directoryMemo(ip),
+    ino: inodeJson(ip.ino),
     leaf: ip.leaf === undefined ? null : copyLeafElm(ip.leaf),
   };
 }
 
-/** Why an inode keeps the mount from being quiet, if it does: `held` references are the session's (its root, open handles). */
+/** Why an inode keeps the mount from being checkpointed, if it does: `held` references are the session's (its root, open handles). */
 function busyInode(ip: Inode, held: number): string | undefined {
-  if (ip.state !== 'idle' || ip.dirty || ip.group !== undefined) return `${ip.id} is ${ip.state}, not clean`;
-  if (ip.records.size > 0 || ip.targetList.length > 0 || ip.blocks.size > 0) return `${ip.id} holds records`;
   if (ip.refs !== held) return `${ip.id} is referenced by a call under way`;
   return undefined;
 }
 
-/** The mount's memo, or why it is not quiet now; `handles` are the replay's, by fd (closed ones too). */
+/** The mount's memo, or why it cannot be taken now; `handles` are the replay's, by fd (closed ones too). */
 export function captureMemo(
   fs: HammerFs,
   clock: CommandClock,
@@ -124,15 +231,12 @@ export function captureMemo(
   const mount = fs.mount;
   if (mount.failed !== undefined) return { busy: 'the mount has failed' };
   if (mount.readOnly) return { busy: 'the mount is read-only' };
-  if (mount.dirty.size > 0 || mount.reclaim.size > 0 || mount.dirtyDataBytes > 0 || mount.inFlush) {
-    return { busy: 'inodes are dirty' };
-  }
-  if (mount.space.reservedBytes !== 0 || mount.bus.tid !== undefined) return { busy: 'a flush is under way' };
+  if (mount.inFlush || mount.bus.tid !== undefined) return { busy: 'a flush is under way' };
   const session = fs.sessionMemo(handles);
   if (session === undefined) return { busy: 'a file is open that the replay does not know' };
   const flusher = mount.flusher.memo();
   const backend = mount.backend.memo();
-  if (flusher === undefined || backend === undefined) return { busy: 'the flusher is not idle' };
+  if (flusher === undefined || backend === undefined) return { busy: 'the flusher is staging or running' };
   const volume = mount.volume.memo();
   if (volume === undefined) return { busy: 'the volume has something to write' };
   const held = new Map<string, number>([[fs.rootInode.id, 1]]);
@@ -143,6 +247,8 @@ export function captureMemo(
     if (busy !== undefined) return { busy };
   }
   const { lru, ...own } = mount.memo();
+  const records = new Map<number, MemRecord>();
+  for (const ip of cached) for (const record of recordsOf(ip)) records.set(record.id, record);
   return {
     memo: {
       bus: mount.bus.lastSeq,
@@ -155,7 +261,12 @@ export function captureMemo(
       mount: own,
       session,
       inodes: cached.map(inodeMemo),
+      records: [...records.values()].sort((a, b) => a.id - b.id).map(recordMemo),
       lru: lru.map((ip) => ip.id),
+      dirty: [...mount.dirty].map((ip) => ip.id),
+      reclaiming: mount.reclaim.members.map((ip) => ip.id),
+      dirtyDataBytes: mount.dirtyDataBytes,
+      reservedBytes: mount.space.reservedBytes,
     },
   };
 }
@@ -180,10 +291,8 @@ function reload(fs: HammerFs, entry: InodeMemo, held: boolean): Inode {
       throw new Error(`${entry.id}: the image holds another inode record than the memo names`);
     }
   }
-  const { symlink, ...rest } = entry.ino;
-  const ino = copyInode({ ...rest, symlink: Uint8Array.from(Buffer.from(symlink, 'hex')) });
   const leaf = entry.leaf === null ? undefined : copyLeafElm(entry.leaf);
-  return fs.mount.restoreCached(entry, Object.freeze(ino), leaf, entry.flags, held);
+  return fs.mount.restoreCached(entry, inodeData(entry.ino), leaf, entry.flags, held);
 }
 
 /**
@@ -217,8 +326,27 @@ export function resumeMemo(
       mount.touchClean(ip);
       loaded.set(id, ip);
     }
+    const records = restoreRecords(memo.records, loaded);
+    const record = (id: number) => {
+      const found = records.get(id);
+      if (found === undefined) throw new Error(`record ${id} is not in the memo`);
+      return found;
+    };
     for (const entry of memo.inodes) {
       const ip = loaded.get(entry.id) as Inode;
+      ip.state = entry.state;
+      ip.group = entry.group ?? undefined;
+      ip.error = entry.error ?? undefined;
+      ip.syncData = entry.syncData === null ? undefined : inodeData(entry.syncData);
+      for (const id of entry.records) ip.records.add(record(id));
+      for (const id of entry.targetList) ip.targetList.push(record(id));
+      for (const [base, id] of entry.blocks) ip.blocks.set(base, record(id));
+      if (entry.directory !== null) {
+        for (const [name, id] of entry.directory.names) ip.names.set(name, record(id));
+        for (const [key, id] of entry.directory.dels) ip.dels.set(key, record(id));
+        for (const [name, ids] of entry.directory.delsByName) ip.delsByName.set(name, new Set(ids.map(record)));
+        for (const [key, count] of entry.directory.entryKeys) ip.entryKeys.set(key, count);
+      }
       ip.flags = entry.flags;
       ip.syncFlags = entry.syncFlags;
       ip.truncOff = entry.truncOff;
@@ -236,7 +364,11 @@ export function resumeMemo(
       ip.reserved = entry.reserved;
       mount.redo.adopt(ip);
     }
-    mount.flusher.resume(memo.flusher);
+    for (const id of memo.dirty) mount.dirty.add(loaded.get(id) as Inode);
+    for (const id of memo.reclaiming) mount.reclaim.add(loaded.get(id) as Inode);
+    mount.dirtyDataBytes = memo.dirtyDataBytes;
+    mount.space.resumeTotal(memo.reservedBytes);
+    mount.flusher.resume(memo.flusher, loaded);
     mount.backend.resume(memo.backend);
     mount.reclaim.resumeStats(memo.reclaim);
     mount.resume(memo.mount);
@@ -253,6 +385,35 @@ export function resumeMemo(
     throw new FsError('EIO', `replay checkpoint: the resumed mount is not the one checkpointed (${difference})`);
   }
   mount.bus.resumeAt(memo.bus, sink);
+}
+
+/** The records a memo lists, made again (their inodes among `inodes`), by id. */
+function restoreRecords(memos: readonly RecordMemo[], inodes: ReadonlyMap<string, Inode>): Map<number, MemRecord> {
+  const inode = (id: string) => {
+    const ip = inodes.get(id);
+    if (ip === undefined) throw new Error(`a record's inode ${id} is not cached`);
+    return ip;
+  };
+  const records = new Map<number, MemRecord>();
+  for (const memo of memos) {
+    // Every field in newRecord's order: one shape for all records.
+    records.set(memo.id, {
+      id: memo.id,
+      type: memo.type,
+      ip: inode(memo.ip),
+      target: memo.target === null ? undefined : inode(memo.target),
+      state: memo.state,
+      group: memo.group ?? undefined,
+      flags: memo.flags,
+      recType: memo.recType,
+      key: memo.key,
+      base: memo.base,
+      data: Uint8Array.from(Buffer.from(memo.data, 'base64')),
+      name: memo.name,
+      diskKey: memo.diskKey === null ? undefined : { ...memo.diskKey },
+    });
+  }
+  return records;
 }
 
 function sameRecord(a: LeafElm, b: LeafElm): boolean {

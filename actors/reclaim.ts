@@ -73,6 +73,11 @@ export class ReclaimPipeline {
     return { creator, reclaims: this.reclaiming.size, mark, inodes: [...this.reclaiming] };
   }
 
+  /** The inodes on the pipeline, in the order they joined (a replay checkpoint keeps it: waits flush them in it). */
+  get members(): Inode[] {
+    return [...this.reclaiming];
+  }
+
   /** The per-creator counts (a replay checkpoint keeps them: they decide later waits). */
   get stats(): Array<[string, InoStats]> {
     return [...this.inostats].map(([creator, stats]) => [creator, { ...stats }]);

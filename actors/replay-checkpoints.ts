@@ -13,8 +13,8 @@ import type { MountMemo } from './mount-memo.js';
  *   actor is stopped and the state of the system is the volume image alone,
  *   so a replay resumed from the image derives exactly the events the logged
  *   run did (that run, too, started from nothing but the volume);
- * - inside a mount, at a quiet point (nothing dirty or
- *   running): the image and the mount's memo (actors/mount-memo.ts), from
+ * - inside a mount, between two commands (the volume at rest, nothing half
+ *   done): the image and the mount's memo (actors/mount-memo.ts), from
  *   which the replay resumes that mount as it was.
  *
  * They live beside the log (`<log>.checkpoints/`): an index, one volume image

@@ -40,8 +40,9 @@ export interface ReplayOptions {
   /**
    * Checkpoints (actors/replay-checkpoints.ts): `dir` holds them; a replay
    * with `to` starts from the nearest one at or before it (`use`); a replay
-   * takes one at the first mount boundary or quiet point `every` events or
-   * more after the last, and keeps at most `keep` (spread over the log).
+   * takes one at the first mount boundary or point between two commands
+   * `every` events or more after the last where the mount can be taken
+   * (actors/mount-memo.ts), and keeps at most `keep` (spread over the log).
    */
   checkpoints?: { dir: string; every: number; use: boolean; keep?: number };
   /** Told the seq reached every PROGRESS_EVENTS events (the CLI's progress bar). */
@@ -205,7 +206,7 @@ class Replayer {
     await settle(started.call, this.options.drain);
     if (row.type === 'unmount') this.unmounting = started.call;
     if (sink.command === undefined) {
-      if (row.type !== 'unmount') this.quietPoint();
+      if (row.type !== 'unmount') this.betweenCommands();
       return this.stopped();
     }
     // The command made no event of its own (a scheduler firing with nothing waiting).
@@ -232,9 +233,9 @@ class Replayer {
   /**
    * After a command, inside a mount: a checkpoint of the mount's whole state
    * (image and memo) when the last one is `every` events behind and the
-   * mount is quiet (actors/mount-memo.ts says what that takes).
+   * mount can be taken (actors/mount-memo.ts says what that takes).
    */
-  private quietPoint(): void {
+  private betweenCommands(): void {
     const every = this.options.checkpoints?.every;
     const running = this.running;
     if (this.checkpoints === undefined || every === undefined || running === undefined) return;

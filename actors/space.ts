@@ -74,6 +74,11 @@ export class SpaceReserve {
     this.total += needed;
   }
 
+  /** Take back the total a replay checkpoint recorded (each inode's share is restored with it). */
+  resumeTotal(total: number): void {
+    this.total = total;
+  }
+
   /** The inode is clean: its flush wrote what it reserved for. */
   release(ip: Inode): void {
     this.total -= ip.reserved;

@@ -22,8 +22,9 @@ function cachedNode(
   count: number,
   mirrorTid: number,
   elms: BTreeNodeData['elms'],
+  nonlinear: boolean,
 ): BTreeNode {
-  return { offset, bytes, view: viewOf(bytes), type, parent, count, mirrorTid, elms, nonlinear: false };
+  return { offset, bytes, view: viewOf(bytes), type, parent, count, mirrorTid, elms, nonlinear };
 }
 
 /**
@@ -68,7 +69,16 @@ export class NodeCache implements NodeStore {
     const bytes = place.buffer.bytes.subarray(place.within, place.within + NODE_BYTES);
     // Checked even in a dirty buffer: recovery and an aborted cycle restore whole granules, header (CRC) included.
     const data = decodeNode(bytes, offset);
-    const node = cachedNode(offset, bytes, data.type, data.parent, data.count, data.mirrorTid, data.elms);
+    const node = cachedNode(
+      offset,
+      bytes,
+      data.type,
+      data.parent,
+      data.count,
+      data.mirrorTid,
+      data.elms,
+      data.nonlinear === true,
+    );
     this.nodes.set(offset, node);
     return node;
   }
@@ -82,7 +92,7 @@ export class NodeCache implements NodeStore {
     this.cache.markFresh(buffer, within, NODE_BYTES);
     const bytes = buffer.bytes.subarray(within, within + NODE_BYTES);
     bytes.fill(0);
-    const node = cachedNode(alloc.offset, bytes, type, parent, 0, 0, []);
+    const node = cachedNode(alloc.offset, bytes, type, parent, 0, 0, [], false);
     writeNodeHeader(bytes, node, node.view);
     this.nodes.set(node.offset, node);
     this.dirty.add(node);

@@ -15,8 +15,9 @@ export interface BTreeNode extends BTreeNodeData {
   /** A DataView of `bytes`, made once: encoding an element or the header needs no view of its own. */
   readonly view: DataView;
   /**
-   * HAMMER_NODE_NONLINEAR (in memory only): an insert at this leaf's end already
-   * split it three quarters to one, so the next full split goes back to halves.
+   * HAMMER_NODE_NONLINEAR: an insert at this leaf's end already split it three
+   * quarters to one, so the next full split goes back to halves (kept in the
+   * header: BTreeNodeData.nonlinear).
    */
   nonlinear: boolean;
 }

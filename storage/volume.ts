@@ -45,6 +45,8 @@ export interface VolumeMemo {
   fifo: FifoSpan;
   protectedFrom: number | null;
   counters: VolumeCounters;
+  /** The next TID as handed out (object-id blocks take TIDs between commits); the rest of the working state is the header's. */
+  nextTid: number;
   stats: VolumeStats;
 }
 
@@ -154,13 +156,15 @@ export class Volume {
       this.fifo.resetTo(resume.fifo);
       this.fifo.protect(resume.protectedFrom ?? undefined);
       Object.assign(this.counters, resume.counters);
+      // TIDs handed out since the last commit (object-id blocks) are past the header's next TID.
+      this.flush.working.nextTid = resume.nextTid;
     } else if (!fresh && !this.ro) this.flush.commitRecovery(this.recovery);
   }
 
   /**
    * What a replay checkpoint inside a mount keeps of the volume beside its
-   * image: the FIFO's span and the counters, which live in memory only, and
-   * the stats the resumed volume must show again. Undefined while anything
+   * image: the FIFO's span, the counters and the next TID, which live in
+   * memory only, and the stats the resumed volume must show again. Undefined while anything
    * is not on disk yet (a cycle runs, a buffer, node, FIFO block or large
    * data waits to be written, a free waits for its commit): then the image
    * alone would not be the volume.
@@ -175,6 +179,7 @@ export class Volume {
       fifo: { ...this.fifo.state },
       protectedFrom: this.fifo.protectedStart ?? null,
       counters: { ...this.counters },
+      nextTid: this.flush.working.nextTid,
       stats: this.stats(),
     };
   }

@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { MAX_BOUND, MIN_BOUND } from '../storage/btree.js';
-import { type BTreeKey, compareKeys, type LeafElm } from '../storage/format/btree-node.js';
+import { type BTreeKey, compareKeys, type LeafElm, NODE_TYPE_LEAF } from '../storage/format/btree-node.js';
 import { LOCALIZE_MISC, localization, RecType, TID_MAX } from '../storage/layout.js';
 import type { Volume } from '../storage/volume.js';
 import { freshImage, mount } from './support/storage-workload.js';
@@ -193,6 +193,27 @@ describe('B-tree on a real volume against a sorted-array model', () => {
     const scattered = fill((i) => ((i * 2654435761) % 1_000_003) + 1);
     expect(scattered).toBeGreaterThan(0.55);
     expect(scattered).toBeLessThan(0.8);
+  });
+
+  it('a leaf split at its end is marked NONLINEAR in its header: the mark survives a remount', () => {
+    // Objects 100, 200, ... ascending: the root leaf splits in halves, then every full leaf is entered at its
+    // end, keeps three quarters (48 of 64) and is marked, so its next end-insert split goes back to halves.
+    // HAMMER keeps the mark in memory; kept in the node, the next split does not depend on the node cache.
+    const image = freshImage();
+    const volume = mount(image);
+    volume.beginCycle();
+    for (let j = 1; j <= 300; j++) volume.insertRecord({ ...key(100 * j, 1), objType: 2 });
+    volume.commit();
+    const leaves = (v: Volume) =>
+      [...v.btree.walk()]
+        .filter((entry) => entry.node.type === NODE_TYPE_LEAF)
+        .map((entry) => `${entry.node.count}${entry.node.nonlinear ? '*' : ''}`);
+    const before = leaves(volume);
+    expect(before.filter((leaf) => leaf === '48*').length).toBeGreaterThan(3);
+    volume.close();
+    const again = mount(image);
+    expect(leaves(again)).toEqual(before);
+    again.close();
   });
 
   it('survives remount: the committed tree reads back identically with checked CRCs', () => {

@@ -242,15 +242,16 @@ const leafElm: fc.Arbitrary<LeafElm> = fc.record({
 });
 
 describe('B-tree nodes', () => {
-  it('leaf nodes round-trip with up to 63 elements', () => {
+  it('leaf nodes round-trip with up to 63 elements, and whether one is NONLINEAR', () => {
     fc.assert(
-      fc.property(fc.array(leafElm, { maxLength: 63 }), tid, (elms, mirrorTid) => {
+      fc.property(fc.array(leafElm, { maxLength: 63 }), tid, fc.boolean(), (elms, mirrorTid, nonlinear) => {
         const node = {
           type: NODE_TYPE_LEAF,
           parent: hammerOff(Zone.BTREE, 4096),
           count: elms.length,
           mirrorTid,
           elms,
+          nonlinear,
         } as const;
         const decoded = decodeNode(encodeNode(node), 0);
         expect(decoded).toEqual(node);
@@ -272,7 +273,14 @@ describe('B-tree nodes', () => {
       subtreeOffset: i === 62 ? 0 : hammerOff(Zone.BTREE, (i + 1) * 4096),
     });
     const elms = Array.from({ length: 63 }, (_, i) => bound(i));
-    const node = { type: NODE_TYPE_INTERNAL, parent: 0, count: 62, mirrorTid: FIRST_TID, elms } as const;
+    const node = {
+      type: NODE_TYPE_INTERNAL,
+      parent: 0,
+      count: 62,
+      mirrorTid: FIRST_TID,
+      elms,
+      nonlinear: false,
+    } as const;
     expect(decodeNode(encodeNode(node), 0)).toEqual(node);
   });
 

@@ -149,7 +149,7 @@ describe('replay determinism (property)', () => {
       fc.asyncProperty(run, async ([calls, remountAt, tuning]) => {
         const log = await logged(calls, remountAt, tuning);
         const store = mkdtempSync(join(dir, 'checkpoints-'));
-        // A checkpoint at every quiet point and every mount boundary.
+        // A checkpoint after every command and at every mount boundary.
         const taking = await replay(log, { check: true, checkpoints: { dir: store, every: 1, use: false } });
         expect(taking.first_divergence).toBeNull();
         const taken = taking.checkpointsTaken ?? [];
@@ -169,7 +169,7 @@ describe('replay determinism (property)', () => {
       }),
       { numRuns: RUNS, ...seed(20261127) },
     );
-    // The sequences reach quiet points inside their mounts, not only boundaries.
+    // Inside the mounts, not only at boundaries.
     expect(inside).toBeGreaterThan(RUNS);
   });
 });

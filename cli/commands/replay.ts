@@ -73,7 +73,7 @@ export function registerReplay(program: Command): void {
     .option('--json', 'print {events, commands, divergences, first_divergence} as one JSON line')
     .option(
       '--checkpoint-every <events>',
-      'keep a checkpoint (beside the log) at the first quiet point or mount boundary this many events after the last',
+      'keep a checkpoint (beside the log) between two commands or at a mount boundary this many events after the last',
       String(DEFAULT_CHECKPOINT_EVERY),
     )
     .option(

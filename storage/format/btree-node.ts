@@ -30,6 +30,8 @@ export const INTERNAL_MAX = 62;
 export const NODE_TYPE_INTERNAL = 0x49; // 'I'
 export const NODE_TYPE_LEAF = 0x4c; // 'L'
 export const BTYPE_RECORD = 0x52; // 'R'
+/** Header byte 21, bit 0: the node is HAMMER_NODE_NONLINEAR (BTreeNodeData.nonlinear). */
+const NODE_FLAG_NONLINEAR = 0x01;
 
 /** The sort key of every element: localization, obj_id, rec_type, key, create_tid (0 = +infinity). */
 export interface BTreeKey {
@@ -113,6 +115,14 @@ export interface BTreeNodeData {
   mirrorTid: number;
   /** Leaf: `count` records. Internal: `count + 1` bounds (children plus the right boundary). */
   elms: LeafElm[] | InternalElm[];
+  /**
+   * HAMMER_NODE_NONLINEAR: an insert at this leaf's end already split it
+   * three quarters to one (storage/btree.ts splitChild). HAMMER keeps it in
+   * memory only; here it is a flag byte of the header, so the next split does
+   * not depend on whether the node stayed cached (a remount, an eviction, a
+   * replay resumed from a checkpoint would otherwise split differently).
+   */
+  nonlinear?: boolean;
 }
 
 /** The left bound of the whole tree and its right boundary (exclusive). */
@@ -292,7 +302,8 @@ export function writeNodeHeader(bytes: Uint8Array, node: BTreeNodeData, view = v
   writeHammerOff(view, 8, node.parent);
   view.setUint32(16, node.count, true);
   view.setUint8(20, node.type);
-  bytes.fill(0, 21, 56);
+  view.setUint8(21, node.nonlinear === true ? NODE_FLAG_NONLINEAR : 0);
+  bytes.fill(0, 22, 56);
   writeU64(view, 56, node.mirrorTid);
 }
 
@@ -339,6 +350,7 @@ export function decodeNode(bytes: Uint8Array, where: number): BTreeNodeData {
     count,
     mirrorTid: readU64(view, 56),
     elms: [],
+    nonlinear: (view.getUint8(21) & NODE_FLAG_NONLINEAR) !== 0,
   };
   if (type === NODE_TYPE_LEAF) {
     const elms: LeafElm[] = [];
