@@ -3,7 +3,7 @@ import type { EventSink } from '../storage/audit-log.js';
 import type { CommandClock, CommandClockState } from '../storage/clock.js';
 import { FsError } from '../storage/errors.js';
 import { type BTreeKey, copyLeafElm, type LeafElm } from '../storage/format/btree-node.js';
-import { copyInode, type InodeData } from '../storage/format/records.js';
+import { copyInode, decodeInode, type InodeData } from '../storage/format/records.js';
 import { RecType } from '../storage/layout.js';
 import type { VolumeMemo } from '../storage/volume.js';
 import type { FileHandle as FileHandleApi } from './api.js';
@@ -48,8 +48,8 @@ export interface MountMemo {
   reclaim: Array<[string, InoStats]>;
   mount: { counters: MountCounters; nextRecordId: number; redoReplayed: boolean };
   session: SessionMemo;
-  /** Every cached inode, in key order. */
-  inodes: InodeMemo[];
+  /** Every cached inode, in key order (CompactInode: fields at their usual value left out). */
+  inodes: CompactInode[];
   /** The in-memory records of the cached inodes, by id. */
   records: RecordMemo[];
   /** The clean ones (their ids), least recently used first. */
@@ -119,11 +119,52 @@ export interface InodeMemo {
   directory: DirectoryMemo | null;
   /**
    * The inode's data (the short symlink target in hex) and its B-tree
-   * element: kept whole, not reloaded from the image, since a deleted inode
-   * stays cached (and later unloads) with data no longer found there.
+   * element. A clean inode's are its record on the volume: `onDisk` names
+   * that record (its create TID and data CRC) and the resumed mount reads
+   * them from the image. Others are kept whole: a dirty inode's data is not
+   * on the volume yet, and a deleted inode stays cached (and later unloads)
+   * with data no longer found there.
    */
-  ino: InodeJson;
+  onDisk: { createTid: number; dataCrc: number } | null;
+  ino: InodeJson | null;
   leaf: LeafElm | null;
+}
+
+/** The value most cached inodes have in each field: a memo leaves those out (tens of thousands of inodes). */
+const INODE_DEFAULTS = {
+  refs: 0,
+  syncFlags: 0,
+  truncOff: Number.MAX_SAFE_INTEGER,
+  syncTruncOff: Number.MAX_SAFE_INTEGER,
+  redoFifoStart: null,
+  redoSinceFlush: null,
+  redoTermSeq: null,
+  redoMode: false,
+  redoBytes: 0,
+  structural: false,
+  orphanOnDisk: false,
+  truncationOnDisk: false,
+  objidNext: 0,
+  objidLeft: 0,
+  reserved: 0,
+  state: 'idle',
+  group: null,
+  error: null,
+  syncData: null,
+  records: [],
+  targetList: [],
+  blocks: [],
+  directory: null,
+  onDisk: null,
+  ino: null,
+  leaf: null,
+} as const satisfies Partial<InodeMemo>;
+
+type Defaulted = keyof typeof INODE_DEFAULTS;
+export type CompactInode = Omit<InodeMemo, Defaulted> & Partial<Pick<InodeMemo, Defaulted>>;
+
+function fullInode(compact: CompactInode): InodeMemo {
+  return { ...INODE_DEFAULTS, ...compact } as InodeMemo;
 }
 
 type InodeJson = Omit<InodeData, 'symlink'> & { symlink: string };
@@ -180,39 +221,53 @@ function directoryMemo(ip: Inode): DirectoryMemo | null {
   };
 }
 
-function inodeMemo(ip: Inode): InodeMemo {
-  return {
+/** An inode as a memo keeps it: what differs from INODE_DEFAULTS. */
+function inodeMemo(ip: Inode): CompactInode {
+  const memo: CompactInode = {
     id: ip.id,
     localization: ip.localization,
     objId: ip.objId,
     asof: ip.asof,
-    refs: ip.refs,
     flags: ip.flags,
-    syncFlags: ip.syncFlags,
-    truncOff: ip.truncOff,
-    syncTruncOff: ip.syncTruncOff,
-    redoFifoStart: ip.redoFifoStart ?? null,
-    redoSinceFlush: ip.redoSinceFlush ?? null,
-    redoTermSeq: ip.redoTermSeq ?? null,
-    redoMode: ip.redoMode,
-    redoBytes: ip.redoBytes,
-    structural: ip.structural,
-    orphanOnDisk: ip.orphanOnDisk,
-    truncationOnDisk: ip.truncationOnDisk,
-    objidNext: ip.objidNext,
-    objidLeft: ip.objidLeft,
-    reserved: ip.reserved,
-    state: ip.state === 'unloaded' ? 'idle' : ip.state,
-    group: ip.group ?? null,
-    error: ip.error ?? null,
-    syncData: ip.syncData === undefined ? null : inodeJson(ip.syncData),
-    records: [...ip.records].map((record) => record.id),
-    targetList: ip.targetList.map((record) => record.id),
-    blocks: [...ip.blocks].map(([base, record]) => [base, record.id]),
-    directory: directoryMemo(ip),
-    ino: inodeJson(ip.ino),
-    leaf: ip.leaf === undefined ? null : copyLeafElm(ip.leaf),
   };
+  if (ip.refs !== 0) memo.refs = ip.refs;
+  if (ip.syncFlags !== 0) memo.syncFlags = ip.syncFlags;
+  if (ip.truncOff !== Number.MAX_SAFE_INTEGER) memo.truncOff = ip.truncOff;
+  if (ip.syncTruncOff !== Number.MAX_SAFE_INTEGER) memo.syncTruncOff = ip.syncTruncOff;
+  if (ip.redoFifoStart !== undefined) memo.redoFifoStart = ip.redoFifoStart;
+  if (ip.redoSinceFlush !== undefined) memo.redoSinceFlush = ip.redoSinceFlush;
+  if (ip.redoTermSeq !== undefined) memo.redoTermSeq = ip.redoTermSeq;
+  if (ip.redoMode) memo.redoMode = true;
+  if (ip.redoBytes !== 0) memo.redoBytes = ip.redoBytes;
+  if (ip.structural) memo.structural = true;
+  if (ip.orphanOnDisk) memo.orphanOnDisk = true;
+  if (ip.truncationOnDisk) memo.truncationOnDisk = true;
+  if (ip.objidNext !== 0) memo.objidNext = ip.objidNext;
+  if (ip.objidLeft !== 0) memo.objidLeft = ip.objidLeft;
+  if (ip.reserved !== 0) memo.reserved = ip.reserved;
+  if (ip.state !== 'idle' && ip.state !== 'unloaded') memo.state = ip.state;
+  if (ip.group !== undefined) memo.group = ip.group;
+  if (ip.error !== undefined) memo.error = ip.error;
+  if (ip.syncData !== undefined) memo.syncData = inodeJson(ip.syncData);
+  if (ip.records.size > 0) memo.records = [...ip.records].map((record) => record.id);
+  if (ip.targetList.length > 0) memo.targetList = ip.targetList.map((record) => record.id);
+  if (ip.blocks.size > 0) memo.blocks = [...ip.blocks].map(([base, record]) => [base, record.id]);
+  const directory = directoryMemo(ip);
+  if (directory !== null) memo.directory = directory;
+  return dataMemo(ip, memo);
+}
+
+/** An inode's data and element: its record on the volume named when that is what it holds (InodeMemo.onDisk). */
+function dataMemo(ip: Inode, memo: CompactInode): CompactInode {
+  const clean = !ip.dirty && ip.state === 'idle' && ip.syncData === undefined && ip.records.size === 0;
+  const live = (ip.flags & (InodeFlag.DELETED | InodeFlag.DUMMY)) === 0 && ip.ino.nlinks > 0;
+  if (ip.leaf !== undefined && clean && live) {
+    memo.onDisk = { createTid: ip.leaf.createTid, dataCrc: ip.leaf.dataCrc };
+  } else {
+    memo.ino = inodeJson(ip.ino);
+    if (ip.leaf !== undefined) memo.leaf = copyLeafElm(ip.leaf);
+  }
+  return memo;
 }
 
 /** Why an inode keeps the mount from being checkpointed, if it does: `held` references are the session's (its root, open handles). */
@@ -278,14 +333,23 @@ export function captureMemo(
  * a deleted inode's may be gone.
  */
 function reload(fs: HammerFs, entry: InodeMemo, held: boolean): Inode {
+  const volume = fs.mount.volume;
+  const key = {
+    localization: inodeLocalization(entry.localization),
+    objId: entry.objId,
+    recType: RecType.INODE,
+    key: 0,
+  };
+  const found = entry.onDisk !== null || entry.leaf !== null ? volume.lookup(key, entry.asof) : undefined;
+  if (entry.onDisk !== null) {
+    if (found === undefined || found.createTid !== entry.onDisk.createTid || found.dataCrc !== entry.onDisk.dataCrc) {
+      throw new Error(`${entry.id}: the image holds another inode record than the memo names`);
+    }
+    const ino = Object.freeze(decodeInode(volume.readData(found), `inode ${entry.objId}`));
+    return fs.mount.restoreCached(entry, ino, found, entry.flags, held);
+  }
+  if (entry.ino === null) throw new Error(`${entry.id}: the memo has neither its data nor its record`);
   if (entry.leaf !== null) {
-    const key = {
-      localization: inodeLocalization(entry.localization),
-      objId: entry.objId,
-      recType: RecType.INODE,
-      key: 0,
-    };
-    const found = fs.mount.volume.lookup(key, entry.asof);
     const deleted = (entry.flags & InodeFlag.DELETED) !== 0 || entry.ino.nlinks === 0;
     if (found === undefined ? !deleted : !sameRecord(found, entry.leaf)) {
       throw new Error(`${entry.id}: the image holds another inode record than the memo names`);
@@ -311,14 +375,15 @@ export function resumeMemo(
 ): void {
   const mount = fs.mount;
   try {
-    const byId = new Map(memo.inodes.map((entry) => [entry.id, entry]));
+    const inodes = memo.inodes.map(fullInode);
+    const byId = new Map(inodes.map((entry) => [entry.id, entry]));
     // What the mount itself loaded and the checkpointed one did not have cached goes first: it would age the others out.
     for (const ip of mount.cached()) if (!byId.has(ip.id) && ip.refs === 0) mount.unload(ip);
     // The held ones (the root, open files) outside the clean list; then the clean ones, least recently used
     // first, so the cache's order comes out as it was and nothing ages out on the way.
     const clean = new Set(memo.lru);
     const loaded = new Map<string, Inode>();
-    for (const entry of memo.inodes) if (!clean.has(entry.id)) loaded.set(entry.id, reload(fs, entry, true));
+    for (const entry of inodes) if (!clean.has(entry.id)) loaded.set(entry.id, reload(fs, entry, true));
     for (const id of memo.lru) {
       const entry = byId.get(id);
       if (entry === undefined) throw new Error(`${id} is in the LRU order but not cached`);
@@ -332,7 +397,7 @@ export function resumeMemo(
       if (found === undefined) throw new Error(`record ${id} is not in the memo`);
       return found;
     };
-    for (const entry of memo.inodes) {
+    for (const entry of inodes) {
       const ip = loaded.get(entry.id) as Inode;
       ip.state = entry.state;
       ip.group = entry.group ?? undefined;

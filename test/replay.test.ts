@@ -245,11 +245,10 @@ describe('replay of an event log', () => {
 
     // A memo that does not describe the image (here: the record of one inode) is caught when resumed: dropped, replayed from mkfs.
     const memoPath = join(store, last.mount as string);
-    const memo = JSON.parse(readFileSync(memoPath, 'utf8')) as {
-      memo: { inodes: Array<{ leaf: { dataCrc: number } }> };
-    };
-    const tampered = memo.memo.inodes.find((inode) => inode.leaf !== null) as { leaf: { dataCrc: number } };
-    tampered.leaf.dataCrc ^= 1;
+    const memo = JSON.parse(readFileSync(memoPath, 'utf8')) as MountState;
+    const tampered = memo.memo.inodes.find((inode) => inode.onDisk !== undefined)?.onDisk;
+    if (tampered === undefined || tampered === null) throw new Error('no clean inode in the memo');
+    tampered.dataCrc ^= 1;
     writeFileSync(memoPath, JSON.stringify(memo));
     const refused = await replay(log, { to, check: true, checkpoints: { dir: store, every: 1e9, use: true } });
     expect(refused.checkpointRefused).toMatch(/^checkpoint \d+: .*EIO: replay checkpoint/);
