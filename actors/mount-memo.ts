@@ -328,11 +328,11 @@ export function captureMemo(
 
 /**
  * The inode `entry` describes, cached as the checkpointed mount had it (the
- * one already cached: the root); `held` when the session holds it (kept off
- * the clean list). Its record on the image must be the one the memo names;
- * a deleted inode's may be gone.
+ * one already cached: the root); `clean` when it goes on the clean list (not
+ * dirty, not referenced). Its record on the image must be the one the memo
+ * names; a deleted inode's may be gone.
  */
-function reload(fs: HammerFs, entry: InodeMemo, held: boolean): Inode {
+function reload(fs: HammerFs, entry: InodeMemo, clean: boolean): Inode {
   const volume = fs.mount.volume;
   const key = {
     localization: inodeLocalization(entry.localization),
@@ -346,7 +346,7 @@ function reload(fs: HammerFs, entry: InodeMemo, held: boolean): Inode {
       throw new Error(`${entry.id}: the image holds another inode record than the memo names`);
     }
     const ino = Object.freeze(decodeInode(volume.readData(found), `inode ${entry.objId}`));
-    return fs.mount.restoreCached(entry, ino, found, entry.flags, held);
+    return fs.mount.restoreCached(entry, ino, found, entry.flags, clean);
   }
   if (entry.ino === null) throw new Error(`${entry.id}: the memo has neither its data nor its record`);
   if (entry.leaf !== null) {
@@ -356,7 +356,7 @@ function reload(fs: HammerFs, entry: InodeMemo, held: boolean): Inode {
     }
   }
   const leaf = entry.leaf === null ? undefined : copyLeafElm(entry.leaf);
-  return fs.mount.restoreCached(entry, inodeData(entry.ino), leaf, entry.flags, held);
+  return fs.mount.restoreCached(entry, inodeData(entry.ino), leaf, entry.flags, clean);
 }
 
 /**
@@ -379,15 +379,15 @@ export function resumeMemo(
     const byId = new Map(inodes.map((entry) => [entry.id, entry]));
     // What the mount itself loaded and the checkpointed one did not have cached goes first: it would age the others out.
     for (const ip of mount.cached()) if (!byId.has(ip.id) && ip.refs === 0) mount.unload(ip);
-    // The held ones (the root, open files) outside the clean list; then the clean ones, least recently used
+    // The dirty and referenced ones (the root, open files) outside the clean list; then the clean ones, least recently used
     // first, so the cache's order comes out as it was and nothing ages out on the way.
     const clean = new Set(memo.lru);
     const loaded = new Map<string, Inode>();
-    for (const entry of inodes) if (!clean.has(entry.id)) loaded.set(entry.id, reload(fs, entry, true));
+    for (const entry of inodes) if (!clean.has(entry.id)) loaded.set(entry.id, reload(fs, entry, false));
     for (const id of memo.lru) {
       const entry = byId.get(id);
       if (entry === undefined) throw new Error(`${id} is in the LRU order but not cached`);
-      const ip = reload(fs, entry, false);
+      const ip = reload(fs, entry, true);
       mount.touchClean(ip);
       loaded.set(id, ip);
     }

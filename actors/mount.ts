@@ -185,15 +185,17 @@ export class Mount {
   /**
    * An inode as a replay checkpoint recorded it, cached again (a resumed
    * mount): made from the recorded data, or the cached one (the root, which
-   * the mount loaded itself) given that data. A `held` one is left off the
-   * clean list: its references are taken next.
+   * the mount loaded itself) given that data. Only a `clean` one (clean and
+   * unreferenced in the checkpointed mount) joins the clean list: a dirty or
+   * referenced one there would age the clean ones out before it is taken
+   * off again.
    */
   restoreCached(
     key: { localization: number; objId: number; asof: number },
     ino: InodeData,
     leaf: LeafElm | undefined,
     flags: number,
-    held: boolean,
+    clean: boolean,
   ): Inode {
     const cached = this.lookupCached(key.localization, key.objId, key.asof);
     if (cached !== undefined) {
@@ -202,9 +204,8 @@ export class Mount {
       return cached;
     }
     const ip = new Inode(key, ino, leaf, flags, this.bus, this.flusher);
-    // A held one (its references are taken next) stays off the clean list, where it would age others out.
-    if (held) this.cache.insert(ip);
-    else this.insert(ip);
+    if (clean) this.insert(ip);
+    else this.cache.insert(ip);
     return ip;
   }
 
