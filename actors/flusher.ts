@@ -172,7 +172,10 @@ export class Flusher {
     this.mount.scheduler.schedule(() => {
       this.scheduled = false;
       if (this.depth > 0 || this.mount.inFlush) this.runDeferred = true;
-      else this.mount.runSafely(() => this.runClosed());
+      else {
+        this.mount.runSafely(() => this.runClosed());
+        this.mount.trimCache();
+      }
     });
   }
 

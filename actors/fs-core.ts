@@ -193,6 +193,8 @@ export abstract class FsCore implements HandleHost {
       return await body();
     } catch (error) {
       throw toFsError(error, typeof args.path === 'string' ? args.path : undefined);
+    } finally {
+      this.mount.trimCache();
     }
   }
 
@@ -202,6 +204,8 @@ export abstract class FsCore implements HandleHost {
       return body();
     } catch (error) {
       throw toFsError(error, typeof args.path === 'string' ? args.path : undefined);
+    } finally {
+      this.mount.trimCache();
     }
   }
 
@@ -213,13 +217,17 @@ export abstract class FsCore implements HandleHost {
     if (wait !== undefined) await wait;
     let result: T;
     try {
-      if (!this.mounted) throw new FsError('EIO', `${type}: the filesystem was unmounted while it waited`);
-      this.mount.checkWritable(path);
-      result = body();
-    } catch (error) {
-      throw toFsError(error, path);
+      try {
+        if (!this.mounted) throw new FsError('EIO', `${type}: the filesystem was unmounted while it waited`);
+        this.mount.checkWritable(path);
+        result = body();
+      } catch (error) {
+        throw toFsError(error, path);
+      }
+      this.autoflush();
+    } finally {
+      this.mount.trimCache();
     }
-    this.autoflush();
     return result;
   }
 

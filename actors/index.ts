@@ -274,7 +274,10 @@ async function mountWith(
   const syncMs = options.syncIntervalMs ?? 0;
   const timers = (): Subscription | undefined =>
     syncMs > 0 && !state.readOnly
-      ? interval(syncMs, scheduler).subscribe(() => state.runSafely(() => state.syncAll()))
+      ? interval(syncMs, scheduler).subscribe(() => {
+          state.runSafely(() => state.syncAll());
+          state.trimCache();
+        })
       : undefined;
   let fs: HammerFs;
   try {

@@ -439,6 +439,17 @@ export class Mount {
   private settleClean(ip: Inode): void {
     if (ip.refs > 0 || ip.dirty || ip.state !== 'idle') return;
     this.clean.touch(ip);
+  }
+
+  /**
+   * Unload the least recently used clean inodes past the cache's size. Only
+   * between operations (the front end calls it as each one ends, the
+   * scheduler after its flushes): an operation holds the inodes it resolved
+   * without taking references, and one unloaded under it would be changed
+   * after its actor stopped (found with a cache of two inodes: a rename
+   * whose target's load unloaded the source).
+   */
+  trimCache(): void {
     while (this.clean.size > this.options.cacheInodes) {
       const oldest = this.clean.oldest();
       if (oldest === undefined) break;
