@@ -50,13 +50,15 @@ describe('the API against the host filesystem, call for call', () => {
     `gives the same answers and the same tree for ${RUNS} random sequences of up to ${CALLS} calls`,
     async () => {
       const { device } = await memVolume({ size: 512 * 1024 * 1024 });
+      // A cache of two clean inodes: they unload and load again between (and during) the calls.
+      const options = { cacheInodes: 2 };
       const volume: ApiVolume = {
-        fs: await mountMem(device),
+        fs: await mountMem(device, options),
         // Between two calls: everything flushed by the unmount, read back from the device by the new mount.
         async remount() {
           await this.fs.unmount();
           expect(checkImage(device).errors).toBe(0);
-          this.fs = await mountMem(device);
+          this.fs = await mountMem(device, options);
         },
       };
       let run = 0;
