@@ -270,12 +270,6 @@ function dataMemo(ip: Inode, memo: CompactInode): CompactInode {
   return memo;
 }
 
-/** Why an inode keeps the mount from being checkpointed, if it does: `held` references are the session's (its root, open handles). */
-function busyInode(ip: Inode, held: number): string | undefined {
-  if (ip.refs !== held) return `${ip.id} is referenced by a call under way`;
-  return undefined;
-}
-
 /** The mount's memo, or why it cannot be taken now; `handles` are the replay's, by fd (closed ones too). */
 export function captureMemo(
   fs: HammerFs,
@@ -297,9 +291,9 @@ export function captureMemo(
   const held = new Map<string, number>([[fs.rootInode.id, 1]]);
   for (const { inode } of session.handles) if (inode !== null) held.set(inode, (held.get(inode) ?? 0) + 1);
   const cached = mount.cached();
+  // The session's references (its root, open handles) are all an inode may have between two commands.
   for (const ip of cached) {
-    const busy = busyInode(ip, held.get(ip.id) ?? 0);
-    if (busy !== undefined) return { busy };
+    if (ip.refs !== (held.get(ip.id) ?? 0)) return { busy: `${ip.id} is referenced by a call under way` };
   }
   const { lru, ...own } = mount.memo();
   const records = new Map<number, MemRecord>();
