@@ -1,3 +1,4 @@
+import type { Subscription } from 'rxjs';
 import { type Actor, createActor, type Snapshot } from 'xstate';
 import { flusherMachine } from '../machines/flusher.js';
 import { InodeFlag, MODMASK } from '../machines/inode-flags.js';
@@ -37,7 +38,8 @@ export class Flusher {
   private actor: Actor<typeof flusherMachine>;
   /** Inodes whose flush completed, for wait_inode callers. */
   private readonly waiters = new Map<Inode, Array<() => void>>();
-  private scheduled = false;
+  /** The run asked of the scheduler that has not run yet (one covers every closed group). */
+  private run: Subscription | undefined;
   /** Staging depth (flush_inode calls in progress): a group never runs in the middle of one. */
   private depth = 0;
   private runDeferred = false;
@@ -67,7 +69,7 @@ export class Flusher {
       if (snapshot === undefined) return undefined;
       groups.push({ seq: flg.seq, snapshot, tree: [...flg.tree].map((ip) => ip.id) });
     }
-    return { snapshot: this.actor.getPersistedSnapshot(), groups, scheduled: this.scheduled };
+    return { snapshot: this.actor.getPersistedSnapshot(), groups, scheduled: this.run !== undefined };
   }
 
   /**
@@ -76,7 +78,7 @@ export class Flusher {
    * scheduled again (the caller renumbers the scheduler's actions).
    */
   resume(memo: FlusherMemo, inodes: ReadonlyMap<string, Inode>): void {
-    assert(this.groups.length === 0 && !this.scheduled, 'a flusher resumes before anything ran');
+    assert(this.groups.length === 0 && this.run === undefined, 'a flusher resumes before anything ran');
     this.actor.stop();
     this.actor = createActor(flusherMachine, { snapshot: memo.snapshot });
     this.actor.start();
@@ -90,6 +92,11 @@ export class Flusher {
       this.groups.push(flg);
     }
     if (memo.scheduled) this.scheduleRun();
+  }
+
+  /** The scheduler's handle of the run that waits, if one does (a replay checkpoint tells it from the periodic sync). */
+  get scheduledRun(): Subscription | undefined {
+    return this.run;
   }
 
   get done(): number {
@@ -167,16 +174,19 @@ export class Flusher {
 
   /** Ask the scheduler to run the closed groups (once: a run already asked for covers them). */
   private scheduleRun(): void {
-    if (this.scheduled) return;
-    this.scheduled = true;
-    this.mount.scheduler.schedule(() => {
-      this.scheduled = false;
+    if (this.run !== undefined) return;
+    // A scheduler may run the action at once (rxjs queueScheduler): its handle is kept only if it did not.
+    let ran = false;
+    const run = this.mount.scheduler.schedule(() => {
+      ran = true;
+      this.run = undefined;
       if (this.depth > 0 || this.mount.inFlush) this.runDeferred = true;
       else {
         this.mount.runSafely(() => this.runClosed());
         this.mount.trimCache();
       }
     });
+    if (!ran) this.run = run;
   }
 
   /** Run every group up to the last closed one, in seq order. */

@@ -15,7 +15,7 @@ import { inodeLocalization } from './keys.js';
 import type { MountCounters } from './mount.js';
 import type { InoStats } from './reclaim.js';
 import type { MemRecord } from './records.js';
-import type { ReplayScheduler } from './schedulers.js';
+import type { ReplayScheduler, SchedulerMemo } from './schedulers.js';
 
 /**
  * A running mount's whole state between two commands, beside its volume
@@ -41,7 +41,7 @@ import type { ReplayScheduler } from './schedulers.js';
 export interface MountMemo {
   bus: number;
   clock: CommandClockState;
-  scheduler: { next: number; waiting: number[] };
+  scheduler: SchedulerMemo;
   volume: VolumeMemo;
   flusher: FlusherMemo;
   backend: number;
@@ -302,7 +302,7 @@ export function captureMemo(
     memo: {
       bus: mount.bus.lastSeq,
       clock: clock.state,
-      scheduler: scheduler.memo,
+      scheduler: scheduler.memo(mount.flusher.scheduledRun),
       volume,
       flusher,
       backend,
@@ -432,7 +432,7 @@ export function resumeMemo(
     mount.reclaim.resumeStats(memo.reclaim);
     mount.resume(memo.mount);
     for (const [fd, handle] of fs.resumeSession(memo.session, loaded)) handles.set(fd, handle);
-    scheduler.resume(memo.scheduler);
+    scheduler.resume(memo.scheduler, mount.flusher.scheduledRun);
     clock.resume(memo.clock);
     mount.bus.resumeAt(memo.bus, undefined);
   } catch (error) {

@@ -36,6 +36,14 @@ export class RecordingScheduler implements SchedulerLike {
   }
 }
 
+/** A replay scheduler's numbering and waiting actions, as a replay checkpoint keeps them. */
+export interface SchedulerMemo {
+  next: number;
+  waiting: number[];
+  /** Which of `waiting` is the flusher's run (null: none waits). */
+  flushRun: number | null;
+}
+
 interface Pending<T> {
   work: Work<T>;
   state: T | undefined;
@@ -81,29 +89,56 @@ export class ReplayScheduler implements SchedulerLike {
     return true;
   }
 
-  /** Where the numbering stands and what waits (a replay checkpoint keeps it). */
-  get memo(): { next: number; waiting: number[] } {
-    return { next: this.nextAction, waiting: this.waiting() };
+  /**
+   * Where the numbering stands and what waits (a replay checkpoint keeps
+   * it); `flushRun`: the flusher's scheduled run, if one waits, so a resume
+   * gives it back its own number.
+   */
+  memo(flushRun: Subscription | undefined): SchedulerMemo {
+    return { next: this.nextAction, waiting: this.waiting(), flushRun: this.numberOf(flushRun) };
   }
 
   /**
-   * Renumber what waits as `memo` says (a mount resumed from a replay
-   * checkpoint scheduled its own periodic sync anew): the same count of
-   * actions must be waiting, taken in order.
+   * Renumber what waits as `memo` says. A mount resumed from a replay
+   * checkpoint scheduled its own periodic sync anew, and its flusher its
+   * run (`flushRun`, when one waits): the same count of actions must be
+   * waiting; the flusher's run takes the number its run had, the others
+   * take the rest in order. (The run can have been scheduled before the
+   * periodic sync, whose timer a remount starts again.)
    */
-  resume(memo: { next: number; waiting: number[] }): void {
+  resume(memo: SchedulerMemo, flushRun: Subscription | undefined): void {
     const mine = this.waiting();
     if (mine.length !== memo.waiting.length) {
       throw new Error(`the resumed mount has ${mine.length} scheduled actions, the checkpoint ${memo.waiting.length}`);
     }
+    const run = this.numberOf(flushRun);
+    if ((run === null) !== (memo.flushRun === null)) {
+      throw new Error(
+        `the resumed flusher has ${run === null ? 'no' : 'a'} run scheduled, the checkpoint's ${memo.flushRun === null ? 'none' : 'one'}`,
+      );
+    }
     const entries = mine.map((action) => this.pending.get(action) as Pending<unknown>);
+    const others = entries.filter((entry) => entry.slot.action !== run);
+    const numbers = memo.waiting.filter((action) => action !== memo.flushRun);
     this.pending.clear();
-    memo.waiting.forEach((action, i) => {
-      const entry = entries[i] as Pending<unknown>;
+    if (run !== null && memo.flushRun !== null) {
+      const entry = entries.find((candidate) => candidate.slot.action === run) as Pending<unknown>;
+      entry.slot.action = memo.flushRun;
+      this.pending.set(memo.flushRun, entry);
+    }
+    numbers.forEach((action, i) => {
+      const entry = others[i] as Pending<unknown>;
       entry.slot.action = action;
       this.pending.set(action, entry);
     });
     this.nextAction = memo.next;
+  }
+
+  /** The number of the waiting action `handle` (from schedule()) stands for; null when it does not wait. */
+  private numberOf(handle: Subscription | undefined): number | null {
+    if (handle === undefined) return null;
+    for (const [action, entry] of this.pending) if (entry.handle === handle) return action;
+    return null;
   }
 
   /** Actions waiting to run, by number (the state a replay stops at). */

@@ -1,8 +1,9 @@
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import Database from 'better-sqlite3';
+import { VirtualAction, VirtualTimeScheduler } from 'rxjs';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { FileSystem } from '../actors/api.js';
 import { mkfs, mount } from '../actors/index.js';
@@ -257,6 +258,49 @@ describe('replay of an event log', () => {
     expect(refused.state).toEqual(full.state);
     const after = JSON.parse(readFileSync(join(store, 'index.json'), 'utf8')) as { checkpoints: Checkpoint[] };
     expect(after.checkpoints.map((checkpoint) => checkpoint.seq)).not.toContain(last.seq);
+  });
+
+  it("resumes a checkpoint where the flusher's run waits with a lower number than the periodic sync a remount restarted", async () => {
+    const volume = join(dir, 'timers.hsvol');
+    await mkfs(volume, { size: 64 * 1024 * 1024, undoBytes: 8 * 1024 * 1024 });
+    // Virtual time: nothing the scheduler holds runs until the test says so.
+    const virtual = new VirtualTimeScheduler(VirtualAction, 50_000);
+    const fs = await mount(volume, { scheduler: virtual, syncIntervalMs: 1_000, autoflush: 2 });
+    for (let i = 0; i < 6; i++) await fs.writeFile(`/f${i}`, 'x'); // groups close: the flusher's run waits
+    await fs.remount({ readOnly: true });
+    await fs.remount({ readOnly: false }); // the periodic sync starts again, numbered after the run
+    await fs.writeFile('/g', 'y');
+    virtual.maxFrames = virtual.frame + 1_500;
+    virtual.flush(); // the run, then the periodic sync
+    await fs.writeFile('/h', 'z');
+    await fs.unmount();
+    const log = `${volume}.events.sqlite`;
+    const store = join(dir, 'timers-checkpoints');
+    const taking = await replay(log, { check: true, checkpoints: { dir: store, every: 1, use: false } });
+    expect(taking.divergences).toBe(0);
+    const index = JSON.parse(readFileSync(join(store, 'index.json'), 'utf8')) as { checkpoints: Checkpoint[] };
+    let runFirst = 0;
+    for (const checkpoint of index.checkpoints) {
+      if (checkpoint.mount !== undefined) {
+        const { scheduler } = (JSON.parse(readFileSync(join(store, checkpoint.mount), 'utf8')) as MountState).memo;
+        if (scheduler.flushRun !== null && scheduler.waiting.some((action) => action > (scheduler.flushRun as number)))
+          runFirst++;
+      }
+      // From this checkpoint alone to the end of the log, across the scheduler's actions.
+      const alone = join(dir, `timers-from-${checkpoint.seq}`);
+      mkdirSync(alone);
+      for (const file of [checkpoint.file, checkpoint.mount])
+        if (file !== undefined) cpSync(join(store, file), join(alone, file));
+      writeFileSync(join(alone, 'index.json'), JSON.stringify({ ...index, checkpoints: [checkpoint] }));
+      const resumed = await replay(log, {
+        to: taking.seq,
+        check: true,
+        checkpoints: { dir: alone, every: 1e9, use: true },
+      });
+      expect(resumed.fromCheckpoint).toBe(checkpoint.seq);
+      expect(resumed.first_divergence).toBeNull();
+    }
+    expect(runFirst).toBeGreaterThan(0);
   });
 
   it('refuses a log that does not start at mkfs, and one kept at the meta level, saying why', async () => {
