@@ -78,7 +78,6 @@ const ops: Partial<FuseOperations> = {
   },
   open: (path, _flags, cb) => (nodes.has(path) ? cb(0, 1) : cb(ENOENT)),
   release: (_path, _fd, cb) => cb(0),
-  flush: (_path, _fd, cb) => cb(0),
   fsync: (_path, _datasync, _fd, cb) => cb(0),
   read: (path, _fd, buffer, length, position, cb) => {
     const node = nodes.get(path);

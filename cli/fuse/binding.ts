@@ -63,7 +63,6 @@ export interface FuseOperations {
   create(path: string, mode: number, cb: Reply<number>): void;
   read(path: string, fd: number, buffer: Buffer, length: number, position: number, cb: (result: number) => void): void;
   write(path: string, fd: number, buffer: Buffer, length: number, position: number, cb: (result: number) => void): void;
-  flush(path: string, fd: number, cb: Reply): void;
   fsync(path: string, datasync: boolean, fd: number, cb: Reply): void;
   release(path: string, fd: number, cb: Reply): void;
   truncate(path: string, size: number, cb: Reply): void;

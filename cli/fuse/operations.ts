@@ -326,7 +326,6 @@ export function fuseOperations(context: OperationsContext): {
         const data = Buffer.from(buffer.subarray(0, length));
         return (await handle(fd, path).write(data, 0, length, position)).bytesWritten;
       }),
-    flush: (path, _fd, cb) => answer('flush', path, cb, async () => undefined),
     fsync: (path, datasync, fd, cb) =>
       answer('fsync', path, cb, () => (datasync ? handle(fd, path).datasync() : handle(fd, path).sync())),
     release: (path, fd, cb) => answer('release', path, cb, () => release(fd, path)),
