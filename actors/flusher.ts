@@ -17,7 +17,6 @@ const RERUN_LIMIT = 10_000;
 export interface FlusherMemo {
   snapshot: Snapshot<unknown>;
   groups: Array<{ seq: number; snapshot: Snapshot<unknown>; tree: string[] }>;
-  scheduled: boolean;
 }
 
 export interface FlushOptions {
@@ -69,15 +68,16 @@ export class Flusher {
       if (snapshot === undefined) return undefined;
       groups.push({ seq: flg.seq, snapshot, tree: [...flg.tree].map((ip) => ip.id) });
     }
-    return { snapshot: this.actor.getPersistedSnapshot(), groups, scheduled: this.run !== undefined };
+    return { snapshot: this.actor.getPersistedSnapshot(), groups };
   }
 
   /**
    * Go on from memo() (a mount resumed from a replay checkpoint, before
-   * anything ran; `inodes` the restored cache): a scheduled run is
-   * scheduled again (the caller renumbers the scheduler's actions).
+   * anything ran; `inodes` the restored cache). `scheduled`: a run waited
+   * (the scheduler's memo says which action it was): it is scheduled again,
+   * and the caller gives it back its number.
    */
-  resume(memo: FlusherMemo, inodes: ReadonlyMap<string, Inode>): void {
+  resume(memo: FlusherMemo, inodes: ReadonlyMap<string, Inode>, scheduled: boolean): void {
     assert(this.groups.length === 0 && this.run === undefined, 'a flusher resumes before anything ran');
     this.actor.stop();
     this.actor = createActor(flusherMachine, { snapshot: memo.snapshot });
@@ -91,7 +91,7 @@ export class Flusher {
       }
       this.groups.push(flg);
     }
-    if (memo.scheduled) this.scheduleRun();
+    if (scheduled) this.scheduleRun();
   }
 
   /** The scheduler's handle of the run that waits, if one does (a replay checkpoint tells it from the periodic sync). */

@@ -427,7 +427,7 @@ export function resumeMemo(
     for (const id of memo.reclaiming) mount.reclaim.add(loaded.get(id) as Inode);
     mount.dirtyDataBytes = memo.dirtyDataBytes;
     mount.space.resumeTotal(memo.reservedBytes);
-    mount.flusher.resume(memo.flusher, loaded);
+    mount.flusher.resume(memo.flusher, loaded, memo.scheduler.flushRun !== null);
     mount.backend.resume(memo.backend);
     mount.reclaim.resumeStats(memo.reclaim);
     mount.resume(memo.mount);

@@ -107,16 +107,15 @@ export class ReplayScheduler implements SchedulerLike {
    * periodic sync, whose timer a remount starts again.)
    */
   resume(memo: SchedulerMemo, flushRun: Subscription | undefined): void {
+    // A checkpoint an earlier version kept does not say which action was the run: refused, not guessed.
+    if (!('flushRun' in memo))
+      throw new Error("the checkpoint does not say which scheduled action is the flusher's run");
     const mine = this.waiting();
     if (mine.length !== memo.waiting.length) {
       throw new Error(`the resumed mount has ${mine.length} scheduled actions, the checkpoint ${memo.waiting.length}`);
     }
     const run = this.numberOf(flushRun);
-    if ((run === null) !== (memo.flushRun === null)) {
-      throw new Error(
-        `the resumed flusher has ${run === null ? 'no' : 'a'} run scheduled, the checkpoint's ${memo.flushRun === null ? 'none' : 'one'}`,
-      );
-    }
+    if ((run === null) !== (memo.flushRun === null)) throw new Error('the resumed flusher differs from the checkpoint');
     const entries = mine.map((action) => this.pending.get(action) as Pending<unknown>);
     const others = entries.filter((entry) => entry.slot.action !== run);
     const numbers = memo.waiting.filter((action) => action !== memo.flushRun);

@@ -297,6 +297,22 @@ describe('replay of an event log', () => {
       expect(resumed.first_divergence).toBeNull();
     }
     expect(runFirst).toBeGreaterThan(0);
+
+    // A memo from before it said which action is the flusher's run: refused, and the replay starts at mkfs.
+    const inside = index.checkpoints.filter((checkpoint) => checkpoint.mount !== undefined).at(-1) as Checkpoint;
+    const memoPath = join(store, inside.mount as string);
+    const older = JSON.parse(readFileSync(memoPath, 'utf8')) as MountState;
+    delete (older.memo.scheduler as Partial<typeof older.memo.scheduler>).flushRun;
+    writeFileSync(memoPath, JSON.stringify(older));
+    writeFileSync(join(store, 'index.json'), JSON.stringify({ ...index, checkpoints: [inside] }));
+    const refused = await replay(log, {
+      to: taking.seq,
+      check: true,
+      checkpoints: { dir: store, every: 1e9, use: true },
+    });
+    expect(refused.checkpointRefused).toMatch(/does not say which scheduled action is the flusher's run/);
+    expect(refused.fromCheckpoint).toBeUndefined();
+    expect(refused.first_divergence).toBeNull();
   });
 
   it('refuses a log that does not start at mkfs, and one kept at the meta level, saying why', async () => {
