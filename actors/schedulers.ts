@@ -116,20 +116,19 @@ export class ReplayScheduler implements SchedulerLike {
     }
     const run = this.numberOf(flushRun);
     if ((run === null) !== (memo.flushRun === null)) throw new Error('the resumed flusher differs from the checkpoint');
-    const entries = mine.map((action) => this.pending.get(action) as Pending<unknown>);
-    const others = entries.filter((entry) => entry.slot.action !== run);
-    const numbers = memo.waiting.filter((action) => action !== memo.flushRun);
+    // Pairs of (number in the checkpoint, action waiting here): the run with the run, the rest in order.
+    const others = mine.filter((action) => action !== run);
+    const pairs: Array<[number, number]> = memo.waiting
+      .filter((action) => action !== memo.flushRun)
+      .map((action, i) => [action, others[i] as number]);
+    if (run !== null) pairs.push([memo.flushRun as number, run]);
+    const entries = new Map(this.pending);
     this.pending.clear();
-    if (run !== null && memo.flushRun !== null) {
-      const entry = entries.find((candidate) => candidate.slot.action === run) as Pending<unknown>;
-      entry.slot.action = memo.flushRun;
-      this.pending.set(memo.flushRun, entry);
-    }
-    numbers.forEach((action, i) => {
-      const entry = others[i] as Pending<unknown>;
+    for (const [action, now] of pairs) {
+      const entry = entries.get(now) as Pending<unknown>;
       entry.slot.action = action;
       this.pending.set(action, entry);
-    });
+    }
     this.nextAction = memo.next;
   }
 
